@@ -1,0 +1,7 @@
+"""``python -m server`` = ``oi-server``."""
+
+import sys
+
+from server.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+# Generated from proto/ by `make gen` (python -m server.api.protos generate). Do not edit.

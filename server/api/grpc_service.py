@@ -1,0 +1,108 @@
+"""The gRPC front door: a thin servicer over the snapshot hub, plus health and reflection.
+
+Responses are pre-serialized bytes from ``PreparedSnapshot`` (built once per snapshot version), so
+the methods are registered with a pass-through serializer instead of subclassing the generated
+``OpenInterestServiceServicer``; the generated descriptors still drive reflection and clients.
+
+``WatchOpenInterest`` follows grpc health's ``Watch``: each stream remembers the last version it
+saw and the last bytes it sent, never a queue. While a slow reader's write is blocked by flow
+control, newer versions simply replace each other; when it wakes it sends the newest only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Final, NoReturn
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from server.api.convert import PreparedSnapshot
+from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
+from server.api.validation import InvalidArgument, normalize_symbol, normalize_watch_symbols
+from server.core.store import HubClosed, SnapshotHub
+
+log = logging.getLogger("oi.grpc")
+
+SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["OpenInterestService"].full_name
+HEALTH_SERVICE_NAMES: Final = ("", SERVICE_NAME)
+
+
+async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
+    """End the call with ``code``; ``context.abort`` raises, this says so to the type checker."""
+    await context.abort(code, message)
+    raise AssertionError("context.abort returned")
+
+
+class OpenInterestService:
+    def __init__(self, hub: SnapshotHub[PreparedSnapshot]) -> None:
+        self._hub = hub
+
+    async def get_open_interest(
+        self, request: pb.GetOpenInterestRequest, context: grpc.aio.ServicerContext
+    ) -> bytes:
+        prepared = self._hub.latest
+        if request.symbol == "":
+            return prepared.all_pb
+        try:
+            symbol = normalize_symbol(request.symbol)
+        except InvalidArgument as error:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        payload = prepared.one_symbol_pb(symbol)
+        if payload is None:
+            await abort(
+                context, grpc.StatusCode.NOT_FOUND, f"unknown symbol {symbol!r}: no exchange reports it"
+            )
+        return payload
+
+    async def watch_open_interest(
+        self, request: pb.WatchOpenInterestRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        try:
+            symbols = normalize_watch_symbols(list(request.symbols))
+        except InvalidArgument as error:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        version, prepared = self._hub.version, self._hub.latest
+        last_sent: bytes | None = None
+        while True:
+            part = prepared.watch_symbols_pb(symbols)
+            if part != last_sent:
+                last_sent = part
+                yield prepared.timestamp_pb + part
+            try:
+                version, prepared = await self._hub.wait_newer(version)
+            except HubClosed:
+                return
+
+
+def add_open_interest_service(server: grpc.aio.Server, service: OpenInterestService) -> None:
+    """Register the service with bytes pass-through responses (see the module docstring)."""
+    handlers = {
+        "GetOpenInterest": grpc.unary_unary_rpc_method_handler(
+            service.get_open_interest, request_deserializer=pb.GetOpenInterestRequest.FromString
+        ),
+        "WatchOpenInterest": grpc.unary_stream_rpc_method_handler(
+            service.watch_open_interest, request_deserializer=pb.WatchOpenInterestRequest.FromString
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+
+
+def add_health_and_reflection(server: grpc.aio.Server) -> health.aio.HealthServicer:
+    """Standard health (starts NOT_SERVING) and server reflection for grpcurl-style clients."""
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    return health_servicer
+
+
+async def set_serving(health_servicer: health.aio.HealthServicer, serving: bool) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in HEALTH_SERVICE_NAMES:
+        await health_servicer.set(name, status)

@@ -1,0 +1,189 @@
+"""Composition root: builds the session, pollers, book, hub, both front doors and the simulator,
+and owns the order of startup and shutdown. Nothing else in the service wires objects together.
+
+Shutdown (SIGTERM/SIGINT via the CLI, or ``stop()`` in tests): health goes NOT_SERVING, pollers
+are cancelled, the hub closes so every watch stream ends with status OK, the gRPC server stops
+with a short grace, then the REST site, the HTTP session and the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Final
+
+import aiohttp
+import grpc
+from aiohttp import web
+from grpc_health.v1 import health
+
+from server.api.convert import PreparedSnapshot
+from server.api.grpc_service import (
+    OpenInterestService,
+    add_health_and_reflection,
+    add_open_interest_service,
+    set_serving,
+)
+from server.api.rest import build_app
+from server.config import Config
+from server.core.model import Snapshot
+from server.core.store import SnapshotHub
+from server.poll.book import ReadingsBook
+from server.poll.http import fetch_json
+from server.poll.poller import VenuePoller
+from server.poll.status import SourceStatus
+from server.sim.server import SimCluster
+from server.venues import REGISTRY
+
+log = logging.getLogger("oi.app")
+
+STALENESS_TICK_S: Final = 0.5  # how often a silent source is checked for staleness
+GRPC_MAX_MESSAGE_BYTES: Final = 64 * 1024  # requests are a few symbols; anything bigger is abuse
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class App:
+    def __init__(self, config: Config, *, clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+        self.config = config
+        self._clock_ms = clock_ms
+        self.hub: SnapshotHub[PreparedSnapshot] = SnapshotHub(
+            PreparedSnapshot(Snapshot(built_at_ms=clock_ms()))
+        )
+        self.statuses = {s: SourceStatus(s, poll_interval_s=config.poll_interval_s) for s in config.sources}
+        self.pollers: dict[str, VenuePoller] = {}
+        self.book = ReadingsBook(
+            stale_after_ms=self._stale_after_ms, clock_ms=clock_ms, on_snapshot=self._on_snapshot
+        )
+        self.sim: SimCluster | None = None
+        self.grpc_port = 0
+        self.http_port = 0
+        self._session: aiohttp.ClientSession | None = None
+        self._grpc: grpc.aio.Server | None = None
+        self._health: health.aio.HealthServicer | None = None
+        self._rest: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._serving = False
+
+    def _stale_after_ms(self, source: str) -> int:
+        poller = self.pollers.get(source)
+        if poller is not None:
+            return poller.stale_after_ms
+        return int(3 * self.config.poll_interval_s * 1000)
+
+    # --- snapshots and health ------------------------------------------------------------------
+
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        self.hub.publish(PreparedSnapshot(snapshot))
+        serving = bool(self.book.fresh_sources())
+        if serving != self._serving and self._health is not None:
+            self._serving = serving
+            self._tasks.append(asyncio.create_task(self._set_health(serving), name="health"))
+
+    async def _set_health(self, serving: bool) -> None:
+        if self._health is None:
+            return
+        await set_serving(self._health, serving)
+        log.info("health %s", "SERVING" if serving else "NOT_SERVING")
+
+    async def _staleness_ticks(self) -> None:
+        while True:
+            await asyncio.sleep(STALENESS_TICK_S)
+            self.book.rebuild()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        config = self.config
+        urls = {source: REGISTRY[source].base_url for source in config.sources}
+        if config.simulate:
+            self.sim = SimCluster(
+                venues=config.sources,
+                control_port=config.sim_control_port,
+                seed=config.sim_seed,
+                full_scale=config.sim_full_scale,
+            )
+            await self.sim.start()
+            urls.update(self.sim.urls)
+        urls.update({s: u for s, u in config.venue_urls.items() if s in urls})
+
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=200, limit_per_host=16, ttl_dns_cache=300),
+            headers={
+                "User-Agent": "oi-service/0.1 (+open-interest aggregator)",
+                "Accept-Encoding": "gzip, deflate",
+            },
+        )
+        for source in config.sources:
+            fetch = functools.partial(
+                fetch_json, self._session, urls[source], timeout_s=config.request_timeout_s
+            )
+            self.pollers[source] = VenuePoller(
+                REGISTRY[source],
+                fetch=fetch,
+                interval_s=config.poll_interval_s,
+                status=self.statuses[source],
+                publish=self.book.accept,
+                clock_ms=self._clock_ms,
+            )
+
+        self._grpc = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        add_open_interest_service(self._grpc, OpenInterestService(self.hub))
+        self._health = add_health_and_reflection(self._grpc)
+        await self._set_health(False)
+        self.grpc_port = self._grpc.add_insecure_port(f"{config.host}:{config.grpc_port}")
+        if self.grpc_port == 0:
+            raise OSError(f"cannot listen for gRPC on {config.host}:{config.grpc_port}")
+        await self._grpc.start()
+
+        self._rest = web.AppRunner(build_app(self.hub), access_log=None, handle_signals=False)
+        await self._rest.setup()
+        await web.TCPSite(self._rest, config.host, config.http_port).start()
+        self.http_port = int(self._rest.addresses[0][1])
+
+        for source, poller in self.pollers.items():
+            self._tasks.append(asyncio.create_task(poller.run(), name=f"poll-{source}"))
+        self._tasks.append(asyncio.create_task(self._staleness_ticks(), name="staleness"))
+        log.info(
+            "oi-server ready",
+            extra={
+                "grpc_port": self.grpc_port,
+                "http_port": self.http_port,
+                "host": config.host,
+                "sources": ",".join(config.sources),
+                "simulate": config.simulate,
+                "sim_control": self.sim.control_url if self.sim else None,
+                "sim_venues": ",".join(f"{k}={v}" for k, v in self.sim.urls.items()) if self.sim else None,
+            },
+        )
+
+    async def stop(self) -> None:
+        if self._health is not None:
+            await self._health.enter_graceful_shutdown()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self.hub.close()
+        if self._grpc is not None:
+            await self._grpc.stop(self.config.shutdown_grace_s)
+        if self._rest is not None:
+            await self._rest.cleanup()
+        if self._session is not None:
+            await self._session.close()
+        if self.sim is not None:
+            await self.sim.stop()
+        log.info("oi-server stopped")

@@ -1,0 +1,57 @@
+"""Latest per-source readings → one immutable Snapshot. Pure: the clock is an argument.
+
+A source counts only while fresh: its last good fetch is at most ``stale_after_ms[source]`` old
+(API.md: 3 × its poll interval). Figures are summed with ``math.fsum`` so totals do not depend on
+the order sources or markets arrive in. Nothing is rounded here: rounding to cents is the edge's job.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+
+from server.core.model import MarketOI, Snapshot, SymbolTotal, VenueFigure, VenueReading
+
+
+def is_fresh(reading: VenueReading, now_ms: int, stale_after_ms: int) -> bool:
+    return now_ms - reading.fetched_at_ms <= stale_after_ms
+
+
+def venue_figures(reading: VenueReading) -> dict[str, VenueFigure]:
+    """One source's markets grouped by base: USD summed; base coins summed only if every market has them."""
+    by_base: dict[str, list[MarketOI]] = defaultdict(list)
+    for market in reading.markets:
+        by_base[market.base].append(market)
+    figures: dict[str, VenueFigure] = {}
+    for base, markets in by_base.items():
+        bases = [m.oi_base for m in markets]
+        figures[base] = VenueFigure(
+            source=reading.source,
+            oi_usd=math.fsum(m.oi_usd for m in markets),
+            oi_base=None if any(b is None for b in bases) else math.fsum(b for b in bases if b is not None),
+            updated_at_ms=reading.fetched_at_ms,
+        )
+    return figures
+
+
+def aggregate(
+    readings: Mapping[str, VenueReading], *, now_ms: int, stale_after_ms: Mapping[str, int]
+) -> Snapshot:
+    """Build the snapshot of every fresh source's latest good reading."""
+    per_symbol: dict[str, list[VenueFigure]] = defaultdict(list)
+    for source in sorted(readings):
+        reading = readings[source]
+        if not is_fresh(reading, now_ms, stale_after_ms[source]):
+            continue
+        for base, figure in venue_figures(reading).items():
+            per_symbol[base].append(figure)
+    symbols = {
+        symbol: SymbolTotal(
+            symbol=symbol,
+            total_oi_usd=math.fsum(f.oi_usd for f in figures),
+            venues=tuple(sorted(figures, key=lambda f: (-f.oi_usd, f.source))),
+        )
+        for symbol, figures in sorted(per_symbol.items())
+    }
+    return Snapshot(built_at_ms=now_ms, symbols=symbols)

@@ -1,0 +1,84 @@
+"""Per-source health, as users see it: what happened on the last polls, in short plain text.
+
+Mutable by design (it is the shell's bookkeeping, one object per source, updated by its poller
+only); readers get an immutable ``SourceStatusView`` copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class SourceState(StrEnum):
+    OK = "ok"  # last poll succeeded
+    DEGRADED = "degraded"  # last poll failed, last good data still fresh and served
+    STALE = "stale"  # data too old to count; the source is out of the totals
+    DOWN = "down"  # never had data, or failing with nothing left to serve
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceStatusView:
+    source: str
+    state: SourceState
+    last_success_ms: int | None
+    last_error: str | None
+    last_error_ms: int | None
+    consecutive_failures: int
+    markets: int
+    skipped_rows: int
+    last_poll_duration_ms: int | None
+    readings_rejected: int
+    poll_interval_s: float
+
+
+class SourceStatus:
+    """Bookkeeping for one source, written by its poller."""
+
+    def __init__(self, source: str, *, poll_interval_s: float) -> None:
+        self.source = source
+        self.poll_interval_s = poll_interval_s
+        self.last_success_ms: int | None = None
+        self.last_error: str | None = None
+        self.last_error_ms: int | None = None
+        self.consecutive_failures = 0
+        self.markets = 0
+        self.skipped_rows = 0
+        self.last_poll_duration_ms: int | None = None
+        self.readings_rejected = 0
+
+    def succeeded(self, *, at_ms: int, markets: int, skipped_rows: int, duration_ms: int) -> None:
+        self.last_success_ms = at_ms
+        self.consecutive_failures = 0
+        self.markets = markets
+        self.skipped_rows = skipped_rows
+        self.last_poll_duration_ms = duration_ms
+
+    def failed(self, *, at_ms: int, error: str, duration_ms: int) -> None:
+        self.last_error = error
+        self.last_error_ms = at_ms
+        self.consecutive_failures += 1
+        self.last_poll_duration_ms = duration_ms
+
+    def view(self, *, now_ms: int, stale_after_ms: int) -> SourceStatusView:
+        if self.last_success_ms is None:
+            state = SourceState.DOWN
+        elif now_ms - self.last_success_ms > stale_after_ms:
+            state = SourceState.STALE
+        elif self.consecutive_failures:
+            state = SourceState.DEGRADED
+        else:
+            state = SourceState.OK
+        return SourceStatusView(
+            source=self.source,
+            state=state,
+            last_success_ms=self.last_success_ms,
+            last_error=self.last_error,
+            last_error_ms=self.last_error_ms,
+            consecutive_failures=self.consecutive_failures,
+            markets=self.markets,
+            skipped_rows=self.skipped_rows,
+            last_poll_duration_ms=self.last_poll_duration_ms,
+            readings_rejected=self.readings_rejected,
+            poll_interval_s=self.poll_interval_s,
+        )

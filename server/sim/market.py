@@ -1,0 +1,159 @@
+"""The simulator's market state: shared asset prices and per-venue listings that random-walk.
+
+Prices belong to the asset (all venues quote nearly the same BTC price, as in reality, so a
+cross-venue sanity check sees plausible data); each listing adds a small fixed skew. Open interest
+belongs to the listing and is held in canonical base coins; render modules turn it into each
+venue's own units (contracts, USD, bundles of 1000, two-sided counts, fixed-point integers).
+Both walks revert to their starting level, so values stay positive and plausible forever.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+from server.core.model import ContractKind
+
+PRICE_STEP_SIGMA: Final = 0.001  # per tick
+OI_STEP_SIGMA: Final = 0.002
+MEAN_REVERSION: Final = 0.02  # pull of each tick back toward the starting level (log space)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Asset:
+    symbol: str
+    price_usd: float
+    oi_usd: float  # typical open interest on one large venue
+
+
+# Real coins at late-2025 levels, enough for every venue's naming quirks (bundled PEPE/SHIB/BONK,
+# XBT, k-prefixes). Synthetic "SIMnnn" coins extend the list to a venue's real market count.
+CORE_ASSETS: Final = (
+    Asset(symbol="BTC", price_usd=90_000.0, oi_usd=8e9),
+    Asset(symbol="ETH", price_usd=3_000.0, oi_usd=5e9),
+    Asset(symbol="SOL", price_usd=140.0, oi_usd=1.5e9),
+    Asset(symbol="XRP", price_usd=2.2, oi_usd=9e8),
+    Asset(symbol="DOGE", price_usd=0.16, oi_usd=6e8),
+    Asset(symbol="BNB", price_usd=650.0, oi_usd=4e8),
+    Asset(symbol="HYPE", price_usd=30.0, oi_usd=4e8),
+    Asset(symbol="SUI", price_usd=1.6, oi_usd=3e8),
+    Asset(symbol="ADA", price_usd=0.45, oi_usd=3e8),
+    Asset(symbol="LINK", price_usd=13.0, oi_usd=2.5e8),
+    Asset(symbol="AVAX", price_usd=14.0, oi_usd=2e8),
+    Asset(symbol="LTC", price_usd=85.0, oi_usd=2e8),
+    Asset(symbol="PEPE", price_usd=0.0000045, oi_usd=2e8),
+    Asset(symbol="SHIB", price_usd=0.000008, oi_usd=8e7),
+    Asset(symbol="BONK", price_usd=0.000009, oi_usd=6e7),
+    Asset(symbol="WIF", price_usd=0.4, oi_usd=1.2e8),
+    Asset(symbol="DOT", price_usd=2.5, oi_usd=1e8),
+    Asset(symbol="TRX", price_usd=0.28, oi_usd=1e8),
+    Asset(symbol="ARB", price_usd=0.2, oi_usd=9e7),
+    Asset(symbol="OP", price_usd=0.3, oi_usd=7e7),
+)
+
+
+def synthetic_assets(count: int) -> tuple[Asset, ...]:
+    """``count`` extra coins with a spread of prices and OI, for real-size market lists."""
+    return tuple(
+        Asset(symbol=f"SIM{i:03d}", price_usd=round(0.01 * 1.7 ** (i % 17), 6), oi_usd=2e7 / (1 + i % 23))
+        for i in range(count)
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listing:
+    """One market a simulated venue lists, in that venue's terms.
+
+    ``venue_factor``: canonical coins per venue base unit (1000 for 1000PEPEUSDT, kPEPE).
+    ``contract_size``: base units (linear) or USD (inverse) per contract.
+    ``share``: this market's part of the asset's typical OI on this venue.
+    """
+
+    venue_symbol: str
+    asset: str
+    kind: ContractKind = ContractKind.LINEAR
+    contract_size: float = 1.0
+    venue_factor: float = 1.0
+    settle: str = "USDT"
+    share: float = 1.0
+    price_skew: float = 0.0
+
+
+@dataclass(slots=True)
+class ListingState:
+    """A listing with its current figures; read by render modules and by the truth endpoint."""
+
+    listing: Listing
+    price_usd: float  # per canonical coin
+    oi_base: float  # canonical coins
+
+    @property
+    def venue_price(self) -> float:
+        """USD per venue base unit (the price a 1000PEPE market quotes)."""
+        return self.price_usd * self.listing.venue_factor
+
+    @property
+    def oi_usd(self) -> float:
+        return self.oi_base * self.price_usd
+
+    @property
+    def venue_units(self) -> float:
+        """OI in venue base units (bundles of 1000 for a 1000-prefixed market)."""
+        return self.oi_base / self.listing.venue_factor
+
+    @property
+    def contracts(self) -> float:
+        """OI in the venue's contracts: base units / size (linear) or USD / size (inverse)."""
+        if self.listing.kind is ContractKind.INVERSE:
+            return self.oi_usd / self.listing.contract_size
+        return self.venue_units / self.listing.contract_size
+
+
+@dataclass(slots=True)
+class MarketWorld:
+    """Every asset's price and every venue's listings, advanced together by ``step``."""
+
+    assets: dict[str, Asset]
+    rng: random.Random
+    log_price: dict[str, float] = field(default_factory=dict)
+    venues: dict[str, list[ListingState]] = field(default_factory=dict)
+    _log_oi: dict[tuple[str, str], float] = field(default_factory=dict)
+    _start_oi: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.log_price = {symbol: math.log(asset.price_usd) for symbol, asset in self.assets.items()}
+
+    def add_venue(self, venue: str, listings: Iterable[Listing], *, venue_share: float) -> None:
+        states = []
+        for listing in listings:
+            asset = self.assets[listing.asset]
+            price = asset.price_usd * (1 + listing.price_skew)
+            oi_base = asset.oi_usd * venue_share * listing.share / asset.price_usd
+            key = (venue, listing.venue_symbol)
+            self._log_oi[key] = self._start_oi[key] = math.log(oi_base)
+            states.append(ListingState(listing=listing, price_usd=price, oi_base=oi_base))
+        self.venues[venue] = states
+
+    def step(self) -> None:
+        """One tick of every random walk (mean-reverting in log space, so always positive)."""
+        for symbol, asset in self.assets.items():
+            start = math.log(asset.price_usd)
+            current = self.log_price[symbol]
+            self.log_price[symbol] = (
+                current + MEAN_REVERSION * (start - current) + self.rng.gauss(0, PRICE_STEP_SIGMA)
+            )
+        for venue, states in self.venues.items():
+            for state in states:
+                key = (venue, state.listing.venue_symbol)
+                current = self._log_oi[key]
+                start = self._start_oi[key]
+                self._log_oi[key] = (
+                    current + MEAN_REVERSION * (start - current) + self.rng.gauss(0, OI_STEP_SIGMA)
+                )
+                state.oi_base = math.exp(self._log_oi[key])
+                state.price_usd = math.exp(self.log_price[state.listing.asset]) * (
+                    1 + state.listing.price_skew
+                )

@@ -1,0 +1,19 @@
+"""Simulated venues by source id: one explicit literal, like the adapter registry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from server.sim.render import binance, bybit, okx
+from server.sim.venue import SimVenue
+
+SIM_VENUES: Final[Mapping[str, SimVenue]] = {
+    venue.id: venue
+    for venue in (
+        binance.USDM,
+        binance.COINM,
+        bybit.SIM,
+        okx.SIM,
+    )
+}
