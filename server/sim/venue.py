@@ -62,5 +62,7 @@ def by_symbol(markets: Sequence[ListingState]) -> dict[str, ListingState]:
 
 def fmt(value: float, decimals: int = 8) -> str:
     """A venue-style decimal string (no exponent, trailing zeros trimmed)."""
-    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
-    return text or "0"
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
