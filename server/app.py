@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from server.config import Config
 from server.core.model import Snapshot
 from server.core.store import SnapshotHub
 from server.poll.book import ReadingsBook
-from server.poll.http import fetch_json
+from server.poll.http import HostRouter
 from server.poll.poller import VenuePoller
 from server.poll.status import SourceStatus
 from server.sim.server import SimCluster
@@ -42,6 +41,7 @@ from server.venues import REGISTRY
 log = logging.getLogger("oi.app")
 
 STALENESS_TICK_S: Final = 0.5  # how often a silent source is checked for staleness
+REST_SHUTDOWN_S: Final = 1.0  # in-flight REST answers are prebuilt bytes: 1 s is plenty
 GRPC_MAX_MESSAGE_BYTES: Final = 64 * 1024  # requests are a few symbols; anything bigger is abuse
 
 
@@ -101,7 +101,7 @@ class App:
 
     async def start(self) -> None:
         config = self.config
-        urls = {source: REGISTRY[source].base_url for source in config.sources}
+        overrides: dict[str, str] = {}
         if config.simulate:
             self.sim = SimCluster(
                 venues=config.sources,
@@ -110,8 +110,8 @@ class App:
                 full_scale=config.sim_full_scale,
             )
             await self.sim.start()
-            urls.update(self.sim.urls)
-        urls.update({s: u for s, u in config.venue_urls.items() if s in urls})
+            overrides.update(self.sim.urls)
+        overrides.update(config.venue_urls)
 
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=200, limit_per_host=16, ttl_dns_cache=300),
@@ -121,12 +121,13 @@ class App:
             },
         )
         for source in config.sources:
-            fetch = functools.partial(
-                fetch_json, self._session, urls[source], timeout_s=config.request_timeout_s
-            )
+            spec = REGISTRY[source]
+            urls = spec.live_urls()
+            if source in overrides:  # a mirror, proxy or simulator stands in for every host of the venue
+                urls = dict.fromkeys(urls, overrides[source])
             self.pollers[source] = VenuePoller(
-                REGISTRY[source],
-                fetch=fetch,
+                spec,
+                fetch=HostRouter(self._session, urls, timeout_s=config.request_timeout_s),
                 interval_s=config.poll_interval_s,
                 status=self.statuses[source],
                 publish=self.book.accept,
@@ -147,7 +148,9 @@ class App:
             raise OSError(f"cannot listen for gRPC on {config.host}:{config.grpc_port}")
         await self._grpc.start()
 
-        self._rest = web.AppRunner(build_app(self.hub), access_log=None, handle_signals=False)
+        self._rest = web.AppRunner(
+            build_app(self.hub), access_log=None, handle_signals=False, shutdown_timeout=REST_SHUTDOWN_S
+        )
         await self._rest.setup()
         await web.TCPSite(self._rest, config.host, config.http_port).start()
         self.http_port = int(self._rest.addresses[0][1])

@@ -40,7 +40,15 @@ class VenueRateLimited(VenueError):
 
 
 class VenueRejected(VenueError):
-    """The venue refused the request (HTTP 4xx, or an error code inside a 200 body)."""
+    """The venue refused the request (HTTP 4xx, or an error code inside a 200 body).
+
+    ``body`` is the decoded JSON error body of an HTTP 4xx when there was one, so the venue's
+    envelope check can still tell a rate limit (e.g. Deribit's 10028 sent with HTTP 400) from a refusal.
+    """
+
+    def __init__(self, message: str, *, body: object | None = None) -> None:
+        super().__init__(message)
+        self.body = body
 
 
 class MalformedResponse(VenueError):

@@ -69,13 +69,22 @@ async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> byte
     return b"".join(chunks)
 
 
-def _status_error(status: int, headers: Mapping[str, str], snippet: str) -> Exception:
+def _json_or_none(raw: bytes) -> object | None:
+    try:
+        decoded: object = json.loads(raw)
+        return decoded
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _status_error(status: int, headers: Mapping[str, str], raw: bytes) -> Exception:
+    snippet = raw[:120].decode("utf-8", "replace").replace("\n", " ")
     if status in RATE_LIMIT_STATUSES:
         wait = retry_after_seconds(headers.get("Retry-After"), now_s=time.time())
         return VenueRateLimited(f"HTTP {status} rate limited (retry after {wait:.0f}s)", retry_after_s=wait)
     if status >= 500:
         return VenueUnavailable(f"HTTP {status}")
-    return VenueRejected(f"HTTP {status}: {snippet}")
+    return VenueRejected(f"HTTP {status}: {snippet}", body=_json_or_none(raw))
 
 
 async def fetch_json(
@@ -97,8 +106,7 @@ async def fetch_json(
             ) as response:
                 raw = await _read_capped(response, max_bytes)
                 if response.status >= 400:
-                    snippet = raw[:120].decode("utf-8", "replace").replace("\n", " ")
-                    raise _status_error(response.status, response.headers, snippet)
+                    raise _status_error(response.status, response.headers, raw)
                 reply_headers = dict(response.headers)
     except TimeoutError:
         raise VenueTimeout(f"no answer within {timeout_s:g}s") from None
@@ -112,3 +120,15 @@ async def fetch_json(
         return Reply(body=json.loads(raw), headers=reply_headers)
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedResponse(f"not JSON: {str(error)[:80]}") from None
+
+
+class HostRouter:
+    """A venue's ``Fetch``: each request goes to the base URL of its ``host`` ("" = the main one)."""
+
+    def __init__(self, session: aiohttp.ClientSession, urls: Mapping[str, str], *, timeout_s: float) -> None:
+        self._session = session
+        self._urls = dict(urls)
+        self._timeout_s = timeout_s
+
+    async def __call__(self, request: Request) -> Reply:
+        return await fetch_json(self._session, self._urls[request.host], request, timeout_s=self._timeout_s)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, Protocol
 
-from server.core.errors import VenueError, VenueRateLimited, VenueTimeout, VenueUnavailable
+from server.core.errors import VenueError, VenueRateLimited, VenueRejected, VenueTimeout, VenueUnavailable
 from server.core.model import ParsedPoll, VenueReading
 from server.poll.http import Reply
 from server.poll.pacing import Pacer, min_cycle_s, over_budget_pause_s, weight_rate_per_s
@@ -105,6 +105,10 @@ class VenuePoller:
                 if backoff is None or limited.retry_after_s > MAX_INLINE_RETRY_AFTER_S:
                     raise
                 await asyncio.sleep(limited.retry_after_s)
+            except VenueRejected as rejected:
+                if rejected.body is not None:
+                    self.spec.check_envelope(rejected.body)  # the venue's code may say "rate limited"
+                raise
         raise AssertionError("unreachable")
 
     async def _fetch_all(self, requests: tuple[Request, ...], catalog: Catalog) -> Bodies:

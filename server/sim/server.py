@@ -27,7 +27,8 @@ from server.sim.venue import SimHttpError, SimRequest, SimRoute, SimVenue
 
 log = logging.getLogger("oi.sim")
 
-FULL_SCALE_SYNTHETIC = 700  # enough synthetic coins for the venue with the most perpetuals
+FULL_SCALE_SYNTHETIC = 800  # enough synthetic coins for the venue with the most perpetuals
+SHUTDOWN_S = 0.5  # held requests (latency/timeout faults) must not delay a stop
 
 
 @dataclass(slots=True)
@@ -75,12 +76,14 @@ class SimCluster:
 
     async def start(self) -> None:
         for venue_id in self.venue_ids:
-            runner = web.AppRunner(self._venue_app(SIM_VENUES[venue_id]), access_log=None)
+            runner = web.AppRunner(
+                self._venue_app(SIM_VENUES[venue_id]), access_log=None, shutdown_timeout=SHUTDOWN_S
+            )
             await runner.setup()
             site = web.TCPSite(runner, self.host, 0)
             await site.start()
             self._running[venue_id] = _Running(SIM_VENUES[venue_id], runner, site, _bound_port(runner))
-        self._control = web.AppRunner(build_control_app(self), access_log=None)
+        self._control = web.AppRunner(build_control_app(self), access_log=None, shutdown_timeout=SHUTDOWN_S)
         await self._control.setup()
         await web.TCPSite(self._control, self.host, self.control_port).start()
         self.control_port = _bound_port(self._control)

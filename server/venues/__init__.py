@@ -1,11 +1,16 @@
-"""The venue registry: source id → spec, one explicit literal (no import-time scanning)."""
+"""The venue registry: source id → spec, one explicit literal in API.md's order (no import-time scanning)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Final
 
-from server.venues import binance, binance_coinm, bybit, okx
+from server.venues import (
+    binance,
+    binance_coinm,
+    bybit,
+    okx,
+)
 from server.venues.base import VenueSpec
 
 REGISTRY: Final[Mapping[str, VenueSpec]] = {

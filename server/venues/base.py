@@ -29,7 +29,11 @@ HOUR_S: Final = 3600.0
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Request:
-    """One HTTP request, relative to the venue's base URL. ``body`` (JSON text) makes it a POST."""
+    """One HTTP request, relative to the venue's base URL. ``body`` (JSON text) makes it a POST.
+
+    ``host`` names one of the spec's ``hosts`` for venues whose books live on two hosts (Coinbase);
+    "" is the spec's ``base_url``.
+    """
 
     key: str
     path: str
@@ -37,6 +41,7 @@ class Request:
     body: str | None = None
     weight: int = 1
     optional: bool = False  # a failure drops this body (the parser skips its market) instead of the poll
+    host: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +109,11 @@ def _no_envelope(_: object) -> None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VenueSpec:
-    """Everything the shared machinery needs to poll one venue."""
+    """Everything the shared machinery needs to poll one venue.
+
+    ``hosts`` maps extra host names to live base URLs (``Request.host``); a base-URL override
+    (``--venue-url``, the simulator) points every host of the venue at the one URL given.
+    """
 
     id: str
     base_url: str
@@ -117,6 +126,11 @@ class VenueSpec:
     check_envelope: Callable[[object], None] = _no_envelope
     next_page: Callable[[Request, object], Request | None] | None = None
     pacing: Pacing | None = None
+    hosts: Mapping[str, str] = field(default_factory=dict)
+
+    def live_urls(self) -> dict[str, str]:
+        """Host name → live base URL ("" is ``base_url``)."""
+        return {"": self.base_url, **self.hosts}
 
 
 # --- strict field readers -------------------------------------------------------------------------

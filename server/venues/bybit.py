@@ -24,6 +24,7 @@ Fixtures: tests/fixtures/bybit/.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 from server.core.errors import VenueRateLimited, VenueRejected
@@ -108,8 +109,7 @@ def next_page(request: Request, body: object) -> Request | None:
     cursor = obj(field_of(obj(body, "instruments-info"), "result"), "result").get("nextPageCursor")
     if not isinstance(cursor, str) or not cursor:
         return None
-    params = (*(p for p in request.params if p[0] != "cursor"), ("cursor", cursor))
-    return Request(key=request.key, path=request.path, params=params, weight=request.weight)
+    return replace(request, params=(*(p for p in request.params if p[0] != "cursor"), ("cursor", cursor)))
 
 
 def check_envelope(body: object) -> None:

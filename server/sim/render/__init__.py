@@ -1,11 +1,15 @@
-"""Simulated venues by source id: one explicit literal, like the adapter registry."""
+"""Simulated venues by source id: one explicit literal, in the same order as the adapter registry."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Final
 
-from server.sim.render import binance, bybit, okx
+from server.sim.render import (
+    binance,
+    bybit,
+    okx,
+)
 from server.sim.venue import SimVenue
 
 SIM_VENUES: Final[Mapping[str, SimVenue]] = {

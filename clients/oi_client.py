@@ -1,0 +1,116 @@
+"""A small typed Python client for oi-service's gRPC API, on the generated stubs.
+
+Library use::
+
+    async with OpenInterestClient("127.0.0.1:50051") as client:
+        snapshot = await client.get()              # every symbol, totals only
+        btc = await client.get("BTC")              # one symbol with per-exchange figures
+        async for update in client.watch(["BTC"]): # first the current state, then each change
+            ...
+
+Command line::
+
+    python -m clients.oi_client get [--symbol BTC] [--target HOST:PORT]
+    python -m clients.oi_client watch [BTC ETH ...] [--target HOST:PORT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import cast
+
+import grpc
+
+from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
+from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+
+class OpenInterestClient:
+    def __init__(
+        self, target: str = DEFAULT_TARGET, *, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
+        self._channel = (
+            grpc.aio.secure_channel(target, credentials) if credentials else grpc.aio.insecure_channel(target)
+        )
+        self._stub = pb_grpc.OpenInterestServiceStub(self._channel)
+
+    async def __aenter__(self) -> OpenInterestClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def get(self, symbol: str | None = None, *, timeout_s: float = 10.0) -> pb.GetOpenInterestResponse:
+        """All symbols (totals), or one symbol with its exchanges. Raises grpc.aio.AioRpcError
+        with NOT_FOUND / INVALID_ARGUMENT as the API says."""
+        response = await self._stub.GetOpenInterest(
+            pb.GetOpenInterestRequest(symbol=symbol or ""), timeout=timeout_s
+        )
+        return cast(pb.GetOpenInterestResponse, response)
+
+    async def watch(self, symbols: Sequence[str] = ()) -> AsyncIterator[pb.WatchOpenInterestResponse]:
+        """The watched symbols' state: first the current one, then one message per change."""
+        call = self._stub.WatchOpenInterest(pb.WatchOpenInterestRequest(symbols=list(symbols)))
+        try:
+            async for message in call:
+                yield message
+        finally:
+            call.cancel()
+
+
+def format_symbol(entry: pb.SymbolOpenInterest) -> str:
+    line = f"{entry.symbol:<10} {entry.total_oi_usd:>20,.2f} USD  {entry.exchange_count:>2} exchanges"
+    details = [
+        f"    {e.exchange:<14} {e.oi_usd:>20,.2f} USD"
+        + (f"  {e.oi_contracts:,.8g} {entry.symbol}" if e.HasField("oi_contracts") else "")
+        for e in entry.exchanges
+    ]
+    return "\n".join([line, *details])
+
+
+async def _run(args: argparse.Namespace) -> int:
+    async with OpenInterestClient(args.target) as client:
+        try:
+            if args.command == "get":
+                response = await client.get(args.symbol)
+                for entry in response.symbols:
+                    print(format_symbol(entry))
+                return 0
+            async for update in client.watch(args.symbols):
+                print(f"--- snapshot at {update.timestamp} ms", flush=True)
+                for entry in update.symbols:
+                    print(format_symbol(entry), flush=True)
+        except grpc.aio.AioRpcError as error:
+            print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="oi-client", description="Query oi-service over gRPC.")
+    parser.add_argument("--target", default=DEFAULT_TARGET, help=f"HOST:PORT (default {DEFAULT_TARGET})")
+    sub = parser.add_subparsers(dest="command", required=True)
+    get = sub.add_parser("get", help="one snapshot")
+    get.add_argument("--symbol", help="one symbol, with per-exchange figures")
+    watch = sub.add_parser("watch", help="stream updates as they arrive (Ctrl-C to stop)")
+    watch.add_argument("symbols", nargs="*", help="symbols to watch (none = all)")
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

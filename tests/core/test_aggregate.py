@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import math
+
+from server.core.aggregate import aggregate
+from server.core.model import MarketOI, VenueReading
+
+
+def reading(source: str, at: int, *markets: tuple[str, float | None, float]) -> VenueReading:
+    return VenueReading(
+        source=source,
+        fetched_at_ms=at,
+        markets=tuple(
+            MarketOI(venue_symbol=f"{base}-{i}", base=base, oi_base=coins, oi_usd=usd, price_usd=None)
+            for i, (base, coins, usd) in enumerate(markets)
+        ),
+    )
+
+
+STALE = {"a": 3000, "b": 3000, "c": 3000}
+
+
+def test_sums_per_symbol_and_counts_sources() -> None:
+    snap = aggregate(
+        {
+            "a": reading("a", 1000, ("BTC", 1.0, 100.0), ("BTC", 2.0, 200.0), ("ETH", 5.0, 50.0)),
+            "b": reading("b", 1500, ("BTC", 0.5, 50.0)),
+        },
+        now_ms=2000,
+        stale_after_ms=STALE,
+    )
+    btc = snap.symbols["BTC"]
+    assert btc.total_oi_usd == 350.0
+    assert btc.exchange_count == 2
+    assert [(v.source, v.oi_usd, v.oi_base, v.updated_at_ms) for v in btc.venues] == [
+        ("a", 300.0, 3.0, 1000),
+        ("b", 50.0, 0.5, 1500),
+    ]
+    assert snap.symbols["ETH"].exchange_count == 1
+    assert snap.built_at_ms == 2000
+
+
+def test_stale_sources_drop_out() -> None:
+    readings = {"a": reading("a", 1000, ("BTC", 1.0, 100.0)), "b": reading("b", 3500, ("BTC", 1.0, 10.0))}
+    # limit 3000 ms: "a" is 3000 ms old at 4000 (still counts), 3001 ms old at 4001 (out)
+    assert aggregate(readings, now_ms=4000, stale_after_ms=STALE).symbols["BTC"].exchange_count == 2
+    late = aggregate(readings, now_ms=4001, stale_after_ms=STALE).symbols["BTC"]
+    assert late.exchange_count == 1 and late.total_oi_usd == 10.0
+    assert aggregate(readings, now_ms=10_000, stale_after_ms=STALE).symbols == {}
+
+
+def test_base_units_absent_when_any_market_lacks_them() -> None:
+    snap = aggregate(
+        {"a": reading("a", 1000, ("BTC", 1.0, 100.0), ("BTC", None, 100.0))},
+        now_ms=1000,
+        stale_after_ms=STALE,
+    )
+    assert snap.symbols["BTC"].venues[0].oi_base is None
+    assert snap.symbols["BTC"].venues[0].oi_usd == 200.0
+
+
+def test_totals_do_not_depend_on_order() -> None:
+    values = [1e12, 0.1, -0.0, 0.2, 3.3, 1e-3] * 5
+    forward = reading("a", 1, *[("BTC", None, abs(v)) for v in values])
+    backward = reading("a", 1, *[("BTC", None, abs(v)) for v in reversed(values)])
+    one = aggregate({"a": forward}, now_ms=1, stale_after_ms=STALE).symbols["BTC"].total_oi_usd
+    two = aggregate({"a": backward}, now_ms=1, stale_after_ms=STALE).symbols["BTC"].total_oi_usd
+    assert one == two == math.fsum(abs(v) for v in values)
+
+
+def test_same_figures_ignores_build_time() -> None:
+    readings = {"a": reading("a", 1000, ("BTC", 1.0, 100.0))}
+    first = aggregate(readings, now_ms=1000, stale_after_ms=STALE)
+    second = aggregate(readings, now_ms=1200, stale_after_ms=STALE)
+    assert first.same_figures(second)
+    changed = aggregate({"a": reading("a", 1100, ("BTC", 1.0, 101.0))}, now_ms=1200, stale_after_ms=STALE)
+    assert not first.same_figures(changed)

@@ -1,0 +1,156 @@
+"""The whole service in-process against the simulator: health, data, a venue fault, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
+from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
+from server.app import App
+from server.config import Config
+
+SOURCES = ("binance", "bybit", "okx")
+INTERVAL_S = 0.5
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[App]:
+    service = App(
+        Config(
+            grpc_port=0,
+            http_port=0,
+            simulate=True,
+            sources=SOURCES,
+            poll_interval_s=INTERVAL_S,
+            sim_seed=3,
+            request_timeout_s=1.0,
+        )
+    )
+    await service.start()
+    yield service
+    await service.stop()
+
+
+async def until(condition: Callable[[], object], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def btc(session: aiohttp.ClientSession, app: App) -> dict[str, dict[str, float]]:
+    async with session.get(f"http://127.0.0.1:{app.http_port}/v1/open-interest?symbol=BTC") as response:
+        if response.status == 404:
+            return {}
+        body = await response.json()
+        exchanges: dict[str, dict[str, float]] = body["data"]["exchanges"]
+        return exchanges
+
+
+async def test_health_turns_serving_with_data(app: App) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        deadline = time.monotonic() + 10
+        while True:
+            reply = await health.Check(
+                health_pb2.HealthCheckRequest(service="openinterest.v1.OpenInterestService")
+            )
+            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert app.book.fresh_sources()
+
+
+async def test_every_source_reports_btc_and_total_is_the_sum(app: App) -> None:
+    async with aiohttp.ClientSession() as session:
+        figures: dict[str, dict[str, float]] = {}
+
+        async def refresh() -> None:
+            figures.clear()
+            figures.update(await btc(session, app))
+
+        deadline = time.monotonic() + 10
+        while set(figures) != set(SOURCES):
+            assert time.monotonic() < deadline, figures
+            await refresh()
+            await asyncio.sleep(0.1)
+        async with session.get(f"http://127.0.0.1:{app.http_port}/v1/open-interest?symbol=BTC") as response:
+            data = (await response.json())["data"]
+        assert round(data["total_oi_usd"] * 100) == sum(
+            round(e["oi_usd"] * 100) for e in data["exchanges"].values()
+        )
+        assert all(e["oi_contracts"] > 0 for e in data["exchanges"].values())
+
+
+async def test_a_failing_venue_keeps_its_last_good_figures_then_ages_out_and_recovers(app: App) -> None:
+    assert app.sim is not None
+    control = app.sim.control_url
+    async with aiohttp.ClientSession() as session:
+        figures: dict[str, dict[str, float]] = {}
+        deadline = time.monotonic() + 10
+        while set(figures) != set(SOURCES):
+            assert time.monotonic() < deadline
+            figures = await btc(session, app)
+            await asyncio.sleep(0.1)
+
+        async with session.post(
+            f"{control}/faults", json={"venue": "bybit", "fault": "http_500"}
+        ) as response:
+            assert response.status == 200
+        status = app.statuses["bybit"]
+        await until(lambda: status.consecutive_failures >= 1)
+        assert "HTTP 500" in (status.last_error or "") and "Traceback" not in (status.last_error or "")
+        kept = app.book.readings["bybit"]
+        okx_before = app.book.readings["okx"].fetched_at_ms
+        await until(lambda: status.consecutive_failures >= 2)
+        assert app.book.readings["bybit"] is kept  # failed polls never replace the last good reading
+        assert app.book.readings["okx"].fetched_at_ms > okx_before  # the other venues carry on
+
+        # stale after 3 intervals: bybit leaves BTC's exchanges and count
+        deadline = time.monotonic() + 10
+        while "bybit" in await btc(session, app):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        async with session.get(f"http://127.0.0.1:{app.http_port}/v1/open-interest") as response:
+            assert (await response.json())["data"]["BTC"]["exchange_count"] == 2
+
+        async with session.delete(f"{control}/faults/bybit") as response:
+            assert response.status == 200
+        cleared = time.monotonic()
+        while "bybit" not in await btc(session, app):
+            assert time.monotonic() < cleared + 10
+            await asyncio.sleep(0.05)
+        # back within two poll intervals (plus the 5xx retry backoff of the poll in flight)
+        assert time.monotonic() - cleared < 2 * INTERVAL_S + 2.5
+
+
+async def test_watch_streams_updates_and_ends_cleanly_on_stop() -> None:
+    service = App(
+        Config(grpc_port=0, http_port=0, simulate=True, sources=("okx",), poll_interval_s=0.3, sim_seed=1)
+    )
+    await service.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}") as channel:
+            stub = pb_grpc.OpenInterestServiceStub(channel)
+            call = stub.WatchOpenInterest(pb.WatchOpenInterestRequest(symbols=["BTC"]))
+            stamps: list[int] = []
+            while len(stamps) < 3:
+                message = await asyncio.wait_for(call.read(), 5)
+                assert isinstance(message, pb.WatchOpenInterestResponse)
+                if message.symbols:
+                    stamps.append(message.symbols[0].exchanges[0].updated_at)
+            assert stamps == sorted(stamps) and len(set(stamps)) == 3  # moving values, in order
+            stopping = asyncio.create_task(service.stop())
+            assert await asyncio.wait_for(call.read(), 5) is grpc.aio.EOF
+            assert await call.code() == grpc.StatusCode.OK
+            await stopping
+    finally:
+        await service.stop()
