@@ -8,6 +8,7 @@ from typing import Final
 from server.venues import (
     binance,
     binance_coinm,
+    bitget,
     bybit,
     okx,
 )
@@ -20,5 +21,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         binance_coinm.SPEC,
         bybit.SPEC,
         okx.SPEC,
+        bitget.SPEC,
     )
 }

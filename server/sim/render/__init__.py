@@ -7,6 +7,7 @@ from typing import Final
 
 from server.sim.render import (
     binance,
+    bitget,
     bybit,
     okx,
 )
@@ -19,5 +20,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         binance.COINM,
         bybit.SIM,
         okx.SIM,
+        bitget.SIM,
     )
 }
