@@ -10,6 +10,7 @@ from server.venues import (
     binance_coinm,
     bitget,
     bybit,
+    gateio,
     okx,
 )
 from server.venues.base import VenueSpec
@@ -22,5 +23,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         bybit.SPEC,
         okx.SPEC,
         bitget.SPEC,
+        gateio.SPEC,
     )
 }

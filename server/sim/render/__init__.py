@@ -9,6 +9,7 @@ from server.sim.render import (
     binance,
     bitget,
     bybit,
+    gateio,
     okx,
 )
 from server.sim.venue import SimVenue
@@ -21,5 +22,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         bybit.SIM,
         okx.SIM,
         bitget.SIM,
+        gateio.SIM,
     )
 }
