@@ -11,6 +11,7 @@ from server.venues import (
     bitget,
     bybit,
     gateio,
+    mexc,
     okx,
 )
 from server.venues.base import VenueSpec
@@ -24,5 +25,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         okx.SPEC,
         bitget.SPEC,
         gateio.SPEC,
+        mexc.SPEC,
     )
 }

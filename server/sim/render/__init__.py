@@ -10,6 +10,7 @@ from server.sim.render import (
     bitget,
     bybit,
     gateio,
+    mexc,
     okx,
 )
 from server.sim.venue import SimVenue
@@ -23,5 +24,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         okx.SIM,
         bitget.SIM,
         gateio.SIM,
+        mexc.SIM,
     )
 }
