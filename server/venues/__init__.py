@@ -11,6 +11,7 @@ from server.venues import (
     bitget,
     bybit,
     gateio,
+    htx,
     mexc,
     okx,
 )
@@ -26,5 +27,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         bitget.SPEC,
         gateio.SPEC,
         mexc.SPEC,
+        htx.SPEC,
     )
 }

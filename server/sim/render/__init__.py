@@ -10,6 +10,7 @@ from server.sim.render import (
     bitget,
     bybit,
     gateio,
+    htx,
     mexc,
     okx,
 )
@@ -25,5 +26,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         bitget.SIM,
         gateio.SIM,
         mexc.SIM,
+        htx.SIM,
     )
 }

@@ -1,0 +1,181 @@
+"""HTX (ex-Huobi), source ``htx``: USDT-margined and coin-margined perpetual swaps, two bulk calls.
+
+Docs: https://www.htx.com/en-us/opend/newApiPages/?id=8cb80166-77b5-11ed-9966-0242ac110003 (USDT-M OI;
+coin-M OI ?id=5d5173ee-77b6-11ed-9966-0242ac110003; contract info ?id=8cb802c2-… and ?id=5d516f96-…)
+
+Endpoints (numbers are JSON numbers; envelope ``{"status": "ok", "data": [...], "ts"}``), one pair per
+product, ``/linear-swap-api/v1`` (USDT-M, codes ``BTC-USDT``) and ``/swap-api/v1`` (coin-M, ``BTC-USD``):
+- catalog, hourly: ``swap_contract_info``: ``contract_code``, ``symbol``, ``contract_size``,
+  ``contract_status``, ``contract_type`` (USDT-M only; ``swap`` for perpetuals).
+- cycle: ``swap_open_interest`` (all contracts, no parameters): ``volume`` (contracts), ``amount``
+  (base coins), ``value`` (USDT-M only: USDT).
+
+Units (``contract_size`` from the catalog):
+- USDT-M: a contract is ``contract_size`` base coins (BTC-USDT 0.001; the doc's "USDT of one contract"
+  is a doc error): base = ``amount`` (= volume × contract_size), USD = ``value`` (USDT as USD).
+- coin-M: a contract is ``contract_size`` USD (BTC-USD 100, others 10): USD = volume × contract_size,
+  base = ``amount`` (= USD / price, HTX's own conversion).
+Price: none. HTX has no bulk mark-price endpoint (only a per-contract mark-price kline); the reference
+page recommends the OI call's own ``value`` and face value instead, so there are no per-contract
+requests and no pacing, and ``price_usd`` is None.
+One-sided: undecided on the reference page: the USDT-M OI doc calls ``volume``/``amount`` "sum of both
+buy and sell sides", the coin-M doc "single side", and HTX attaches the first phrase to nearly every
+quantity (trade volume, kline counts). We take both as sent (``SIDES`` 1 per product), as the page's
+default and CCXT do; set a product's ``sides`` to 2 if a live check shows twice the aggregators' figure.
+Counted: USDT-M ``contract_type`` swap (dated ``BTC-USDT-211217`` rows are skipped); ``contract_status``
+1 (listing), 5 (in settlement) and 7 (settlement completed): HTX swaps settle every 8 h and the older
+coin-M swap docs list 5 and 7 as those momentary states (the recorded BTC-USD example shows 7), so
+dropping them at the hourly catalog refresh would lose a trading market for an hour; 3 (suspension)
+only while it holds open interest. Skipped: 0, 2, 4, 6, 8, 9 and unknown statuses, codes missing
+from the catalog. Canonical base = ``symbol`` (no XBT; a ``1000`` prefix gets its factor).
+Errors: HTTP 200 with ``status`` "error", ``err_code`` (1032 = rate limit), ``err_msg``.
+Fixtures: tests/fixtures/htx/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from server.core.errors import VenueRateLimited, VenueRejected
+from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
+from server.core.symbols import canonical_base
+from server.core.units import reported_oi
+from server.venues.base import (
+    Bodies,
+    Catalog,
+    Request,
+    Row,
+    VenueSpec,
+    collect,
+    field_of,
+    num,
+    obj,
+    rows,
+    text,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Product:
+    """One of HTX's two swap books: same endpoints under ``api``, different units."""
+
+    name: str
+    api: str
+    kind: ContractKind
+    settle: str | None  # None: settled in the base coin
+    perpetual_type: str | None  # ``contract_type`` of a perpetual, where the book also has dated rows
+    sides: float = 1.0  # divide the OI figures by this (2 for a two-sided figure)
+
+
+PRODUCTS: Final = (
+    Product(
+        name="linear",
+        api="/linear-swap-api/v1",
+        kind=ContractKind.LINEAR,
+        settle="USDT",
+        perpetual_type="swap",
+    ),
+    Product(name="coinm", api="/swap-api/v1", kind=ContractKind.INVERSE, settle=None, perpetual_type=None),
+)
+COUNTED_STATUSES: Final = frozenset({1, 5, 7})  # listing, in settlement, settlement completed
+SUSPENDED_STATUS: Final = 3  # counted only while it holds open interest
+RATE_LIMIT_CODE: Final = 1032
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HtxMarket(Market):
+    """A catalog market plus what the cycle needs to know about it beyond ``Market``."""
+
+    suspended: bool
+    sides: float
+
+
+def data(body: object, what: str) -> list[Row]:
+    return list(rows(field_of(obj(body, what), "data"), f"{what}.data"))
+
+
+def contract_market(product: Product, row: Row) -> HtxMarket | None:
+    status = int(num(row, "contract_status"))
+    if status not in COUNTED_STATUSES and status != SUSPENDED_STATUS:
+        return None
+    if product.perpetual_type is not None and text(row, "contract_type") != product.perpetual_type:
+        return None  # a dated future sharing the USDT-M endpoints
+    base, factor = canonical_base(text(row, "symbol"))
+    return HtxMarket(
+        venue_symbol=text(row, "contract_code"),
+        base=base,
+        base_factor=factor,
+        kind=product.kind,
+        contract_size=num(row, "contract_size"),  # base coins (USDT-M) or USD (coin-M)
+        settle=product.settle or text(row, "symbol"),
+        suspended=status == SUSPENDED_STATUS,
+        sides=product.sides,
+    )
+
+
+def parse_catalog(bodies: Bodies) -> Catalog:
+    markets = {}
+    for product in PRODUCTS:
+        for row in data(bodies.one(f"contracts:{product.name}"), f"{product.name} swap_contract_info"):
+            market = contract_market(product, row)
+            if market is not None:
+                markets[market.venue_symbol] = market
+    return Catalog(markets=markets)
+
+
+def convert_row(market: HtxMarket, row: Row) -> MarketOI | None:
+    contracts = num(row, "volume") / market.sides
+    if market.suspended and contracts == 0:
+        return None
+    oi_base = num(row, "amount") / market.sides  # venue base units
+    if market.kind is ContractKind.LINEAR:
+        oi_usd = num(row, "value") / market.sides  # USDT
+    else:
+        oi_usd = contracts * market.contract_size  # USD face value
+    return reported_oi(market, oi_base=oi_base, oi_usd=oi_usd, price_usd=None)
+
+
+def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
+    def convert(row: Row) -> MarketOI | None:
+        market = catalog.markets.get(text(row, "contract_code"))
+        if not isinstance(market, HtxMarket):
+            return None  # dated future, delisted, pending listing or unknown status
+        return convert_row(market, row)
+
+    oi_rows = [
+        row
+        for product in PRODUCTS
+        for row in data(bodies.one(f"openInterest:{product.name}"), f"{product.name} swap_open_interest")
+    ]
+    return collect(oi_rows, convert, label=lambda row: str(row.get("contract_code")))
+
+
+def check_envelope(body: object) -> None:
+    """HTX answers errors with HTTP 200 and ``status`` "error"."""
+    envelope = obj(body, "htx response")
+    if field_of(envelope, "status") == "ok":
+        return
+    code = envelope.get("err_code")
+    message = f"htx err_code {code}: {str(envelope.get('err_msg'))[:120]}"
+    if code == RATE_LIMIT_CODE:
+        raise VenueRateLimited(message, retry_after_s=3.0)  # the limit is per 3 s window
+    raise VenueRejected(message)
+
+
+def cycle_requests(_: Catalog) -> tuple[Request, ...]:
+    return tuple(Request(key=f"openInterest:{p.name}", path=f"{p.api}/swap_open_interest") for p in PRODUCTS)
+
+
+SPEC: Final = VenueSpec(
+    id="htx",
+    base_url="https://api.hbdm.com",
+    docs_url="https://www.htx.com/en-us/opend/newApiPages/?id=8cb80166-77b5-11ed-9966-0242ac110003",
+    catalog_requests=tuple(
+        Request(key=f"contracts:{p.name}", path=f"{p.api}/swap_contract_info") for p in PRODUCTS
+    ),
+    parse_catalog=parse_catalog,
+    cycle_requests=cycle_requests,
+    parse=parse,
+    check_envelope=check_envelope,
+)
