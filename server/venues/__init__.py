@@ -12,6 +12,7 @@ from server.venues import (
     bybit,
     gateio,
     htx,
+    kucoin,
     mexc,
     okx,
 )
@@ -28,5 +29,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         gateio.SPEC,
         mexc.SPEC,
         htx.SPEC,
+        kucoin.SPEC,
     )
 }

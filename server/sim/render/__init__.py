@@ -11,6 +11,7 @@ from server.sim.render import (
     bybit,
     gateio,
     htx,
+    kucoin,
     mexc,
     okx,
 )
@@ -27,5 +28,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         gateio.SIM,
         mexc.SIM,
         htx.SIM,
+        kucoin.SIM,
     )
 }

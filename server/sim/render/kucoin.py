@@ -1,0 +1,167 @@
+"""Simulated KuCoin Futures: ``GET /api/v1/contracts/active``, every contract with its OI in lots.
+
+Format follows tests/fixtures/kucoin/ (the official examples): ``{"code": "200000", "data": [...]}``,
+``openInterest`` a string of whole lots, ``multiplier`` and ``markPrice`` JSON numbers (tiny prices
+come out in exponent form, as KuCoin's do). Naming: XBT for bitcoin, ``<BASE><QUOTE>M`` symbols;
+PEPE and SHIB per coin with large multipliers, BONK as ``1000BONKUSDTM`` (``baseCurrency`` "1000BONK":
+unverified, see the adapter). Books: USDT linear for the core coins, USDC for XBT/ETH, inverse
+(1 USD a lot, ``multiplier`` -1.0) for a few. Decoys the adapter must skip: a dated ``XBTMH26``
+(``type`` FFICSX) and a pre-launch contract (``status`` Init).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Final
+
+from server.core.model import ContractKind
+from server.sim.market import Asset, Listing, ListingState
+from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, synthetic
+from server.venues.kucoin import CONTRACTS_PATH, OPEN, PERPETUAL
+
+BASE_NAMES: Final = {"BTC": "XBT", "BONK": "1000BONK"}
+BUNDLES: Final = {"BONK": 1000.0}
+# Base units per lot, KuCoin-like (XBTUSDTM 0.001 BTC, ETHUSDTM 0.01 ETH, PEPEUSDTM 1,000,000 PEPE).
+LOT_MULTIPLIERS: Final = {
+    "BTC": 0.001,
+    "ETH": 0.01,
+    "SOL": 0.1,
+    "XRP": 10.0,
+    "DOGE": 100.0,
+    "BNB": 0.01,
+    "HYPE": 0.1,
+    "SUI": 1.0,
+    "ADA": 10.0,
+    "LINK": 0.1,
+    "AVAX": 0.1,
+    "LTC": 0.1,
+    "PEPE": 1_000_000.0,
+    "SHIB": 100_000.0,
+    "BONK": 100.0,
+    "WIF": 1.0,
+    "DOT": 1.0,
+    "TRX": 100.0,
+    "ARB": 1.0,
+    "OP": 1.0,
+}
+USDC_BOOKS: Final = ("BTC", "ETH")
+INVERSE_BOOKS: Final = ("BTC", "ETH", "SOL", "XRP", "DOT")
+MARKET_COUNT: Final = 500  # estimate: the reference page gives no count
+
+
+def lot_multiplier(asset: Asset) -> float:
+    """A lot worth a few USD: the real multiplier for core coins, else the power of ten below $10."""
+    return LOT_MULTIPLIERS.get(asset.symbol, 10.0 ** math.floor(math.log10(10.0 / asset.price_usd)))
+
+
+def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
+    result: list[Listing] = []
+    for asset in assets:
+        if asset.symbol.startswith("SIM"):
+            continue
+        name = BASE_NAMES.get(asset.symbol, asset.symbol)
+        size = lot_multiplier(asset)
+        factor = BUNDLES.get(asset.symbol, 1.0)
+        usdc = asset.symbol in USDC_BOOKS
+        inverse = asset.symbol in INVERSE_BOOKS
+        linear_share = 0.8 - 0.05 * usdc - 0.1 * inverse
+        result.append(
+            Listing(
+                venue_symbol=f"{name}USDTM",
+                asset=asset.symbol,
+                contract_size=size,
+                venue_factor=factor,
+                share=linear_share,
+            )
+        )
+        if usdc:
+            result.append(
+                Listing(
+                    venue_symbol=f"{name}USDCM",
+                    asset=asset.symbol,
+                    contract_size=size,
+                    settle="USDC",
+                    share=0.05,
+                    price_skew=0.0002,
+                )
+            )
+        if inverse:
+            result.append(
+                Listing(
+                    venue_symbol=f"{name}USDM",
+                    asset=asset.symbol,
+                    kind=ContractKind.INVERSE,
+                    settle=name,
+                    share=0.1,
+                    price_skew=-0.0001,
+                )
+            )
+    real = len(result)
+    result += [
+        Listing(venue_symbol=f"{a.symbol}USDTM", asset=a.symbol, contract_size=lot_multiplier(a), share=0.8)
+        for a in synthetic(assets, real, MARKET_COUNT)
+    ]
+    return tuple(result)
+
+
+def _number(value: float) -> float:
+    """A JSON number with the few significant digits KuCoin sends."""
+    return float(f"{value:.7g}")
+
+
+def _contract(market: ListingState, now_ms: int) -> dict[str, object]:
+    listing = market.listing
+    inverse = listing.kind is ContractKind.INVERSE
+    quote = "USD" if inverse else listing.settle
+    base = listing.venue_symbol.removesuffix(f"{quote}M")
+    price = _number(market.venue_price)
+    return {
+        "symbol": listing.venue_symbol,
+        "rootSymbol": base if inverse else quote,
+        "type": PERPETUAL,
+        "firstOpenDate": 1585555200000,
+        "expireDate": None,
+        "settleDate": None,
+        "baseCurrency": base,
+        "quoteCurrency": quote,
+        "settleCurrency": listing.settle,
+        "maxOrderQty": 1000000,
+        "maxPrice": 1000000.0,
+        "lotSize": 1,
+        "tickSize": _number(price / 10_000),
+        "multiplier": -1.0 if inverse else listing.contract_size,
+        "isQuanto": not inverse,  # deprecated; KuCoin's own example has true on a linear contract
+        "isInverse": inverse,
+        "markMethod": "FairPrice",
+        "fairMethod": "FundingRate",
+        "indexSymbol": f".K{base}{quote}",
+        "status": OPEN,
+        "fundingFeeRate": 0.0001,
+        "fundingRateGranularity": 28800000,
+        "openInterest": fmt(round(market.contracts), 0),
+        "turnoverOf24h": _number(market.oi_usd * 1.7),
+        "volumeOf24h": _number(market.oi_base / listing.venue_factor * 1.7),
+        "markPrice": price,
+        "indexPrice": _number(price * 1.0001),
+        "lastTradePrice": _number(price * 0.9999),
+        "nextFundingRateTime": 28800000 - now_ms % 28800000,
+        "maxLeverage": 75 if inverse else 125,
+    }
+
+
+def contracts_active(request: SimRequest) -> object:
+    rows = [_contract(m, request.now_ms) for m in request.markets]
+    xbt = next(row for row in rows if row["symbol"] == "XBTUSDTM")
+    dated = {**xbt, "symbol": "XBTMH26", "type": "FFICSX", "expireDate": 1774598400000}
+    prelaunch = {**xbt, "symbol": "NEWCOINUSDTM", "baseCurrency": "NEWCOIN", "status": "Init"}
+    return {"code": "200000", "data": [*rows, dated, prelaunch]}
+
+
+SIM: Final = SimVenue(
+    id="kucoin",
+    listings=listings,
+    routes=(SimRoute(path=CONTRACTS_PATH, respond=contracts_active),),
+    venue_share=0.25,
+    market_count=MARKET_COUNT,
+)

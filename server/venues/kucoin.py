@@ -1,0 +1,133 @@
+"""KuCoin Futures (classic REST), source ``kucoin``: every perpetual and its OI from one bulk call.
+
+Docs: https://www.kucoin.com/docs-new/api-3470220 ("Get All Symbols")
+
+Endpoint: ``GET /api/v1/contracts/active`` (weight 3, public pool), one request per cycle and no
+catalog request: each contract record carries its contract metadata *and* its open interest, so the
+multiplier is read from the venue in the very record it applies to (never hard-coded, never stale).
+Numbers read: ``openInterest`` (string, lots), ``multiplier`` (number: base units per lot on linear
+contracts; ``-1.0`` on inverse ones, where a lot is 1 USD), ``markPrice`` (number, quote currency per
+one venue base unit; exponent forms such as ``2.0E-4`` occur). Flags: ``type``, ``status``,
+``isInverse``; ``isQuanto`` is deprecated (true on the linear XBTUSDTM) and never read.
+
+Units (USDT and USDC taken as USD):
+- linear (``isInverse`` false: XBTUSDTM, XBTUSDCM): base = lots × multiplier; USD = base × markPrice.
+- inverse (``isInverse`` true, coin-settled: XBTUSDM): USD = lots × |multiplier|; base = USD / markPrice.
+Price: ``markPrice`` of the same record: the fair price KuCoin values positions at (a last trade can
+spike), and it comes with the OI, so no second request and no time skew.
+Naming: ``XBT`` is BTC; USDT, USDC and inverse books add up per base. Undecided on the page: whether
+``1000BONKUSDTM`` has ``baseCurrency`` "1000BONK" or "BONK". Chosen: the symbol's stem (the symbol
+minus ``<quoteCurrency>M``) names the unit that ``markPrice`` and ``multiplier`` quote, so its prefix
+sets the factor (base coins × 1000) whichever ``baseCurrency`` says. Plain names (``PEPEUSDTM``) are
+per coin, with a large multiplier.
+One-sided: KuCoin does not say; ``openInterest`` is position size in lots on a matched order book,
+and XBTUSDTM's ~6.7k BTC is in line with the one-sided figures published for KuCoin (reference page).
+Used as is, never halved.
+Skipped: ``type`` FFICSX (dated futures), ``status`` other than Open (Init, Paused, BeingSettled,
+Settled, Closed, CancelOnly), linear contracts quoted in anything but USDT/USDC/USD.
+Errors: ``code`` is a string, "200000" = success, even under HTTP 200; "429000"/"200002" = rate limit.
+Fixtures: tests/fixtures/kucoin/.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from server.core.errors import ImplausibleValue, VenueRateLimited, VenueRejected
+from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
+from server.core.symbols import canonical_base
+from server.core.units import market_oi
+from server.venues.base import (
+    Bodies,
+    Catalog,
+    Request,
+    Row,
+    VenueSpec,
+    collect,
+    field_of,
+    flag,
+    num,
+    obj,
+    rows,
+    text,
+)
+
+CONTRACTS_PATH: Final = "/api/v1/contracts/active"
+PERPETUAL: Final = "FFWCSX"  # FFICSX = dated futures
+OPEN: Final = "Open"
+USD_QUOTES: Final = frozenset({"USDT", "USDC", "USD"})
+SUCCESS: Final = "200000"
+RATE_LIMIT_CODES: Final = frozenset({"429000", "200002"})
+
+
+def venue_unit(row: Row) -> tuple[str, float]:
+    """Canonical base and coins per venue unit: a prefix on the symbol's stem (``1000BONK``) or on
+    ``baseCurrency`` makes a bundle, as long as the stem names the same coin."""
+    base, factor = canonical_base(text(row, "baseCurrency"))
+    stem_base, stem_factor = canonical_base(
+        text(row, "symbol").removesuffix(f"{text(row, 'quoteCurrency')}M")
+    )
+    return base, (max(factor, stem_factor) if stem_base == base else factor)
+
+
+def contract_market(row: Row) -> Market | None:
+    """The perpetual a contract record describes, or None (dated, not open, not USD-quoted)."""
+    if text(row, "type") != PERPETUAL or text(row, "status") != OPEN:
+        return None
+    inverse = flag(row, "isInverse")
+    if not inverse and text(row, "quoteCurrency") not in USD_QUOTES:
+        return None
+    multiplier = num(row, "multiplier")
+    size = abs(multiplier) if inverse else multiplier  # USD per lot (inverse) or base units per lot
+    if size <= 0:
+        raise ImplausibleValue(
+            f"multiplier {multiplier!r} on a {'inverse' if inverse else 'linear'} contract"
+        )
+    base, factor = venue_unit(row)
+    return Market(
+        venue_symbol=text(row, "symbol"),
+        base=base,
+        base_factor=factor,
+        kind=ContractKind.INVERSE if inverse else ContractKind.LINEAR,
+        contract_size=size,
+        settle=text(row, "settleCurrency"),
+    )
+
+
+def contract_oi(row: Row) -> MarketOI | None:
+    """One contract record (an element of ``contracts/active``, or ``contracts/{symbol}``'s data)."""
+    market = contract_market(row)
+    if market is None:
+        return None
+    return market_oi(market, num(row, "openInterest"), num(row, "markPrice"))
+
+
+def parse(_: Catalog, bodies: Bodies) -> ParsedPoll:
+    contracts = rows(field_of(obj(bodies.one("contracts"), "contracts/active"), "data"), "data")
+    return collect(contracts, contract_oi, label=lambda row: str(row.get("symbol")))
+
+
+def check_envelope(body: object) -> None:
+    """Every KuCoin body carries ``code`` (a string); anything but "200000" is an error."""
+    envelope = obj(body, "kucoin response")
+    code = field_of(envelope, "code")
+    if code == SUCCESS:
+        return
+    message = f"kucoin code {code}: {str(envelope.get('msg'))[:120]}"
+    if code in RATE_LIMIT_CODES:
+        raise VenueRateLimited(message, retry_after_s=10.0)
+    raise VenueRejected(message)
+
+
+def cycle_requests(_: Catalog) -> tuple[Request, ...]:
+    return (Request(key="contracts", path=CONTRACTS_PATH, weight=3),)
+
+
+SPEC: Final = VenueSpec(
+    id="kucoin",
+    base_url="https://api-futures.kucoin.com",
+    docs_url="https://www.kucoin.com/docs-new/api-3470220",
+    cycle_requests=cycle_requests,
+    parse=parse,
+    check_envelope=check_envelope,
+)
