@@ -10,6 +10,7 @@ from server.venues import (
     binance_coinm,
     bitget,
     bybit,
+    coinbase,
     gateio,
     htx,
     kucoin,
@@ -30,5 +31,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         mexc.SPEC,
         htx.SPEC,
         kucoin.SPEC,
+        coinbase.SPEC,
     )
 }

@@ -9,6 +9,7 @@ from server.sim.render import (
     binance,
     bitget,
     bybit,
+    coinbase,
     gateio,
     htx,
     kucoin,
@@ -29,5 +30,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         mexc.SIM,
         htx.SIM,
         kucoin.SIM,
+        coinbase.SIM,
     )
 }
