@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from server.venues import (
+    backpack,
     binance,
     binance_coinm,
     bitget,
@@ -32,5 +33,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         htx.SPEC,
         kucoin.SPEC,
         coinbase.SPEC,
+        backpack.SPEC,
     )
 }

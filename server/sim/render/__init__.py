@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from server.sim.render import (
+    backpack,
     binance,
     bitget,
     bybit,
@@ -31,5 +32,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         htx.SIM,
         kucoin.SIM,
         coinbase.SIM,
+        backpack.SIM,
     )
 }
