@@ -12,6 +12,7 @@ from server.venues import (
     bitget,
     bybit,
     coinbase,
+    deribit,
     gateio,
     htx,
     kucoin,
@@ -34,5 +35,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         kucoin.SPEC,
         coinbase.SPEC,
         backpack.SPEC,
+        deribit.SPEC,
     )
 }

@@ -11,6 +11,7 @@ from server.sim.render import (
     bitget,
     bybit,
     coinbase,
+    deribit,
     gateio,
     htx,
     kucoin,
@@ -33,5 +34,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         kucoin.SIM,
         coinbase.SIM,
         backpack.SIM,
+        deribit.SIM,
     )
 }
