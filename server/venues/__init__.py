@@ -10,6 +10,7 @@ from server.venues import (
     binance,
     binance_coinm,
     bitget,
+    bitmex,
     bybit,
     coinbase,
     deribit,
@@ -36,5 +37,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         coinbase.SPEC,
         backpack.SPEC,
         deribit.SPEC,
+        bitmex.SPEC,
     )
 }

@@ -9,6 +9,7 @@ from server.sim.render import (
     backpack,
     binance,
     bitget,
+    bitmex,
     bybit,
     coinbase,
     deribit,
@@ -35,5 +36,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         coinbase.SIM,
         backpack.SIM,
         deribit.SIM,
+        bitmex.SIM,
     )
 }

@@ -1,0 +1,192 @@
+"""BitMEX: inverse contracts of 1 USD, linear ones of 1/underlyingToPositionMultiplier coins, quanto
+ones of 100 XBt per USD of price; XBt priced at XBTUSD's mark; one-sided."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from server.core.errors import MalformedResponse, SchemaDrift, VenueRejected
+from server.sim.render import bitmex as bitmex_sim
+from server.venues import bitmex
+from server.venues.base import Catalog, obj
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages
+
+SAMPLES = SHARED_EXCHANGES / "bitmex" / "samples"
+
+
+def subset() -> dict[str, dict[str, Any]]:
+    """The recorded 2024-03-02 records by symbol: JTOUSDT, XBTETH, XBTUSD."""
+    records: list[dict[str, Any]] = fixture("bitmex", "instrument_active_subset_2024-03-02.json")  # type: ignore[assignment]
+    return {row["symbol"]: row for row in records}
+
+
+def ethusd() -> dict[str, Any]:
+    row: dict[str, Any] = fixture("bitmex", "instrument_ETHUSD_quanto_assembled.json")  # type: ignore[assignment]
+    return row
+
+
+def parse(*instruments: dict[str, Any]) -> Any:
+    return bitmex.parse(Catalog(), pages({"instruments": list(instruments)}))
+
+
+def test_golden_inverse() -> None:
+    btc = market(parse(fixture("bitmex", "instrument_XBTUSD.json")), "XBTUSD")  # type: ignore[arg-type]
+    assert btc.base == "BTC"
+    # oi_usd = openInterest 411,647,400 contracts × (multiplier -1e8 / underlyingToSettleMultiplier -1e8
+    # = 1 USD) = 411,647,400 USD (one side, not halved)
+    assert btc.oi_usd == pytest.approx(411_647_400.0, rel=1e-12)
+    # oi_base = 411,647,400 USD / markPrice 97,849.76 = 4,206.9331595703 BTC
+    assert btc.oi_base == pytest.approx(4206.9331595703, rel=1e-12)
+
+
+def test_golden_linear() -> None:
+    jto = market(parse(*subset().values()), "JTOUSDT")
+    assert jto.base == "JTO"
+    # oi_base = openInterest 6,780 contracts / underlyingToPositionMultiplier 1 = 6,780 JTO
+    assert jto.oi_base == pytest.approx(6780.0, rel=1e-12)
+    # oi_usd = 6,780 JTO × markPrice 2.46561 = 16,716.8358 USD
+    assert jto.oi_usd == pytest.approx(16_716.8358, abs=1e-6)
+
+
+def test_golden_linear_contract_of_a_millionth() -> None:
+    # XBTUSDT's documented underlyingToPositionMultiplier 1,000,000 (reference page) on the JTOUSDT shape
+    xbt = {**subset()["JTOUSDT"], "symbol": "XBTUSDT", "underlying": "XBT", "multiplier": 1}
+    xbt.update(underlyingToPositionMultiplier=1_000_000, openInterest=2_500_000_000, markPrice=62_000.5)
+    linear = market(parse(xbt), "XBTUSDT")
+    # oi_base = 2,500,000,000 / 1,000,000 = 2,500 BTC; oi_usd = 2,500 × 62,000.5 = 155,001,250 USD
+    assert linear.base == "BTC"
+    assert linear.oi_base == pytest.approx(2500.0, rel=1e-12)
+    assert linear.oi_usd == pytest.approx(155_001_250.0, rel=1e-12)
+
+
+def test_golden_quanto() -> None:
+    eth = market(parse(subset()["XBTUSD"], ethusd()), "ETHUSD")
+    assert eth.base == "ETH"
+    # oi_usd = 1,200,000 contracts × multiplier 100 XBt / 1e8 × markPrice 3,420.5 (= 4,104.6 XBT)
+    #          × XBTUSD markPrice 62,074.87 = 254,792,511.402 USD
+    assert eth.oi_usd == pytest.approx(254_792_511.402, abs=0.001)
+    # oi_base = 254,792,511.402 USD / 3,420.5 = 74,489.844 ETH (the ETH delta at current prices)
+    assert eth.oi_base == pytest.approx(74_489.844, rel=1e-12)
+    assert eth.price_usd == 3420.5
+
+
+def test_golden_inverse_cross_quoted_in_eth() -> None:
+    cross = market(parse(*subset().values()), "XBTETH")
+    assert cross.base == "BTC"
+    # contract = multiplier -1e6 / underlyingToSettleMultiplier -1e8 = 0.01 ETH;
+    # oi_base = 10,297 × 0.01 ETH / markPrice 18.0622 ETH per XBT = 5.7008559312 BTC
+    assert cross.oi_base == pytest.approx(5.7008559312, rel=1e-10)
+    # oi_usd = 5.7008559312 BTC × XBTUSD markPrice 62,074.87 = 353,879.890816 USD
+    assert cross.oi_usd == pytest.approx(353_879.890816, abs=1e-5)
+
+
+def test_cross_check_with_open_value() -> None:
+    # openValue is BitMEX's own value of the open interest in settle minor units (one side).
+    records = subset()
+    parsed = parse(*records.values(), ethusd())
+    xbt_usd = records["XBTUSD"]["markPrice"]
+    # inverse XBTUSD: openValue 461,319,177,384 XBt / 1e8 = 4,613.19 BTC
+    assert market(parsed, "XBTUSD").oi_base == pytest.approx(records["XBTUSD"]["openValue"] / 1e8, rel=0.005)
+    # linear JTOUSDT: openValue 16,716,835,800 USDt / 1e6 = 16,716.84 USD
+    assert market(parsed, "JTOUSDT").oi_usd == pytest.approx(records["JTOUSDT"]["openValue"] / 1e6, rel=0.005)
+    # cross XBTETH: openValue 570,083,108 XBt / 1e8 = 5.70 BTC
+    assert market(parsed, "XBTETH").oi_base == pytest.approx(records["XBTETH"]["openValue"] / 1e8, rel=0.005)
+    # quanto ETHUSD: openValue (XBt) / 1e8 × XBTUSD mark = USD
+    assert market(parsed, "ETHUSD").oi_usd == pytest.approx(ethusd()["openValue"] / 1e8 * xbt_usd, rel=0.005)
+
+
+def test_xbt_priced_rows_need_the_xbtusd_mark() -> None:
+    parsed = parse(subset()["JTOUSDT"], ethusd())
+    assert [m.venue_symbol for m in parsed.markets] == ["JTOUSDT"]
+    assert len(parsed.skipped) == 1 and "XBTUSD" in parsed.skipped[0]
+
+
+def test_dated_spot_index_and_closed_are_skipped() -> None:
+    xbt = subset()["XBTUSD"]
+    others = [
+        {**xbt, "symbol": "XBTZ24", "typ": "FFCCSX"},
+        {**xbt, "symbol": "XBT_USDT", "typ": "IFXXXP"},
+        {**xbt, "symbol": ".BXBT", "typ": "MRCXXX", "openInterest": None, "markPrice": 62_070.1},
+        {**xbt, "symbol": "OLDUSD", "state": "Unlisted"},
+        {**xbt, "symbol": "GONEUSD", "state": "Closed"},
+    ]
+    parsed = parse(xbt, *others)
+    assert [m.venue_symbol for m in parsed.markets] == ["XBTUSD"] and parsed.skipped == ()
+
+
+@pytest.mark.parametrize("value", ["NaN", -5, None, 1e20])
+def test_bad_open_interest_skips_the_row(value: object) -> None:
+    records = subset()
+    parsed = parse(records["XBTUSD"], {**records["JTOUSDT"], "openInterest": value})
+    assert [m.venue_symbol for m in parsed.markets] == ["XBTUSD"]
+    assert len(parsed.skipped) == 1 and parsed.skipped[0].startswith("JTOUSDT")
+
+
+def test_unknown_settle_currency_and_missing_multiplier_skip_the_row() -> None:
+    records = subset()
+    gwei = {**records["JTOUSDT"], "symbol": "ETHUSD_ETH", "settlCurrency": "Gwei"}
+    no_size = {**records["JTOUSDT"], "symbol": "NOSIZEUSDT", "underlyingToPositionMultiplier": None}
+    parsed = parse(records["XBTUSD"], gwei, no_size)
+    assert [m.venue_symbol for m in parsed.markets] == ["XBTUSD"] and len(parsed.skipped) == 2
+
+
+@pytest.mark.parametrize("field", ["openInterest", "markPrice", "isInverse", "typ", "underlying"])
+def test_drift_missing_field(field: str) -> None:
+    row = subset()["JTOUSDT"]
+    del row[field]
+    with pytest.raises(SchemaDrift, match=field):
+        parse(subset()["XBTUSD"], row)
+
+
+def test_drift_body_not_an_array() -> None:
+    with pytest.raises(SchemaDrift, match="instrument/active"):
+        bitmex.parse(Catalog(), pages({"instruments": fixture("bitmex", "instrument_XBTUSD.json")}))
+
+
+def test_no_perpetuals_is_malformed() -> None:
+    with pytest.raises(MalformedResponse):
+        parse({**subset()["XBTUSD"], "typ": "FFCCSX"})
+
+
+def test_envelope() -> None:
+    bitmex.check_envelope(fixture("bitmex", "instrument_active_subset_2024-03-02.json"))
+    with pytest.raises(VenueRejected, match="Invalid API Key"):
+        bitmex.check_envelope(fixture("bitmex", "error_response.json"))
+
+
+def test_one_bulk_request_per_cycle() -> None:
+    (request,) = bitmex.SPEC.cycle_requests(Catalog())
+    assert request.path == "/api/v1/instrument/active" and not request.optional
+    assert bitmex.SPEC.catalog_requests == () and bitmex.SPEC.pacing is None
+
+
+def parse_sample(name: str, body: object) -> None:
+    """Parse one recorded sample with the function for its endpoint."""
+    if name == "error_response.json":
+        with pytest.raises(VenueRejected):
+            bitmex.check_envelope(body)
+        return
+    bitmex.check_envelope(body)
+    if name == "instrument_XBTUSD.json":  # one record of GET /api/v1/instrument/active
+        single = bitmex.instrument_oi(obj(body, name), xbt_usd=None)
+        assert single is not None and single.oi_usd == pytest.approx(411_647_400.0)
+    elif name.startswith("instrument_active"):  # GET /api/v1/instrument/active
+        parsed = bitmex.parse(Catalog(), pages({"instruments": body}))
+        assert parsed.markets and parsed.skipped == ()
+    else:
+        raise AssertionError(f"no parser assigned to the recorded sample {name}")
+
+
+@pytest.mark.skipif(not SAMPLES.exists(), reason="shared/exchanges is not on this machine")
+def test_every_recorded_sample_parses() -> None:
+    names = sorted(path.name for path in SAMPLES.glob("*.json"))
+    assert names
+    for name in names:
+        parse_sample(name, json.loads((SAMPLES / name).read_text()))
+
+
+async def test_simulator_contract() -> None:
+    await assert_sim_contract(bitmex.SPEC, bitmex_sim.SIM)
