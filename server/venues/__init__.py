@@ -16,6 +16,7 @@ from server.venues import (
     deribit,
     gateio,
     htx,
+    hyperliquid,
     kucoin,
     mexc,
     okx,
@@ -38,5 +39,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         backpack.SPEC,
         deribit.SPEC,
         bitmex.SPEC,
+        hyperliquid.SPEC,
     )
 }

@@ -15,6 +15,7 @@ from server.sim.render import (
     deribit,
     gateio,
     htx,
+    hyperliquid,
     kucoin,
     mexc,
     okx,
@@ -37,5 +38,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         backpack.SIM,
         deribit.SIM,
         bitmex.SIM,
+        hyperliquid.SIM,
     )
 }
