@@ -14,6 +14,7 @@ from server.venues import (
     bybit,
     coinbase,
     deribit,
+    dydx,
     gateio,
     htx,
     hyperliquid,
@@ -40,5 +41,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         deribit.SPEC,
         bitmex.SPEC,
         hyperliquid.SPEC,
+        dydx.SPEC,
     )
 }

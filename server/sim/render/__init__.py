@@ -13,6 +13,7 @@ from server.sim.render import (
     bybit,
     coinbase,
     deribit,
+    dydx,
     gateio,
     htx,
     hyperliquid,
@@ -39,5 +40,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         deribit.SIM,
         bitmex.SIM,
         hyperliquid.SIM,
+        dydx.SIM,
     )
 }
