@@ -14,6 +14,7 @@ from server.venues import (
     bybit,
     coinbase,
     deribit,
+    drift,
     dydx,
     gateio,
     htx,
@@ -42,5 +43,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         bitmex.SPEC,
         hyperliquid.SPEC,
         dydx.SPEC,
+        drift.SPEC,
     )
 }

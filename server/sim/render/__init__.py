@@ -13,6 +13,7 @@ from server.sim.render import (
     bybit,
     coinbase,
     deribit,
+    drift,
     dydx,
     gateio,
     htx,
@@ -41,5 +42,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         bitmex.SIM,
         hyperliquid.SIM,
         dydx.SIM,
+        drift.SIM,
     )
 }
