@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from server.venues import (
+    avantis,
     backpack,
     binance,
     binance_coinm,
@@ -44,5 +45,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         hyperliquid.SPEC,
         dydx.SPEC,
         drift.SPEC,
+        avantis.SPEC,
     )
 }

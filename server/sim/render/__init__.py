@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from server.sim.render import (
+    avantis,
     backpack,
     binance,
     bitget,
@@ -43,5 +44,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         hyperliquid.SIM,
         dydx.SIM,
         drift.SIM,
+        avantis.SIM,
     )
 }
