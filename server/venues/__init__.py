@@ -20,6 +20,7 @@ from server.venues import (
     gateio,
     htx,
     hyperliquid,
+    jupiter,
     kucoin,
     mexc,
     okx,
@@ -46,5 +47,6 @@ REGISTRY: Final[Mapping[str, VenueSpec]] = {
         dydx.SPEC,
         drift.SPEC,
         avantis.SPEC,
+        jupiter.SPEC,
     )
 }

@@ -19,6 +19,7 @@ from server.sim.render import (
     gateio,
     htx,
     hyperliquid,
+    jupiter,
     kucoin,
     mexc,
     okx,
@@ -45,5 +46,6 @@ SIM_VENUES: Final[Mapping[str, SimVenue]] = {
         dydx.SIM,
         drift.SIM,
         avantis.SIM,
+        jupiter.SIM,
     )
 }
