@@ -34,7 +34,7 @@ from server.core.store import SnapshotHub
 from server.poll.book import ReadingsBook
 from server.poll.http import HostRouter
 from server.poll.poller import VenuePoller
-from server.poll.status import SourceStatus
+from server.poll.status import SourceStatus, SourceStatusView
 from server.sim.server import SimCluster
 from server.venues import REGISTRY
 
@@ -70,6 +70,14 @@ class App:
         self._rest: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._serving = False
+
+    def source_views(self) -> list[SourceStatusView]:
+        """Every polled source's status, in configuration order."""
+        now = self._clock_ms()
+        return [
+            status.view(now_ms=now, stale_after_ms=self._stale_after_ms(s))
+            for s, status in self.statuses.items()
+        ]
 
     def _stale_after_ms(self, source: str) -> int:
         poller = self.pollers.get(source)
@@ -131,6 +139,7 @@ class App:
                 interval_s=config.poll_interval_s,
                 status=self.statuses[source],
                 publish=self.book.accept,
+                peers=self.book.readings.values,
                 clock_ms=self._clock_ms,
             )
 
@@ -140,7 +149,7 @@ class App:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        add_open_interest_service(self._grpc, OpenInterestService(self.hub))
+        add_open_interest_service(self._grpc, OpenInterestService(self.hub, self.source_views))
         self._health = add_health_and_reflection(self._grpc)
         await self._set_health(False)
         self.grpc_port = self._grpc.add_insecure_port(f"{config.host}:{config.grpc_port}")
@@ -149,7 +158,10 @@ class App:
         await self._grpc.start()
 
         self._rest = web.AppRunner(
-            build_app(self.hub), access_log=None, handle_signals=False, shutdown_timeout=REST_SHUTDOWN_S
+            build_app(self.hub, self.source_views),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=REST_SHUTDOWN_S,
         )
         await self._rest.setup()
         await web.TCPSite(self._rest, config.host, config.http_port).start()

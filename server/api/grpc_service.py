@@ -12,7 +12,8 @@ control, newer versions simply replace each other; when it wakes it sends the ne
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Final, NoReturn
 
 import grpc
@@ -21,8 +22,10 @@ from grpc_reflection.v1alpha import reflection
 
 from server.api.convert import PreparedSnapshot
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
+from server.api.sources import sources_pb
 from server.api.validation import InvalidArgument, normalize_symbol, normalize_watch_symbols
 from server.core.store import HubClosed, SnapshotHub
+from server.poll.status import SourceStatusView
 
 log = logging.getLogger("oi.grpc")
 
@@ -36,9 +39,20 @@ async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, messag
     raise AssertionError("context.abort returned")
 
 
+SourceBoard = Callable[[], Sequence[SourceStatusView]]
+
+
+def no_sources() -> Sequence[SourceStatusView]:
+    return ()
+
+
 class OpenInterestService:
-    def __init__(self, hub: SnapshotHub[PreparedSnapshot]) -> None:
+    def __init__(self, hub: SnapshotHub[PreparedSnapshot], sources: SourceBoard = no_sources) -> None:
         self._hub = hub
+        self._sources = sources
+
+    async def list_sources(self, request: pb.ListSourcesRequest, context: grpc.aio.ServicerContext) -> bytes:
+        return sources_pb(self._sources(), time.time_ns() // 1_000_000).SerializeToString()
 
     async def get_open_interest(
         self, request: pb.GetOpenInterestRequest, context: grpc.aio.ServicerContext
@@ -85,6 +99,9 @@ def add_open_interest_service(server: grpc.aio.Server, service: OpenInterestServ
         ),
         "WatchOpenInterest": grpc.unary_stream_rpc_method_handler(
             service.watch_open_interest, request_deserializer=pb.WatchOpenInterestRequest.FromString
+        ),
+        "ListSources": grpc.unary_unary_rpc_method_handler(
+            service.list_sources, request_deserializer=pb.ListSourcesRequest.FromString
         ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))

@@ -10,18 +10,22 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 from aiohttp import web
 
 from server.api.convert import PreparedSnapshot
+from server.api.sources import sources_json
 from server.api.validation import InvalidArgument, normalize_symbol
 from server.core.store import SnapshotHub
+from server.poll.status import SourceStatusView
 
 log = logging.getLogger("oi.rest")
 
 HUB: Final = web.AppKey("hub", SnapshotHub[PreparedSnapshot])
+SourceBoard = Callable[[], Sequence[SourceStatusView]]
+SOURCES: Final[web.AppKey[SourceBoard]] = web.AppKey("sources")
 JSON_TYPE: Final = "application/json"
 ALLOWED_PARAMS: Final = frozenset({"symbol"})
 MAX_LINE_SIZE: Final = 8 * 1024
@@ -91,12 +95,17 @@ async def error_envelope(request: web.Request, handler: Handler) -> web.StreamRe
         return error_response(500, "internal error")
 
 
+def reject_unknown_params(request: web.Request, allowed: frozenset[str]) -> None:
+    unknown = sorted(set(request.query) - allowed)
+    if unknown:
+        accepted = ", ".join(repr(name) for name in sorted(allowed)) or "none"
+        raise ApiError(400, f"unknown query parameter {unknown[0][:40]!r}; accepted: {accepted}")
+
+
 def requested_symbol(request: web.Request) -> str | None:
     """The validated ``symbol`` query parameter, None for all; ApiError(400) on anything else."""
     query = request.query
-    unknown = sorted(set(query) - ALLOWED_PARAMS)
-    if unknown:
-        raise ApiError(400, f"unknown query parameter {unknown[0][:40]!r}; only 'symbol' is accepted")
+    reject_unknown_params(request, ALLOWED_PARAMS)
     values = query.getall("symbol", [])
     if len(values) > 1:
         raise ApiError(400, "'symbol' given more than once")
@@ -119,8 +128,15 @@ async def open_interest(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type=JSON_TYPE)
 
 
-def build_app(hub: SnapshotHub[PreparedSnapshot]) -> web.Application:
+async def sources(request: web.Request) -> web.Response:
+    reject_unknown_params(request, frozenset())
+    return web.Response(body=sources_json(request.app[SOURCES](), now_ms()), content_type=JSON_TYPE)
+
+
+def build_app(hub: SnapshotHub[PreparedSnapshot], source_board: SourceBoard = tuple) -> web.Application:
     app = web.Application(middlewares=[error_envelope], client_max_size=64 * 1024)
     app[HUB] = hub
+    app[SOURCES] = source_board
     app.router.add_get("/v1/open-interest", open_interest, allow_head=False)
+    app.router.add_get("/v1/sources", sources, allow_head=False)
     return app

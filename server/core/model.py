@@ -64,16 +64,22 @@ class ParsedPoll:
     """What one parse of a venue's cycle bodies produced: markets, and the rows it had to skip."""
 
     markets: tuple[MarketOI, ...]
-    skipped: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()  # "LABEL: reason" per refused row
+    skipped_symbols: tuple[str, ...] = ()  # the refused rows' labels (venue symbols for most venues)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VenueReading:
-    """The latest good poll of one source, stamped with when it was fetched."""
+    """The latest good poll of one source, stamped with when it was fetched.
+
+    ``carried`` names the markets whose value was rejected in this poll and stands in from an
+    earlier one, with the fetch time of that value (see ``core/quarantine.py``).
+    """
 
     source: str
     fetched_at_ms: int
     markets: tuple[MarketOI, ...]
+    carried: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

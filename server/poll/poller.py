@@ -13,11 +13,19 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Final, Protocol
 
-from server.core.errors import VenueError, VenueRateLimited, VenueRejected, VenueTimeout, VenueUnavailable
+from server.core.errors import (
+    ImplausibleValue,
+    VenueError,
+    VenueRateLimited,
+    VenueRejected,
+    VenueTimeout,
+    VenueUnavailable,
+)
 from server.core.model import ParsedPoll, VenueReading
+from server.core.quarantine import Rejection, screen
 from server.poll.http import Reply
 from server.poll.pacing import Pacer, min_cycle_s, over_budget_pause_s, weight_rate_per_s
 from server.poll.status import SourceStatus
@@ -58,6 +66,7 @@ class VenuePoller:
         interval_s: float,
         status: SourceStatus,
         publish: Callable[[VenueReading], None],
+        peers: Callable[[], Iterable[VenueReading]] = tuple,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         jitter: float = 0.1,
         rng: random.Random | None = None,
@@ -70,6 +79,9 @@ class VenuePoller:
         self._clock_ms = clock_ms
         self._jitter = jitter
         self._rng = rng or random.Random()
+        self._peers = peers
+        self._last_good: VenueReading | None = None
+        self._quarantined: dict[str, str] = {}  # venue symbol -> reason, while rejected
         self._catalog: Catalog | None = None
         self._catalog_due_ms = 0
         self._last_logged_error: str | None = None
@@ -214,7 +226,19 @@ class VenuePoller:
             self._failed(error, started)
             return 0.0
         fetched_at = self._clock_ms()
-        self._publish(VenueReading(source=self.spec.id, fetched_at_ms=fetched_at, markets=parsed.markets))
+        screened = screen(
+            VenueReading(source=self.spec.id, fetched_at_ms=fetched_at, markets=parsed.markets),
+            previous=self._last_good,
+            others=self._peers(),
+            skipped_symbols=parsed.skipped_symbols,
+            stale_after_ms=self.stale_after_ms,
+        )
+        self._note_rejections(screened.rejections)
+        if screened.refused is not None:
+            self._failed(ImplausibleValue(screened.refused), started)
+            return 0.0
+        self._last_good = screened.reading
+        self._publish(screened.reading)
         if self._status.consecutive_failures:
             log.info(
                 "recovered after %d failed polls",
@@ -236,6 +260,17 @@ class VenuePoller:
             duration_ms=int((time.monotonic() - started) * 1000),
         )
         return 0.0
+
+    def _note_rejections(self, rejections: Sequence[Rejection]) -> None:
+        """Count every rejection; log each market once when it enters quarantine and once when it leaves."""
+        self._status.rejected(len(rejections))
+        now = {r.venue_symbol: r.reason for r in rejections}
+        for symbol, reason in now.items():
+            if symbol not in self._quarantined:
+                log.warning("reading rejected: %s: %s", symbol, reason, extra={"source": self.spec.id})
+        for symbol in self._quarantined.keys() - now.keys():
+            log.info("reading accepted again: %s", symbol, extra={"source": self.spec.id})
+        self._quarantined = now
 
     def _failed(self, error: Exception, started: float) -> None:
         message = f"{type(error).__name__}: {error}"[:300]

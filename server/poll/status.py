@@ -11,8 +11,8 @@ from enum import StrEnum
 
 
 class SourceState(StrEnum):
-    OK = "ok"  # last poll succeeded
-    DEGRADED = "degraded"  # last poll failed, last good data still fresh and served
+    OK = "ok"  # last poll succeeded, nothing rejected
+    DEGRADED = "degraded"  # fresh data served, but the last poll failed or had readings rejected
     STALE = "stale"  # data too old to count; the source is out of the totals
     DOWN = "down"  # never had data, or failing with nothing left to serve
 
@@ -46,6 +46,7 @@ class SourceStatus:
         self.skipped_rows = 0
         self.last_poll_duration_ms: int | None = None
         self.readings_rejected = 0
+        self.rejected_last_poll = 0
 
     def succeeded(self, *, at_ms: int, markets: int, skipped_rows: int, duration_ms: int) -> None:
         self.last_success_ms = at_ms
@@ -53,6 +54,10 @@ class SourceStatus:
         self.markets = markets
         self.skipped_rows = skipped_rows
         self.last_poll_duration_ms = duration_ms
+
+    def rejected(self, count: int) -> None:
+        self.readings_rejected += count
+        self.rejected_last_poll = count
 
     def failed(self, *, at_ms: int, error: str, duration_ms: int) -> None:
         self.last_error = error
@@ -65,7 +70,7 @@ class SourceStatus:
             state = SourceState.DOWN
         elif now_ms - self.last_success_ms > stale_after_ms:
             state = SourceState.STALE
-        elif self.consecutive_failures:
+        elif self.consecutive_failures or self.rejected_last_poll:
             state = SourceState.DEGRADED
         else:
             state = SourceState.OK

@@ -217,15 +217,17 @@ def collect(
     An empty result is MalformedResponse, so an empty market list never replaces good data."""
     markets: list[MarketOI] = []
     skipped: list[str] = []
+    skipped_symbols: list[str] = []
     for item in items:
         try:
             market = convert(item)
         except ImplausibleValue as error:
             skipped.append(f"{label(item)}: {error}")
+            skipped_symbols.append(label(item))
             continue
         if market is not None:
             markets.append(market)
     if not markets:
         detail = f" ({len(skipped)} rows skipped: {skipped[0]})" if skipped else ""
         raise MalformedResponse(f"no perpetual markets in the response{detail}")
-    return ParsedPoll(markets=tuple(markets), skipped=tuple(skipped))
+    return ParsedPoll(markets=tuple(markets), skipped=tuple(skipped), skipped_symbols=tuple(skipped_symbols))

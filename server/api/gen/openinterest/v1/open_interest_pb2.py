@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#openinterest/v1/open_interest.proto\x12\x0fopeninterest.v1\x1a\x1cgoogle/api/annotations.proto\"(\n\x16GetOpenInterestRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\"b\n\x17GetOpenInterestResponse\x12\x11\n\ttimestamp\x18\x01 \x01(\x03\x12\x34\n\x07symbols\x18\x02 \x03(\x0b\x32#.openinterest.v1.SymbolOpenInterest\"\x8c\x01\n\x12SymbolOpenInterest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x14\n\x0ctotal_oi_usd\x18\x02 \x01(\x01\x12\x16\n\x0e\x65xchange_count\x18\x03 \x01(\x05\x12\x38\n\texchanges\x18\x04 \x03(\x0b\x32%.openinterest.v1.ExchangeOpenInterest\"x\n\x14\x45xchangeOpenInterest\x12\x10\n\x08\x65xchange\x18\x01 \x01(\t\x12\x0e\n\x06oi_usd\x18\x02 \x01(\x01\x12\x19\n\x0coi_contracts\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\nupdated_at\x18\x04 \x01(\x03\x42\x0f\n\r_oi_contracts\"+\n\x18WatchOpenInterestRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"d\n\x19WatchOpenInterestResponse\x12\x11\n\ttimestamp\x18\x01 \x01(\x03\x12\x34\n\x07symbols\x18\x02 \x03(\x0b\x32#.openinterest.v1.SymbolOpenInterest2\x84\x02\n\x13OpenInterestService\x12\x7f\n\x0fGetOpenInterest\x12\'.openinterest.v1.GetOpenInterestRequest\x1a(.openinterest.v1.GetOpenInterestResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/open-interest\x12l\n\x11WatchOpenInterest\x12).openinterest.v1.WatchOpenInterestRequest\x1a*.openinterest.v1.WatchOpenInterestResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#openinterest/v1/open_interest.proto\x12\x0fopeninterest.v1\x1a\x1cgoogle/api/annotations.proto\"(\n\x16GetOpenInterestRequest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\"b\n\x17GetOpenInterestResponse\x12\x11\n\ttimestamp\x18\x01 \x01(\x03\x12\x34\n\x07symbols\x18\x02 \x03(\x0b\x32#.openinterest.v1.SymbolOpenInterest\"\x8c\x01\n\x12SymbolOpenInterest\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x14\n\x0ctotal_oi_usd\x18\x02 \x01(\x01\x12\x16\n\x0e\x65xchange_count\x18\x03 \x01(\x05\x12\x38\n\texchanges\x18\x04 \x03(\x0b\x32%.openinterest.v1.ExchangeOpenInterest\"x\n\x14\x45xchangeOpenInterest\x12\x10\n\x08\x65xchange\x18\x01 \x01(\t\x12\x0e\n\x06oi_usd\x18\x02 \x01(\x01\x12\x19\n\x0coi_contracts\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\nupdated_at\x18\x04 \x01(\x03\x42\x0f\n\r_oi_contracts\"+\n\x18WatchOpenInterestRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\"d\n\x19WatchOpenInterestResponse\x12\x11\n\ttimestamp\x18\x01 \x01(\x03\x12\x34\n\x07symbols\x18\x02 \x03(\x0b\x32#.openinterest.v1.SymbolOpenInterest\"\x14\n\x12ListSourcesRequest\"X\n\x13ListSourcesResponse\x12\x11\n\ttimestamp\x18\x01 \x01(\x03\x12.\n\x07sources\x18\x02 \x03(\x0b\x32\x1d.openinterest.v1.SourceStatus\"\x8a\x03\n\x0cSourceStatus\x12\x0e\n\x06source\x18\x01 \x01(\t\x12+\n\x05state\x18\x02 \x01(\x0e\x32\x1c.openinterest.v1.SourceState\x12\x19\n\x0clast_success\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\nlast_error\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x1a\n\rlast_error_at\x18\x05 \x01(\x03H\x02\x88\x01\x01\x12\x1c\n\x14\x63onsecutive_failures\x18\x06 \x01(\x05\x12\x0f\n\x07markets\x18\x07 \x01(\x05\x12\x14\n\x0crows_skipped\x18\x08 \x01(\x05\x12\"\n\x15last_poll_duration_ms\x18\t \x01(\x03H\x03\x88\x01\x01\x12\x19\n\x11readings_rejected\x18\n \x01(\x03\x12\x1d\n\x15poll_interval_seconds\x18\x0b \x01(\x01\x42\x0f\n\r_last_successB\r\n\x0b_last_errorB\x10\n\x0e_last_error_atB\x18\n\x16_last_poll_duration_ms*\x8a\x01\n\x0bSourceState\x12\x1c\n\x18SOURCE_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0fSOURCE_STATE_OK\x10\x01\x12\x19\n\x15SOURCE_STATE_DEGRADED\x10\x02\x12\x16\n\x12SOURCE_STATE_STALE\x10\x03\x12\x15\n\x11SOURCE_STATE_DOWN\x10\x04\x32\xf3\x02\n\x13OpenInterestService\x12\x7f\n\x0fGetOpenInterest\x12\'.openinterest.v1.GetOpenInterestRequest\x1a(.openinterest.v1.GetOpenInterestResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/open-interest\x12l\n\x11WatchOpenInterest\x12).openinterest.v1.WatchOpenInterestRequest\x1a*.openinterest.v1.WatchOpenInterestResponse0\x01\x12m\n\x0bListSources\x12#.openinterest.v1.ListSourcesRequest\x1a$.openinterest.v1.ListSourcesResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/sourcesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +35,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_OPENINTERESTSERVICE'].methods_by_name['GetOpenInterest']._loaded_options = None
   _globals['_OPENINTERESTSERVICE'].methods_by_name['GetOpenInterest']._serialized_options = b'\202\323\344\223\002\023\022\021/v1/open-interest'
+  _globals['_OPENINTERESTSERVICE'].methods_by_name['ListSources']._loaded_options = None
+  _globals['_OPENINTERESTSERVICE'].methods_by_name['ListSources']._serialized_options = b'\202\323\344\223\002\r\022\013/v1/sources'
+  _globals['_SOURCESTATE']._serialized_start=1150
+  _globals['_SOURCESTATE']._serialized_end=1288
   _globals['_GETOPENINTERESTREQUEST']._serialized_start=86
   _globals['_GETOPENINTERESTREQUEST']._serialized_end=126
   _globals['_GETOPENINTERESTRESPONSE']._serialized_start=128
@@ -47,6 +51,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHOPENINTERESTREQUEST']._serialized_end=536
   _globals['_WATCHOPENINTERESTRESPONSE']._serialized_start=538
   _globals['_WATCHOPENINTERESTRESPONSE']._serialized_end=638
-  _globals['_OPENINTERESTSERVICE']._serialized_start=641
-  _globals['_OPENINTERESTSERVICE']._serialized_end=901
+  _globals['_LISTSOURCESREQUEST']._serialized_start=640
+  _globals['_LISTSOURCESREQUEST']._serialized_end=660
+  _globals['_LISTSOURCESRESPONSE']._serialized_start=662
+  _globals['_LISTSOURCESRESPONSE']._serialized_end=750
+  _globals['_SOURCESTATUS']._serialized_start=753
+  _globals['_SOURCESTATUS']._serialized_end=1147
+  _globals['_OPENINTERESTSERVICE']._serialized_start=1291
+  _globals['_OPENINTERESTSERVICE']._serialized_end=1662
 # @@protoc_insertion_point(module_scope)

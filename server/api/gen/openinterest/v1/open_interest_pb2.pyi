@@ -8,6 +8,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,38 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _SourceState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SourceStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SourceState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SOURCE_STATE_UNSPECIFIED: _SourceState.ValueType  # 0
+    """Never sent by the server."""
+    SOURCE_STATE_OK: _SourceState.ValueType  # 1
+    """The last poll succeeded and nothing in it was rejected."""
+    SOURCE_STATE_DEGRADED: _SourceState.ValueType  # 2
+    """The figures are fresh and served, but the last poll failed or had readings rejected."""
+    SOURCE_STATE_STALE: _SourceState.ValueType  # 3
+    """The last good figures are older than the staleness limit: the source is out of the totals."""
+    SOURCE_STATE_DOWN: _SourceState.ValueType  # 4
+    """The source has never delivered usable figures since the service started."""
+
+class SourceState(_SourceState, metaclass=_SourceStateEnumTypeWrapper):
+    """SourceState summarises a source's health."""
+
+SOURCE_STATE_UNSPECIFIED: SourceState.ValueType  # 0
+"""Never sent by the server."""
+SOURCE_STATE_OK: SourceState.ValueType  # 1
+"""The last poll succeeded and nothing in it was rejected."""
+SOURCE_STATE_DEGRADED: SourceState.ValueType  # 2
+"""The figures are fresh and served, but the last poll failed or had readings rejected."""
+SOURCE_STATE_STALE: SourceState.ValueType  # 3
+"""The last good figures are older than the staleness limit: the source is out of the totals."""
+SOURCE_STATE_DOWN: SourceState.ValueType  # 4
+"""The source has never delivered usable figures since the service started."""
+Global___SourceState: _TypeAlias = SourceState  # noqa: Y015
 
 @_typing.final
 class GetOpenInterestRequest(_message.Message):
@@ -198,3 +231,124 @@ class WatchOpenInterestResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchOpenInterestResponse: _TypeAlias = WatchOpenInterestResponse  # noqa: Y015
+
+@_typing.final
+class ListSourcesRequest(_message.Message):
+    """ListSourcesRequest takes no parameters: every polled source is listed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSourcesRequest: _TypeAlias = ListSourcesRequest  # noqa: Y015
+
+@_typing.final
+class ListSourcesResponse(_message.Message):
+    """ListSourcesResponse lists every polled source, in the API's source-id order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    timestamp: _builtins.int
+    """Unix milliseconds at which the statuses were read."""
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___SourceStatus]: ...
+    def __init__(
+        self,
+        *,
+        timestamp: _builtins.int = ...,
+        sources: _abc.Iterable[Global___SourceStatus] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sources", b"sources", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSourcesResponse: _TypeAlias = ListSourcesResponse  # noqa: Y015
+
+@_typing.final
+class SourceStatus(_message.Message):
+    """SourceStatus is one source's health."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LAST_SUCCESS_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_AT_FIELD_NUMBER: _builtins.int
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _builtins.int
+    MARKETS_FIELD_NUMBER: _builtins.int
+    ROWS_SKIPPED_FIELD_NUMBER: _builtins.int
+    LAST_POLL_DURATION_MS_FIELD_NUMBER: _builtins.int
+    READINGS_REJECTED_FIELD_NUMBER: _builtins.int
+    POLL_INTERVAL_SECONDS_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """Source id, as in ExchangeOpenInterest.exchange."""
+    state: Global___SourceState.ValueType
+    last_success: _builtins.int
+    """Unix milliseconds of the last successful poll; absent if none yet."""
+    last_error: _builtins.str
+    """The last failure, one short line (no traceback); absent if none yet."""
+    last_error_at: _builtins.int
+    """Unix milliseconds of the last failure; absent if none yet."""
+    consecutive_failures: _builtins.int
+    """Failed polls since the last success."""
+    markets: _builtins.int
+    """Markets parsed in the last good poll."""
+    rows_skipped: _builtins.int
+    """Rows of the last good poll the parser refused (bad numbers, unknown shapes)."""
+    last_poll_duration_ms: _builtins.int
+    """Duration of the last poll, successful or not, in milliseconds; absent before the first."""
+    readings_rejected: _builtins.int
+    """Readings rejected by the sanity checks (price far off other venues, implausible jumps,
+    refused rows) since the service started.
+    """
+    poll_interval_seconds: _builtins.float
+    """Seconds between polls of this source (longer than configured for paced venues)."""
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        state: Global___SourceState.ValueType = ...,
+        last_success: _builtins.int | None = ...,
+        last_error: _builtins.str | None = ...,
+        last_error_at: _builtins.int | None = ...,
+        consecutive_failures: _builtins.int = ...,
+        markets: _builtins.int = ...,
+        rows_skipped: _builtins.int = ...,
+        last_poll_duration_ms: _builtins.int | None = ...,
+        readings_rejected: _builtins.int = ...,
+        poll_interval_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_last_error", b"_last_error", "_last_error_at", b"_last_error_at", "_last_poll_duration_ms", b"_last_poll_duration_ms", "_last_success", b"_last_success", "last_error", b"last_error", "last_error_at", b"last_error_at", "last_poll_duration_ms", b"last_poll_duration_ms", "last_success", b"last_success"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_last_error", b"_last_error", "_last_error_at", b"_last_error_at", "_last_poll_duration_ms", b"_last_poll_duration_ms", "_last_success", b"_last_success", "consecutive_failures", b"consecutive_failures", "last_error", b"last_error", "last_error_at", b"last_error_at", "last_poll_duration_ms", b"last_poll_duration_ms", "last_success", b"last_success", "markets", b"markets", "poll_interval_seconds", b"poll_interval_seconds", "readings_rejected", b"readings_rejected", "rows_skipped", b"rows_skipped", "source", b"source", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__last_error: _TypeAlias = _typing.Literal["last_error"]  # noqa: Y015
+    _WhichOneofArgType__last_error: _TypeAlias = _typing.Literal["_last_error", b"_last_error"]  # noqa: Y015
+    _WhichOneofReturnType__last_error_at: _TypeAlias = _typing.Literal["last_error_at"]  # noqa: Y015
+    _WhichOneofArgType__last_error_at: _TypeAlias = _typing.Literal["_last_error_at", b"_last_error_at"]  # noqa: Y015
+    _WhichOneofReturnType__last_poll_duration_ms: _TypeAlias = _typing.Literal["last_poll_duration_ms"]  # noqa: Y015
+    _WhichOneofArgType__last_poll_duration_ms: _TypeAlias = _typing.Literal["_last_poll_duration_ms", b"_last_poll_duration_ms"]  # noqa: Y015
+    _WhichOneofReturnType__last_success: _TypeAlias = _typing.Literal["last_success"]  # noqa: Y015
+    _WhichOneofArgType__last_success: _TypeAlias = _typing.Literal["_last_success", b"_last_success"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_error) -> _WhichOneofReturnType__last_error | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_error_at) -> _WhichOneofReturnType__last_error_at | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_poll_duration_ms) -> _WhichOneofReturnType__last_poll_duration_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__last_success) -> _WhichOneofReturnType__last_success | None: ...
+
+Global___SourceStatus: _TypeAlias = SourceStatus  # noqa: Y015

@@ -50,6 +50,11 @@ class OpenInterestServiceStub:
                 request_serializer=openinterest_dot_v1_dot_open__interest__pb2.WatchOpenInterestRequest.SerializeToString,
                 response_deserializer=openinterest_dot_v1_dot_open__interest__pb2.WatchOpenInterestResponse.FromString,
                 _registered_method=True)
+        self.ListSources = channel.unary_unary(
+                '/openinterest.v1.OpenInterestService/ListSources',
+                request_serializer=openinterest_dot_v1_dot_open__interest__pb2.ListSourcesRequest.SerializeToString,
+                response_deserializer=openinterest_dot_v1_dot_open__interest__pb2.ListSourcesResponse.FromString,
+                _registered_method=True)
 
 
 class OpenInterestServiceServicer:
@@ -77,6 +82,13 @@ class OpenInterestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSources(self, request, context):
+        """ListSources reports every polled source's health: what happened on its last polls.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OpenInterestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +101,11 @@ def add_OpenInterestServiceServicer_to_server(servicer, server):
                     servicer.WatchOpenInterest,
                     request_deserializer=openinterest_dot_v1_dot_open__interest__pb2.WatchOpenInterestRequest.FromString,
                     response_serializer=openinterest_dot_v1_dot_open__interest__pb2.WatchOpenInterestResponse.SerializeToString,
+            ),
+            'ListSources': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSources,
+                    request_deserializer=openinterest_dot_v1_dot_open__interest__pb2.ListSourcesRequest.FromString,
+                    response_serializer=openinterest_dot_v1_dot_open__interest__pb2.ListSourcesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -150,6 +167,33 @@ class OpenInterestService:
             '/openinterest.v1.OpenInterestService/WatchOpenInterest',
             openinterest_dot_v1_dot_open__interest__pb2.WatchOpenInterestRequest.SerializeToString,
             openinterest_dot_v1_dot_open__interest__pb2.WatchOpenInterestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/openinterest.v1.OpenInterestService/ListSources',
+            openinterest_dot_v1_dot_open__interest__pb2.ListSourcesRequest.SerializeToString,
+            openinterest_dot_v1_dot_open__interest__pb2.ListSourcesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,8 @@ class OpenInterestServiceStub:
     current state; then one message each time a new snapshot changes any requested symbol.
     A slow reader gets the latest state (conflation), never a backlog.
     """
+    ListSources: _grpc.UnaryUnaryMultiCallable[_open_interest_pb2.ListSourcesRequest, _open_interest_pb2.ListSourcesResponse]
+    """ListSources reports every polled source's health: what happened on its last polls."""
 
 @_typing.type_check_only
 class OpenInterestServiceAsyncStub(OpenInterestServiceStub):
@@ -68,6 +70,8 @@ class OpenInterestServiceAsyncStub(OpenInterestServiceStub):
     current state; then one message each time a new snapshot changes any requested symbol.
     A slow reader gets the latest state (conflation), never a backlog.
     """
+    ListSources: _aio.UnaryUnaryMultiCallable[_open_interest_pb2.ListSourcesRequest, _open_interest_pb2.ListSourcesResponse]  # type: ignore[assignment]
+    """ListSources reports every polled source's health: what happened on its last polls."""
 
 class OpenInterestServiceServicer(metaclass=_abc_1.ABCMeta):
     """OpenInterestService serves aggregated open interest (OI) of crypto perpetual futures.
@@ -97,5 +101,13 @@ class OpenInterestServiceServicer(metaclass=_abc_1.ABCMeta):
         current state; then one message each time a new snapshot changes any requested symbol.
         A slow reader gets the latest state (conflation), never a backlog.
         """
+
+    @_abc_1.abstractmethod
+    def ListSources(
+        self,
+        request: _open_interest_pb2.ListSourcesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_open_interest_pb2.ListSourcesResponse, _abc.Awaitable[_open_interest_pb2.ListSourcesResponse]]:
+        """ListSources reports every polled source's health: what happened on its last polls."""
 
 def add_OpenInterestServiceServicer_to_server(servicer: OpenInterestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
