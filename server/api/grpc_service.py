@@ -31,6 +31,9 @@ log = logging.getLogger("oi.grpc")
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["OpenInterestService"].full_name
 HEALTH_SERVICE_NAMES: Final = ("", SERVICE_NAME)
+# Each open stream costs a coroutine and one HTTP/2 window of buffered bytes (~25 KB); 20,000
+# streams is ~0.5 GB, the most one process should hold before refusing more.
+DEFAULT_MAX_WATCH_STREAMS: Final = 20_000
 
 
 async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
@@ -47,9 +50,17 @@ def no_sources() -> Sequence[SourceStatusView]:
 
 
 class OpenInterestService:
-    def __init__(self, hub: SnapshotHub[PreparedSnapshot], sources: SourceBoard = no_sources) -> None:
+    def __init__(
+        self,
+        hub: SnapshotHub[PreparedSnapshot],
+        sources: SourceBoard = no_sources,
+        *,
+        max_watch_streams: int = DEFAULT_MAX_WATCH_STREAMS,
+    ) -> None:
         self._hub = hub
         self._sources = sources
+        self._max_watch_streams = max_watch_streams
+        self.watch_streams = 0
 
     async def list_sources(self, request: pb.ListSourcesRequest, context: grpc.aio.ServicerContext) -> bytes:
         return sources_pb(self._sources(), time.time_ns() // 1_000_000).SerializeToString()
@@ -78,17 +89,27 @@ class OpenInterestService:
             symbols = normalize_watch_symbols(list(request.symbols))
         except InvalidArgument as error:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        version, prepared = self._hub.version, self._hub.latest
-        last_sent: bytes | None = None
-        while True:
-            part = prepared.watch_symbols_pb(symbols)
-            if part != last_sent:
-                last_sent = part
-                yield prepared.timestamp_pb + part
-            try:
-                version, prepared = await self._hub.wait_newer(version)
-            except HubClosed:
-                return
+        if self.watch_streams >= self._max_watch_streams:
+            await abort(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"too many watch streams ({self._max_watch_streams} open); retry later",
+            )
+        self.watch_streams += 1
+        try:
+            version, prepared = self._hub.version, self._hub.latest
+            last_sent: bytes | None = None
+            while True:
+                part = prepared.watch_symbols_pb(symbols)
+                if part != last_sent:
+                    last_sent = part
+                    yield prepared.timestamp_pb + part
+                try:
+                    version, prepared = await self._hub.wait_newer(version)
+                except HubClosed:
+                    return
+        finally:
+            self.watch_streams -= 1
 
 
 def add_open_interest_service(server: grpc.aio.Server, service: OpenInterestService) -> None:

@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from server.api.convert import PreparedSnapshot
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
+from server.api.grpc_service import OpenInterestService, add_open_interest_service
 from server.core.store import SnapshotHub
 from tests.api.conftest import NOW, snapshot
 
@@ -143,3 +144,47 @@ async def test_reflection_lists_and_describes(grpc_target: str) -> None:
     assert {"openinterest.v1.OpenInterestService", "grpc.health.v1.Health"} <= services
     assert methods == {"GetOpenInterest", "WatchOpenInterest", "ListSources"}
     assert has_presence
+
+
+async def test_watch_stream_cap_is_resource_exhausted(hub: SnapshotHub[PreparedSnapshot]) -> None:
+    server = grpc.aio.server()
+    service = OpenInterestService(hub, max_watch_streams=3)
+    add_open_interest_service(server, service)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.OpenInterestServiceStub(channel)
+            calls = [stub.WatchOpenInterest(pb.WatchOpenInterestRequest()) for _ in range(3)]
+            for call in calls:
+                await asyncio.wait_for(call.read(), 2)
+            extra = stub.WatchOpenInterest(pb.WatchOpenInterestRequest())
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await extra.read()
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            calls[0].cancel()
+            deadline = asyncio.get_running_loop().time() + 2
+            while service.watch_streams > 2:  # the cancelled stream frees its slot
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.01)
+            again = stub.WatchOpenInterest(pb.WatchOpenInterestRequest())
+            assert isinstance(await asyncio.wait_for(again.read(), 2), pb.WatchOpenInterestResponse)
+    finally:
+        await server.stop(0)
+
+
+async def test_too_many_symbols_and_oversized_requests(stub: pb_grpc.OpenInterestServiceStub) -> None:
+    call = stub.WatchOpenInterest(pb.WatchOpenInterestRequest(symbols=[f"S{i}" for i in range(1001)]))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call.read()
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "too many symbols" in (
+        caught.value.details() or ""
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as too_big:
+        await stub.GetOpenInterest(pb.GetOpenInterestRequest(symbol="x" * 200_000))
+    assert too_big.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
+async def test_list_sources(stub: pb_grpc.OpenInterestServiceStub) -> None:
+    response = await stub.ListSources(pb.ListSourcesRequest())
+    assert response.timestamp > 0 and list(response.sources) == []  # the bare fixture polls nothing
