@@ -25,6 +25,7 @@ from server.api.grpc_service import (
     OpenInterestService,
     add_health_and_reflection,
     add_open_interest_service,
+    server_options,
     set_serving,
 )
 from server.api.rest import build_app
@@ -42,7 +43,6 @@ log = logging.getLogger("oi.app")
 
 STALENESS_TICK_S: Final = 0.5  # how often a silent source is checked for staleness
 REST_SHUTDOWN_S: Final = 1.0  # in-flight REST answers are prebuilt bytes: 1 s is plenty
-GRPC_MAX_MESSAGE_BYTES: Final = 64 * 1024  # requests are a few symbols; anything bigger is abuse
 
 
 def wall_clock_ms() -> int:
@@ -143,13 +143,11 @@ class App:
                 clock_ms=self._clock_ms,
             )
 
-        self._grpc = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
-                ("grpc.so_reuseport", 0),
-            ]
+        self._grpc = grpc.aio.server(options=server_options())
+        self.service = OpenInterestService(
+            self.hub, self.source_views, max_watch_streams=config.max_watch_streams
         )
-        add_open_interest_service(self._grpc, OpenInterestService(self.hub, self.source_views))
+        add_open_interest_service(self._grpc, self.service)
         self._health = add_health_and_reflection(self._grpc)
         await self._set_health(False)
         self.grpc_port = self._grpc.add_insecure_port(f"{config.host}:{config.grpc_port}")

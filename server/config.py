@@ -28,6 +28,7 @@ class Config:
     sim_full_scale: bool = False
     request_timeout_s: float = 10.0
     shutdown_grace_s: float = 2.0
+    max_watch_streams: int = 20_000
     log_level: str = "info"
 
 
@@ -129,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds before one venue request is abandoned (default 10)",
     )
     parser.add_argument(
+        "--max-watch-streams",
+        type=int,
+        default=_env("max_watch_streams") or defaults.max_watch_streams,
+        help="concurrent WatchOpenInterest streams before new ones get RESOURCE_EXHAUSTED (default 20000)",
+    )
+    parser.add_argument(
         "--log-level",
         default=_env("log_level") or defaults.log_level,
         choices=("debug", "info", "warning", "error"),
@@ -154,4 +161,5 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         sim_full_scale=bool(args.sim_full_scale),
         request_timeout_s=float(args.request_timeout),
         log_level=args.log_level,
+        max_watch_streams=int(args.max_watch_streams),
     )

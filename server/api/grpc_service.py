@@ -34,6 +34,15 @@ HEALTH_SERVICE_NAMES: Final = ("", SERVICE_NAME)
 # Each open stream costs a coroutine and one HTTP/2 window of buffered bytes (~25 KB); 20,000
 # streams is ~0.5 GB, the most one process should hold before refusing more.
 DEFAULT_MAX_WATCH_STREAMS: Final = 20_000
+MAX_REQUEST_BYTES: Final = 64 * 1024  # 1,000 symbols of 20 characters is ~22 KB; more is abuse
+
+
+def server_options() -> list[tuple[str, int]]:
+    """Channel arguments of our gRPC server (message caps, socket and HTTP/2 settings)."""
+    return [
+        ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+        ("grpc.so_reuseport", 0),
+    ]
 
 
 async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
