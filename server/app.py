@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from typing import Final
@@ -150,7 +151,14 @@ class App:
         add_open_interest_service(self._grpc, self.service)
         self._health = add_health_and_reflection(self._grpc)
         await self._set_health(False)
-        self.grpc_port = self._grpc.add_insecure_port(f"{config.host}:{config.grpc_port}")
+        address = f"{config.host}:{config.grpc_port}"
+        if config.tls_cert is not None and config.tls_key is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())]
+            )
+            self.grpc_port = self._grpc.add_secure_port(address, credentials)
+        else:
+            self.grpc_port = self._grpc.add_insecure_port(address)
         if self.grpc_port == 0:
             raise OSError(f"cannot listen for gRPC on {config.host}:{config.grpc_port}")
         await self._grpc.start()
@@ -162,7 +170,7 @@ class App:
             shutdown_timeout=REST_SHUTDOWN_S,
         )
         await self._rest.setup()
-        await web.TCPSite(self._rest, config.host, config.http_port).start()
+        await web.TCPSite(self._rest, config.host, config.http_port, ssl_context=self._rest_tls()).start()
         self.http_port = int(self._rest.addresses[0][1])
 
         for source, poller in self.pollers.items():
@@ -174,12 +182,20 @@ class App:
                 "grpc_port": self.grpc_port,
                 "http_port": self.http_port,
                 "host": config.host,
+                "tls": config.tls_cert is not None,
                 "sources": ",".join(config.sources),
                 "simulate": config.simulate,
                 "sim_control": self.sim.control_url if self.sim else None,
                 "sim_venues": ",".join(f"{k}={v}" for k, v in self.sim.urls.items()) if self.sim else None,
             },
         )
+
+    def _rest_tls(self) -> ssl.SSLContext | None:
+        if self.config.tls_cert is None or self.config.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
+        return context
 
     async def stop(self) -> None:
         if self._health is not None:

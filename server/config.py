@@ -6,6 +6,7 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -29,6 +30,8 @@ class Config:
     request_timeout_s: float = 10.0
     shutdown_grace_s: float = 2.0
     max_watch_streams: int = 20_000
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     log_level: str = "info"
 
 
@@ -130,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds before one venue request is abandoned (default 10)",
     )
     parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=_env("tls_cert"),
+        help="PEM certificate (chain): serve gRPC and REST over TLS (with --tls-key)",
+    )
+    parser.add_argument(
+        "--tls-key", type=Path, default=_env("tls_key"), help="PEM private key for --tls-cert"
+    )
+    parser.add_argument(
         "--max-watch-streams",
         type=int,
         default=_env("max_watch_streams") or defaults.max_watch_streams,
@@ -146,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_config(argv: Sequence[str] | None = None) -> Config:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    for path in (args.tls_cert, args.tls_key):
+        if path is not None and not Path(path).is_file():
+            parser.error(f"{path} is not a readable file")
     sources = args.sources if isinstance(args.sources, tuple) else _sources(args.sources)
     env_urls = [_venue_url(u) for u in (_env("venue_url") or "").split(",") if u.strip()]
     return Config(
@@ -162,4 +179,6 @@ def parse_config(argv: Sequence[str] | None = None) -> Config:
         request_timeout_s=float(args.request_timeout),
         log_level=args.log_level,
         max_watch_streams=int(args.max_watch_streams),
+        tls_cert=None if args.tls_cert is None else Path(args.tls_cert),
+        tls_key=None if args.tls_key is None else Path(args.tls_key),
     )
