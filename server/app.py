@@ -13,7 +13,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 import aiohttp
@@ -39,6 +39,7 @@ from server.poll.poller import VenuePoller
 from server.poll.status import SourceStatus, SourceStatusView
 from server.sim.server import SimCluster
 from server.venues import REGISTRY
+from server.venues.base import VenueSpec
 
 log = logging.getLogger("oi.app")
 
@@ -51,8 +52,15 @@ def wall_clock_ms() -> int:
 
 
 class App:
-    def __init__(self, config: Config, *, clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        specs: Mapping[str, VenueSpec] = REGISTRY,
+    ) -> None:
         self.config = config
+        self._specs = specs
         self._clock_ms = clock_ms
         self.hub: SnapshotHub[PreparedSnapshot] = SnapshotHub(
             PreparedSnapshot(Snapshot(built_at_ms=clock_ms()))
@@ -130,13 +138,15 @@ class App:
             },
         )
         for source in config.sources:
-            spec = REGISTRY[source]
+            spec = self._specs[source]
             urls = spec.live_urls()
             if source in overrides:  # a mirror, proxy or simulator stands in for every host of the venue
                 urls = dict.fromkeys(urls, overrides[source])
             self.pollers[source] = VenuePoller(
                 spec,
-                fetch=HostRouter(self._session, urls, timeout_s=config.request_timeout_s),
+                fetch=HostRouter(
+                    self._session, urls, timeout_s=config.request_timeout_s, max_bytes=config.max_body_bytes
+                ),
                 interval_s=config.poll_interval_s,
                 status=self.statuses[source],
                 publish=self.book.accept,

@@ -30,6 +30,7 @@ class Config:
     request_timeout_s: float = 10.0
     shutdown_grace_s: float = 2.0
     max_watch_streams: int = 20_000
+    max_body_bytes: int = 32 * 1024 * 1024  # per venue response, after decompression
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "info"

@@ -125,10 +125,24 @@ async def fetch_json(
 class HostRouter:
     """A venue's ``Fetch``: each request goes to the base URL of its ``host`` ("" = the main one)."""
 
-    def __init__(self, session: aiohttp.ClientSession, urls: Mapping[str, str], *, timeout_s: float) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        urls: Mapping[str, str],
+        *,
+        timeout_s: float,
+        max_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
         self._session = session
         self._urls = dict(urls)
         self._timeout_s = timeout_s
+        self._max_bytes = max_bytes
 
     async def __call__(self, request: Request) -> Reply:
-        return await fetch_json(self._session, self._urls[request.host], request, timeout_s=self._timeout_s)
+        return await fetch_json(
+            self._session,
+            self._urls[request.host],
+            request,
+            timeout_s=self._timeout_s,
+            max_bytes=self._max_bytes,
+        )

@@ -34,7 +34,10 @@ from server.venues.base import Bodies, Catalog, Request, VenueSpec
 log = logging.getLogger("oi.poller")
 
 MAX_PAGES: Final = 50  # a catalog longer than 50 pages of 1000 is a bug, not a venue
-RETRY_BACKOFF_S: Final = (0.5, 1.5)  # two retries of a 5xx/connection failure inside one poll
+# Two retries of a 5xx/connection failure inside one poll, after 10 % and 30 % of the poll interval
+# (at most 0.5 s and 1.5 s): a retry must never push a recovered venue past its next poll.
+RETRY_BACKOFF_SHARES: Final = (0.1, 0.3)
+MAX_RETRY_BACKOFF_S: Final = (0.5, 1.5)
 MAX_INLINE_RETRY_AFTER_S: Final = 2.0  # a longer Retry-After ends the poll and delays the next one
 CATALOG_RETRY_S: Final = 60.0  # after a failed catalog refresh, while an older catalog is still used
 PACED_CYCLE_HEADROOM: Final = 1.25  # a paced cycle is scheduled 25 % slower than the budget allows
@@ -104,7 +107,11 @@ class VenuePoller:
         return tuple(pages)
 
     async def _fetch_with_retry(self, request: Request) -> Reply:
-        for backoff in (*RETRY_BACKOFF_S, None):
+        backoffs = [
+            min(cap, share * self._interval_s)
+            for share, cap in zip(RETRY_BACKOFF_SHARES, MAX_RETRY_BACKOFF_S, strict=True)
+        ]
+        for backoff in (*backoffs, None):
             try:
                 return await self._fetch(request)
             except VenueTimeout:

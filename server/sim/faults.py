@@ -9,8 +9,10 @@ Kinds and their parameters (all optional):
 ``http_500``              HTTP 500
 ``malformed_json``        HTTP 200 with a truncated JSON body
 ``changed_shape``         HTTP 200, well-formed JSON with every object key renamed (``key`` → ``key_v2``)
-``absurd_numbers``        HTTP 200, every number (and numeric string) multiplied by ``factor`` (1e9)
-``empty_markets``         HTTP 200, every array emptied
+``absurd_numbers``        HTTP 200, every number and decimal string multiplied by ``factor`` (1e9);
+                          integer strings (codes such as "00000", ids, timestamps) are left alone
+``empty_markets``         HTTP 200, every array emptied, and every object keyed by id (2+ entries,
+                          all objects with the same fields, like dYdX's ``markets``) too
 ``huge_body``             HTTP 200, the real body padded with whitespace to ``size_bytes`` (40 MiB)
 ``down``                  the venue's port is closed: connection refused
 ========================  =====================================================================
@@ -122,9 +124,13 @@ def rename_keys(document: object) -> object:
 def scale_numbers(document: object, factor: float) -> object:
     if isinstance(document, bool) or document is None:
         return document
-    if isinstance(document, int | float):
+    if isinstance(document, int):
+        return round(document * factor)
+    if isinstance(document, float):
         return document * factor
     if isinstance(document, str):
+        if not any(mark in document for mark in ".eE"):
+            return document  # "00000", "0", ids and ms timestamps are not quantities
         try:
             return repr(float(document) * factor)
         except ValueError:
@@ -136,8 +142,18 @@ def scale_numbers(document: object, factor: float) -> object:
     return document
 
 
+def _is_keyed_collection(document: dict[str, object]) -> bool:
+    records = [v for v in document.values() if isinstance(v, dict)]
+    if len(records) < 2 or len(records) != len(document):
+        return False
+    return all(set(r) == set(records[0]) for r in records)
+
+
 def empty_arrays(document: object) -> object:
+    """Every market list emptied: arrays, and objects that are collections keyed by id."""
     if isinstance(document, dict):
+        if _is_keyed_collection(document):
+            return {}
         return {key: empty_arrays(value) for key, value in document.items()}
     if isinstance(document, list):
         return []

@@ -74,15 +74,20 @@ class SimCluster:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
+    async def _serve_venue(self, venue: SimVenue, port: int) -> _Running:
+        # handler_cancellation: a request held by a timeout fault ends when the client gives up,
+        # instead of piling up in the simulator for an hour
+        runner = web.AppRunner(
+            self._venue_app(venue), access_log=None, shutdown_timeout=SHUTDOWN_S, handler_cancellation=True
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, port, reuse_address=True)
+        await site.start()
+        return _Running(venue, runner, site, _bound_port(runner))
+
     async def start(self) -> None:
         for venue_id in self.venue_ids:
-            runner = web.AppRunner(
-                self._venue_app(SIM_VENUES[venue_id]), access_log=None, shutdown_timeout=SHUTDOWN_S
-            )
-            await runner.setup()
-            site = web.TCPSite(runner, self.host, 0)
-            await site.start()
-            self._running[venue_id] = _Running(SIM_VENUES[venue_id], runner, site, _bound_port(runner))
+            self._running[venue_id] = await self._serve_venue(SIM_VENUES[venue_id], 0)
         self._control = web.AppRunner(build_control_app(self), access_log=None, shutdown_timeout=SHUTDOWN_S)
         await self._control.setup()
         await web.TCPSite(self._control, self.host, self.control_port).start()
@@ -95,7 +100,8 @@ class SimCluster:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         for running in self._running.values():
-            await running.runner.cleanup()
+            if running.site is not None:
+                await running.runner.cleanup()
         if self._control is not None:
             await self._control.cleanup()
 
@@ -116,15 +122,14 @@ class SimCluster:
     # --- faults that need the socket -------------------------------------------------------------
 
     async def apply_down(self, venue_id: str, down: bool) -> None:
-        """Close (or reopen, on the same port) a venue's listening socket."""
+        """Take a venue off the network (listening socket and open keep-alive connections closed,
+        so clients see connection refused), or bring it back on the same port."""
         running = self._running[venue_id]
         if down and running.site is not None:
-            await running.site.stop()
+            await running.runner.cleanup()
             running.site = None
         elif not down and running.site is None:
-            site = web.TCPSite(running.runner, self.host, running.port, reuse_address=True)
-            await site.start()
-            running.site = site
+            self._running[venue_id] = await self._serve_venue(running.venue, running.port)
 
     async def set_fault(self, venue_id: str, fault: Fault) -> None:
         previous = self.faults.get(venue_id)

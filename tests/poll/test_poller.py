@@ -90,7 +90,7 @@ class Clock:
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("server.poll.poller.RETRY_BACKOFF_S", (0.0, 0.0))
+    monkeypatch.setattr("server.poll.poller.MAX_RETRY_BACKOFF_S", (0.0, 0.0))
 
 
 def make(

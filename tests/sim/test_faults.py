@@ -153,7 +153,17 @@ def test_pure_transforms() -> None:
     document = {"a": [1, "2.5", {"b": "x"}], "c": True, "d": None}
     assert rename_keys(document) == {"a_v2": [1, "2.5", {"b_v2": "x"}], "c_v2": True, "d_v2": None}
     assert scale_numbers(document, 10) == {"a": [10, "25.0", {"b": "x"}], "c": True, "d": None}
+    assert scale_numbers({"code": "00000", "px": "1.5", "n": 2.5}, 1e9) == {
+        "code": "00000",
+        "px": "1500000000.0",
+        "n": 2.5e9,
+    }
     assert empty_arrays(document) == {"a": [], "c": True, "d": None}
+    keyed = {
+        "markets": {"BTC-USD": {"px": "1", "oi": "2"}, "ETH-USD": {"px": "3", "oi": "4"}},
+        "meta": {"v": 1},
+    }
+    assert empty_arrays(keyed) == {"markets": {}, "meta": {"v": 1}}
     assert len(faulty_body(document, Fault(kind=FaultKind.HUGE_BODY, size_bytes=5000))) == 5000
 
 
