@@ -68,7 +68,10 @@ class App:
         self.statuses = {s: SourceStatus(s, poll_interval_s=config.poll_interval_s) for s in config.sources}
         self.pollers: dict[str, VenuePoller] = {}
         self.book = ReadingsBook(
-            stale_after_ms=self._stale_after_ms, clock_ms=clock_ms, on_snapshot=self._on_snapshot
+            stale_after_ms=self._stale_after_ms,
+            clock_ms=clock_ms,
+            on_snapshot=self._on_snapshot,
+            coalesce_s=config.snapshot_coalesce_s,
         )
         self.sim: SimCluster | None = None
         self.grpc_port = 0
@@ -216,6 +219,7 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self.book.close()
         self.hub.close()
         if self._grpc is not None:
             await self._grpc.stop(self.config.shutdown_grace_s)

@@ -31,6 +31,7 @@ class Config:
     shutdown_grace_s: float = 2.0
     max_watch_streams: int = 20_000
     max_body_bytes: int = 32 * 1024 * 1024  # per venue response, after decompression
+    snapshot_coalesce_s: float = 0.2  # readings this close together share one snapshot
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "info"

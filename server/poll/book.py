@@ -1,12 +1,16 @@
 """The latest good reading per source, turned into a new snapshot whenever the figures change.
 
-Rebuilt on every accepted reading and on a clock tick (so a silent source still drops out when it
-goes stale). A rebuild whose figures equal the previous snapshot's publishes nothing: watchers
-are woken only by real changes.
+Rebuilt after accepted readings and on a clock tick (so a silent source still drops out when it
+goes stale). Readings that arrive within ``coalesce_s`` of each other share one rebuild: with 18
+venues polled independently, a snapshot per reading would wake every watcher 18 times per poll
+interval with nearly the same data; one snapshot per burst costs at most ``coalesce_s`` of
+freshness. A rebuild whose figures equal the previous snapshot's publishes nothing: watchers are
+woken only by real changes.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from server.core.aggregate import aggregate, is_fresh
@@ -20,22 +24,36 @@ class ReadingsBook:
         stale_after_ms: Callable[[str], int],
         clock_ms: Callable[[], int],
         on_snapshot: Callable[[Snapshot], None],
+        coalesce_s: float = 0.0,
     ) -> None:
         self._stale_after_ms = stale_after_ms
         self._clock_ms = clock_ms
         self._on_snapshot = on_snapshot
+        self._coalesce_s = coalesce_s
+        self._pending: asyncio.TimerHandle | None = None
         self.readings: dict[str, VenueReading] = {}
         self.last: Snapshot | None = None
 
     def accept(self, reading: VenueReading) -> None:
         self.readings[reading.source] = reading
-        self.rebuild()
+        if self._coalesce_s <= 0:
+            self.rebuild()
+        elif self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(self._coalesce_s, self.rebuild)
+
+    def close(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
 
     def fresh_sources(self) -> list[str]:
         now = self._clock_ms()
         return [s for s, r in self.readings.items() if is_fresh(r, now, self._stale_after_ms(s))]
 
     def rebuild(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
         snapshot = aggregate(
             self.readings,
             now_ms=self._clock_ms(),
