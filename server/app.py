@@ -29,7 +29,7 @@ from server.api.grpc_service import (
     server_options,
     set_serving,
 )
-from server.api.rest import build_app
+from server.api.rest import RestRunner, build_app
 from server.config import Config
 from server.core.model import Snapshot
 from server.core.store import SnapshotHub
@@ -176,7 +176,7 @@ class App:
             raise OSError(f"cannot listen for gRPC on {config.host}:{config.grpc_port}")
         await self._grpc.start()
 
-        self._rest = web.AppRunner(
+        self._rest = RestRunner(
             build_app(self.hub, self.source_views),
             access_log=None,
             handle_signals=False,

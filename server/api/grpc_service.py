@@ -14,16 +14,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Final, NoReturn
+from typing import Final, NoReturn, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from server.api.convert import PreparedSnapshot
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.api.sources import sources_pb
-from server.api.validation import InvalidArgument, normalize_symbol, normalize_watch_symbols
+from server.api.validation import (
+    InvalidArgument,
+    decode_request,
+    normalize_symbol,
+    normalize_watch_symbols,
+)
 from server.core.store import HubClosed, SnapshotHub
 from server.poll.status import SourceStatusView
 
@@ -51,6 +57,21 @@ async def abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, messag
     raise AssertionError("context.abort returned")
 
 
+M = TypeVar("M", bound=Message)
+
+
+async def decoded(message_type: type[M], raw: bytes, context: grpc.aio.ServicerContext) -> M:
+    """The request as a ``message_type``; undecodable bytes end the call with INVALID_ARGUMENT.
+
+    Decoding here rather than in grpc's request deserializer, where a DecodeError becomes
+    UNKNOWN ("Unexpected <class DecodeError>") and a logged traceback.
+    """
+    try:
+        return decode_request(message_type, raw)
+    except InvalidArgument as error:
+        await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
+
+
 SourceBoard = Callable[[], Sequence[SourceStatusView]]
 
 
@@ -71,12 +92,12 @@ class OpenInterestService:
         self._max_watch_streams = max_watch_streams
         self.watch_streams = 0
 
-    async def list_sources(self, request: pb.ListSourcesRequest, context: grpc.aio.ServicerContext) -> bytes:
+    async def list_sources(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        await decoded(pb.ListSourcesRequest, raw, context)
         return sources_pb(self._sources(), time.time_ns() // 1_000_000).SerializeToString()
 
-    async def get_open_interest(
-        self, request: pb.GetOpenInterestRequest, context: grpc.aio.ServicerContext
-    ) -> bytes:
+    async def get_open_interest(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        request = await decoded(pb.GetOpenInterestRequest, raw, context)
         prepared = self._hub.latest
         if request.symbol == "":
             return prepared.all_pb
@@ -92,8 +113,9 @@ class OpenInterestService:
         return payload
 
     async def watch_open_interest(
-        self, request: pb.WatchOpenInterestRequest, context: grpc.aio.ServicerContext
+        self, raw: bytes, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
+        request = await decoded(pb.WatchOpenInterestRequest, raw, context)
         try:
             symbols = normalize_watch_symbols(list(request.symbols))
         except InvalidArgument as error:
@@ -124,15 +146,9 @@ class OpenInterestService:
 def add_open_interest_service(server: grpc.aio.Server, service: OpenInterestService) -> None:
     """Register the service with bytes pass-through responses (see the module docstring)."""
     handlers = {
-        "GetOpenInterest": grpc.unary_unary_rpc_method_handler(
-            service.get_open_interest, request_deserializer=pb.GetOpenInterestRequest.FromString
-        ),
-        "WatchOpenInterest": grpc.unary_stream_rpc_method_handler(
-            service.watch_open_interest, request_deserializer=pb.WatchOpenInterestRequest.FromString
-        ),
-        "ListSources": grpc.unary_unary_rpc_method_handler(
-            service.list_sources, request_deserializer=pb.ListSourcesRequest.FromString
-        ),
+        "GetOpenInterest": grpc.unary_unary_rpc_method_handler(service.get_open_interest),
+        "WatchOpenInterest": grpc.unary_stream_rpc_method_handler(service.watch_open_interest),
+        "ListSources": grpc.unary_unary_rpc_method_handler(service.list_sources),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)

@@ -1,8 +1,22 @@
 """The REST shim: ``GET /v1/open-interest[?symbol=]`` exactly as API.md says, from prebuilt bytes.
 
-One middleware turns every error (unknown path, wrong method, bad query, a bug) into the API.md
-envelope ``{"status": "error", "timestamp", "error": {"code", "message"}}`` with a JSON content
-type: never a traceback, never an HTML page.
+Every error is the API.md envelope ``{"status": "error", "timestamp", "error": {"code", "message"}}``
+with a JSON content type: never a traceback, never an HTML page. Three layers see to it:
+
+- ``error_envelope``, the app middleware: unknown path, wrong method, bad query, an oversized
+  declared body, a bug in a handler.
+- ``envelope_escapes``, around the whole application: what aiohttp raises before the middleware
+  runs (an unknown ``Expect:`` header gets its 417 from the router's expect handler).
+- ``JsonErrorProtocol.handle_error``: requests aiohttp's HTTP parser rejects before any application
+  code runs (bad request line, invalid header characters, a bogus ``Content-Length`` or
+  ``Transfer-Encoding``, a request line or header over the limits). aiohttp answers those itself
+  in ``text/plain``, and with an HTML page when the client sends ``Accept: text/html``.
+
+aiohttp has no public switch for the third layer, but ``RequestHandler.handle_error`` is the
+method its protocol calls for every such answer. ``RestRunner`` is an ``AppRunner`` whose server
+builds ``JsonErrorProtocol`` connections; it changes nothing for any other aiohttp server in the
+process (no global patching). Serve ``build_app`` with ``RestRunner``: a plain ``AppRunner``
+still gets the first layer, not the other two.
 """
 
 from __future__ import annotations
@@ -11,9 +25,10 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from server.api.convert import PreparedSnapshot
 from server.api.sources import sources_json
@@ -28,8 +43,11 @@ SourceBoard = Callable[[], Sequence[SourceStatusView]]
 SOURCES: Final[web.AppKey[SourceBoard]] = web.AppKey("sources")
 JSON_TYPE: Final = "application/json"
 ALLOWED_PARAMS: Final = frozenset({"symbol"})
-MAX_LINE_SIZE: Final = 8 * 1024
-MAX_FIELD_SIZE: Final = 8 * 1024
+# Our URLs are under 60 bytes; the limits differ so a LineTooLong says which one was hit (414 vs 431).
+MAX_LINE_SIZE: Final = 4 * 1024  # request line (method, target, version)
+MAX_FIELD_SIZE: Final = 8 * 1024  # one header's name, and its value (aiohttp's default is 8190)
+MAX_HEADERS: Final = 64  # aiohttp's default is 128; a real client sends about ten
+MAX_BODY_BYTES: Final = 64 * 1024  # no endpoint reads a body; a larger declared one gets 413
 
 HTTP_CODES: Final = {
     400: "INVALID_ARGUMENT",
@@ -37,10 +55,12 @@ HTTP_CODES: Final = {
     405: "METHOD_NOT_ALLOWED",
     413: "PAYLOAD_TOO_LARGE",
     414: "URI_TOO_LONG",
+    417: "EXPECTATION_FAILED",
     429: "RESOURCE_EXHAUSTED",
     431: "HEADERS_TOO_LARGE",
     500: "INTERNAL",
     503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
 }
 
 
@@ -75,6 +95,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def error_envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        # Refused before any handler runs; aiohttp then discards the body or closes the connection.
+        return error_response(413, f"request body over {MAX_BODY_BYTES} bytes; no endpoint takes one")
     try:
         return await handler(request)
     except ApiError as error:
@@ -134,9 +157,125 @@ async def sources(request: web.Request) -> web.Response:
 
 
 def build_app(hub: SnapshotHub[PreparedSnapshot], source_board: SourceBoard = tuple) -> web.Application:
-    app = web.Application(middlewares=[error_envelope], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[error_envelope], client_max_size=MAX_BODY_BYTES)
     app[HUB] = hub
     app[SOURCES] = source_board
     app.router.add_get("/v1/open-interest", open_interest, allow_head=False)
     app.router.add_get("/v1/sources", sources, allow_head=False)
     return app
+
+
+# --- errors raised outside the application's middleware ---------------------------------------
+
+LowLevelHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+def envelope_escapes(handler: LowLevelHandler) -> LowLevelHandler:
+    """``handler`` (the whole application) with any HTTP error it raises answered as an envelope.
+
+    Only what escapes ``error_envelope`` gets here: aiohttp runs the route's expect handler (417
+    for an unknown ``Expect:``) before the middleware chain.
+    """
+
+    async def enveloped(request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as error:
+            if error.status < 400:
+                raise
+            return error_response(error.status, (error.text or error.reason)[:200])
+
+    return enveloped
+
+
+def parse_error_status(exc: BaseException | None, *, max_line_size: int, max_field_size: int) -> int:
+    """The status for a request aiohttp's parser rejected: 414, 431, or 400 for anything else."""
+    if isinstance(exc, LineTooLong):
+        limit = exc.args[1] if len(exc.args) > 1 else None
+        # Both limits are checked by the same exception; only the limit tells them apart.
+        if limit == max_line_size and max_line_size != max_field_size:
+            return 414
+        return 431
+    if isinstance(exc, HttpProcessingError) and exc.message.startswith("Too many headers"):
+        return 431
+    return 400
+
+
+def parse_error_message(status: int, exc: BaseException | None, *, max_line_size: int) -> str:
+    """A short, fixed-shape description: the parser's first line, never client bytes past 100."""
+    if status == 414:
+        return f"request line over {max_line_size} bytes"
+    if status == 431:
+        return "request headers too large or too many"
+    detail = exc.message if isinstance(exc, HttpProcessingError) else ""
+    detail = detail.strip().split("\n", 1)[0].rstrip(":").strip()
+    return f"malformed HTTP request: {detail[:100] or 'unparseable'}"
+
+
+class JsonErrorProtocol(web.RequestHandler):
+    """aiohttp's HTTP/1 connection, answering what its parser rejects with the API.md envelope.
+
+    ``handle_error`` is what aiohttp calls for a request its parser could not read (status 400)
+    and for an exception that escaped the application (500, or 504 for a timeout): the base class
+    answers in text/plain, or HTML for ``Accept: text/html``, and logs every one with a traceback.
+    Here a client's malformed request is logged at debug level (anyone can send them, and each
+    is answered), an escape from the application at error level, with the traceback, in the log
+    only.
+    """
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # as the base class: a response is already on the wire
+            raise ConnectionError("response already started; cannot send the error envelope")
+        if status >= 500:
+            log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+            text = "internal error" if status == 500 else "request timed out"
+        else:
+            status = parse_error_status(
+                exc, max_line_size=self.max_line_size, max_field_size=self.max_field_size
+            )
+            text = parse_error_message(status, exc, max_line_size=self.max_line_size)
+            log.debug("rejected malformed request from %s: %s", request.remote, exc)
+        response = error_response(status, text)
+        response.force_close()  # the parser's state is unknown: never read another request from it
+        return response
+
+
+class JsonErrorServer(web.Server):
+    """aiohttp's low-level server (the protocol factory a site listens with), making
+    ``JsonErrorProtocol`` connections instead of plain ``RequestHandler`` ones."""
+
+    def __call__(self) -> web.RequestHandler:
+        return JsonErrorProtocol(self, loop=self._loop, **self._kwargs)
+
+
+class RestRunner(web.AppRunner):
+    """An ``AppRunner`` whose connections answer every error with the API.md envelope.
+
+    Use it exactly as ``web.AppRunner`` (same arguments, sites, setup and cleanup). The request
+    line, header and header-count limits default to this module's; keyword arguments override.
+    """
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        kwargs.setdefault("max_line_size", MAX_LINE_SIZE)
+        kwargs.setdefault("max_field_size", MAX_FIELD_SIZE)
+        kwargs.setdefault("max_headers", MAX_HEADERS)
+        super().__init__(app, **kwargs)
+
+    async def _make_server(self) -> web.Server:
+        # AppRunner's own server runs the app's startup hooks and freezes it; we keep its request
+        # handler and factory and serve them with our protocol, under the same keyword arguments.
+        app_server = await super()._make_server()
+        return JsonErrorServer(
+            envelope_escapes(app_server.request_handler),
+            request_factory=app_server.request_factory,
+            handler_cancellation=app_server.handler_cancellation,
+            **self._kwargs,
+        )

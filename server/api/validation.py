@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, TypeVar
+
+from google.protobuf.message import DecodeError, Message
 
 SYMBOL_PATTERN: Final = re.compile(r"[A-Za-z0-9]{1,20}")
 MAX_WATCH_SYMBOLS: Final = 1000  # more than every listed base; bounds per-stream filter work
 
 
+M = TypeVar("M", bound=Message)
+
+
 class InvalidArgument(ValueError):
     """Client input that can never be valid; the message says what was expected."""
+
+
+def decode_request(message_type: type[M], raw: bytes) -> M:
+    """``raw`` parsed as a ``message_type``, or InvalidArgument.
+
+    A gRPC request deserializer that raises makes grpc.aio answer UNKNOWN ("Unexpected <class
+    DecodeError>") and log a traceback; decoding inside the method instead lets the call end with
+    INVALID_ARGUMENT, like any other malformed input. Bytes that are not the message's wire format
+    and string fields that are not valid UTF-8 (e.g. an encoded lone surrogate) both land here.
+    """
+    try:
+        return message_type.FromString(raw)
+    except DecodeError:
+        name = message_type.DESCRIPTOR.full_name
+        raise InvalidArgument(f"request is not a valid {name} message ({len(raw)} bytes)") from None
 
 
 def normalize_symbol(raw: str) -> str:

@@ -11,7 +11,7 @@ from aiohttp import web
 from server.api.convert import PreparedSnapshot
 from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
 from server.api.grpc_service import OpenInterestService, add_health_and_reflection, add_open_interest_service
-from server.api.rest import build_app
+from server.api.rest import RestRunner, build_app
 from server.core.aggregate import aggregate
 from server.core.model import MarketOI, Snapshot, VenueReading
 from server.core.store import SnapshotHub
@@ -50,7 +50,7 @@ def hub() -> SnapshotHub[PreparedSnapshot]:
 
 @pytest.fixture
 async def rest_url(hub: SnapshotHub[PreparedSnapshot]) -> AsyncIterator[str]:
-    runner = web.AppRunner(build_app(hub))
+    runner = RestRunner(build_app(hub))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     yield f"http://127.0.0.1:{runner.addresses[0][1]}"
