@@ -17,6 +17,8 @@ import pytest
 
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
+from server.sim.market import CORE_ASSETS
+from server.sim.render import SIM_VENUES
 from server.venues import REGISTRY
 
 
@@ -86,6 +88,15 @@ async def test_all_sources_within_ten_seconds_then_sigterm(server: Running) -> N
             await asyncio.sleep(0.2)
         async with session.get(f"http://127.0.0.1:{server.http_port}/v1/open-interest") as response:
             assert (await response.json())["data"]["BTC"]["exchange_count"] == len(REGISTRY)
+        # ETH likewise, for every venue that lists ETH
+        listing_eth = {
+            v.id for v in SIM_VENUES.values() if any(x.asset == "ETH" for x in v.listings(CORE_ASSETS))
+        }
+        assert len(listing_eth) >= 15
+        async with session.get(
+            f"http://127.0.0.1:{server.http_port}/v1/open-interest?symbol=ETH"
+        ) as response:
+            assert set((await response.json())["data"]["exchanges"]) == listing_eth
 
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         stub = pb_grpc.OpenInterestServiceStub(channel)
