@@ -1,4 +1,5 @@
-"""Shared test helpers: fixture loading, parser bodies, and the simulator/parser contract check."""
+"""Shared test helpers: fixture and recorded-sample loading, parser bodies, and the simulator/parser
+contract check."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import random
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from server.core.model import MarketOI, ParsedPoll, VenueReading
 from server.poll.poller import VenuePoller
@@ -23,6 +25,13 @@ SHARED_EXCHANGES = Path(__file__).resolve().parents[2] / "shared" / "exchanges"
 def fixture(venue: str, name: str) -> object:
     """A fixture file of tests/fixtures/<venue>/, decoded."""
     return json.loads((FIXTURES / venue / name).read_text())
+
+
+def recorded_samples(venue: str) -> dict[str, Any]:
+    """Every recorded sample of shared/exchanges/<venue>/samples/, decoded, by file name in name order
+    (empty when the folder is missing: callers skip on ``SHARED_EXCHANGES`` first)."""
+    folder = SHARED_EXCHANGES / venue / "samples"
+    return {path.name: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
 
 
 def pages(by_key: dict[str, object]) -> Bodies:

@@ -44,6 +44,7 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    always,
     collect,
     field_of,
     flag,
@@ -138,15 +139,11 @@ def check_envelope(body: object) -> None:
     raise VenueRejected(message)
 
 
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    return (Request(key="trading", path=TRADING_PATH),)
-
-
 SPEC: Final = VenueSpec(
     id="avantis",
     base_url="https://prod-api.veranta.xyz/data",
     docs_url="https://sdk.veranta.xyz",
-    cycle_requests=cycle_requests,
+    cycle_requests=always(Request(key="trading", path=TRADING_PATH)),
     parse=parse,
     check_envelope=check_envelope,
 )

@@ -33,7 +33,19 @@ from server.core.errors import VenueRateLimited, VenueRejected
 from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
 from server.core.symbols import canonical_base
 from server.core.units import market_oi
-from server.venues.base import Bodies, Catalog, Request, Row, VenueSpec, collect, num, rows, text
+from server.venues.base import (
+    Bodies,
+    Catalog,
+    Request,
+    Row,
+    VenueSpec,
+    always,
+    catalog_of,
+    collect,
+    num,
+    rows,
+    text,
+)
 
 MARKETS_PATH: Final = "/api/v1/markets"
 OPEN_INTEREST_PATH: Final = "/api/v1/openInterest"
@@ -66,12 +78,7 @@ def perp_market(row: Row) -> Market | None:
 
 
 def parse_catalog(bodies: Bodies) -> Catalog:
-    markets = {}
-    for row in rows(bodies.one("markets"), "markets"):
-        market = perp_market(row)
-        if market is not None:
-            markets[market.venue_symbol] = market
-    return Catalog(markets=markets)
+    return catalog_of(perp_market(row) for row in rows(bodies.one("markets"), "markets"))
 
 
 def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
@@ -98,13 +105,6 @@ def check_envelope(body: object) -> None:
         raise VenueRejected(message)
 
 
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    return (
-        Request(key="openInterest", path=OPEN_INTEREST_PATH),
-        Request(key="markPrices", path=MARK_PRICES_PATH),
-    )
-
-
 SPEC: Final = VenueSpec(
     id="backpack",
     base_url="https://api.backpack.exchange",
@@ -112,7 +112,10 @@ SPEC: Final = VenueSpec(
     catalog_requests=(Request(key="markets", path=MARKETS_PATH),),
     parse_catalog=parse_catalog,
     catalog_ttl_s=CATALOG_TTL_S,
-    cycle_requests=cycle_requests,
+    cycle_requests=always(
+        Request(key="openInterest", path=OPEN_INTEREST_PATH),
+        Request(key="markPrices", path=MARK_PRICES_PATH),
+    ),
     parse=parse,
     check_envelope=check_envelope,
 )

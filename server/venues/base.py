@@ -8,6 +8,11 @@ A venue is data plus two pure functions (tardis' mappers, cryptofeed's endpoint 
   envelope check for venues that wrap errors in HTTP 200 bodies.
 - ``Bodies``: the decoded JSON of one cycle's (or catalog's) requests, by request key.
 
+What several venues share is written once here: ``catalog_of`` (a catalog from the markets a row
+loop found), ``always`` (cycle requests that do not depend on the catalog), ``field_rows`` (the rows
+of a ``data``/``result`` field), ``first_price`` (a mark price with the prices to fall back on when
+it is empty) and ``code_envelope`` (an in-body status code checked against its success value).
+
 The poller (``server/poll``) owns HTTP, retries, pacing, timeouts and status; nothing here does I/O.
 The field readers fail loudly: a missing field is ``SchemaDrift`` naming the venue's field (the whole
 response is suspect), a present but unusable number is ``ImplausibleValue`` (that row is skipped).
@@ -17,11 +22,17 @@ Nothing is turned into a default value and silently summed (the ccxt ``safe_*`` 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
-from server.core.errors import ImplausibleValue, MalformedResponse, SchemaDrift
+from server.core.errors import (
+    ImplausibleValue,
+    MalformedResponse,
+    SchemaDrift,
+    VenueRateLimited,
+    VenueRejected,
+)
 from server.core.model import Market, MarketOI, ParsedPoll
 
 HOUR_S: Final = 3600.0
@@ -99,6 +110,30 @@ class Pacing:
     used_weight_header: str | None = None
 
 
+def catalog_of(
+    markets: Iterable[Market | None],
+    *,
+    weight_limit_per_minute: int | None = None,
+    groups: tuple[str, ...] = (),
+) -> Catalog:
+    """A catalog of the markets a venue's catalog rows describe, by venue symbol; None (a row that is
+    not a perpetual we count) is left out, and a symbol listed twice keeps its last market."""
+    return Catalog(
+        markets={market.venue_symbol: market for market in markets if market is not None},
+        weight_limit_per_minute=weight_limit_per_minute,
+        groups=groups,
+    )
+
+
+def always(*requests: Request) -> Callable[[Catalog], tuple[Request, ...]]:
+    """``cycle_requests`` for a bulk venue: the same requests every cycle, whatever the catalog."""
+
+    def cycle_requests(_: Catalog) -> tuple[Request, ...]:
+        return requests
+
+    return cycle_requests
+
+
 def _no_catalog(_: Bodies) -> Catalog:
     return Catalog()
 
@@ -156,6 +191,12 @@ def rows(value: object, what: str) -> Sequence[Row]:
     return value
 
 
+def field_rows(body: object, name: str, what: str) -> Sequence[Row]:
+    """The array of objects in field ``name`` of the JSON object ``body`` (``data``, ``result``...);
+    SchemaDrift names ``what`` or ``what.name``."""
+    return rows(field_of(obj(body, what), name), f"{what}.{name}")
+
+
 def field_of(row: Row, name: str) -> object:
     """A required field (any JSON type), or SchemaDrift naming it."""
     if name not in row:
@@ -207,6 +248,53 @@ def flag(row: Row, name: str) -> bool:
     if not isinstance(value, bool):
         raise SchemaDrift(f"field {name!r}: expected a boolean, got {type(value).__name__}")
     return value
+
+
+def first_price(
+    row: Row,
+    names: Sequence[str],
+    *,
+    usable: Callable[[float], bool] = lambda price: price > 0,
+    read: Callable[[Row, str], float | None] = opt_num,
+) -> float:
+    """The first of ``names`` (a mark price, then the prices a venue falls back on) whose value is
+    ``usable``, each read with ``read``: ``opt_num`` where a fallback field may be absent, null or ""
+    (the next one is then read), ``num`` where every field read is required. ``names[0]`` is always
+    sent, so its absence is SchemaDrift, not a fallback case; no usable value is ImplausibleValue."""
+    field_of(row, names[0])
+    for name in names:
+        price = read(row, name)
+        if price is not None and usable(price):
+            return price
+    raise ImplausibleValue(f"no usable price in {', '.join(names)}")
+
+
+def code_envelope(
+    venue: str,
+    code_field: str,
+    ok: object,
+    *,
+    message_field: str = "msg",
+    rate_limited: Collection[object] = (),
+    retry_after_s: float = 0.0,
+) -> Callable[[object], None]:
+    """``check_envelope`` for venues whose every body carries a status code ``code_field``, even under
+    HTTP 200: ``ok`` is success, a code in ``rate_limited`` is VenueRateLimited (retry after
+    ``retry_after_s``), any other is VenueRejected quoting ``message_field``. A body without the
+    field is SchemaDrift."""
+    what = f"{venue} response"
+
+    def check_envelope(body: object) -> None:
+        envelope = obj(body, what)
+        code = field_of(envelope, code_field)
+        if code == ok:
+            return
+        message = f"{venue} {code_field} {code}: {str(envelope.get(message_field))[:120]}"
+        if code in rate_limited:
+            raise VenueRateLimited(message, retry_after_s=retry_after_s)
+        raise VenueRejected(message)
+
+    return check_envelope
 
 
 def collect(

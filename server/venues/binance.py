@@ -34,8 +34,10 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    catalog_of,
     collect,
     field_of,
+    field_rows,
     num,
     obj,
     rows,
@@ -81,12 +83,8 @@ def usdm_market(row: Row) -> Market | None:
 def catalog_parser(market_of: Callable[[Row], Market | None]) -> Callable[[Bodies], Catalog]:
     def parse_catalog(bodies: Bodies) -> Catalog:
         info = bodies.one("exchangeInfo")
-        markets = {}
-        for row in rows(field_of(obj(info, "exchangeInfo"), "symbols"), "exchangeInfo.symbols"):
-            market = market_of(row)
-            if market is not None:
-                markets[market.venue_symbol] = market
-        return Catalog(markets=markets, weight_limit_per_minute=weight_limit(info))
+        markets = [market_of(row) for row in field_rows(info, "symbols", "exchangeInfo")]
+        return catalog_of(markets, weight_limit_per_minute=weight_limit(info))
 
     return parse_catalog
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from server.core.errors import ImplausibleValue, VenueRejected
 from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
 from server.core.symbols import canonical_base
 from server.core.units import reported_oi
@@ -43,12 +42,13 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    always,
+    catalog_of,
+    code_envelope,
     collect,
-    field_of,
+    field_rows,
+    first_price,
     num,
-    obj,
-    opt_num,
-    rows,
     text,
 )
 
@@ -62,10 +62,6 @@ PRODUCT_TYPES: Final[dict[str, tuple[ContractKind, str | None]]] = {
 OPEN_STATUSES: Final = frozenset({"normal", "limit_open", "restrictedAPI", "maintain"})
 PRICE_FIELDS: Final = ("markPrice", "indexPrice", "lastPr")  # in order of preference
 SUCCESS: Final = "00000"
-
-
-def data(body: object, what: str) -> list[Row]:
-    return list(rows(field_of(obj(body, what), "data"), f"{what}.data"))
 
 
 def contract_market(row: Row, product_type: str) -> Market | None:
@@ -90,27 +86,23 @@ def contract_market(row: Row, product_type: str) -> Market | None:
 
 
 def parse_catalog(bodies: Bodies) -> Catalog:
-    markets = {}
-    for product_type in PRODUCT_TYPES:
-        for row in data(bodies.one(f"contracts:{product_type}"), "contracts"):
-            market = contract_market(row, product_type)
-            if market is not None:
-                markets[market.venue_symbol] = market
-    return Catalog(markets=markets)
+    return catalog_of(
+        contract_market(row, product_type)
+        for product_type in PRODUCT_TYPES
+        for row in field_rows(bodies.one(f"contracts:{product_type}"), "data", "contracts")
+    )
 
 
 def price(row: Row) -> float:
-    """``markPrice``, else ``indexPrice``, else ``lastPr`` when the preferred one is empty or "0"."""
-    field_of(row, "markPrice")  # always sent: its absence is drift, not a fallback case
-    for name in PRICE_FIELDS:
-        value = opt_num(row, name)
-        if value:
-            return value
-    raise ImplausibleValue("markPrice, indexPrice and lastPr are all empty or 0")
+    """``markPrice``, else ``indexPrice``, else ``lastPr`` when the preferred one is empty or "0"
+    (a negative one is no fallback case: reported_oi rejects the row)."""
+    return first_price(row, PRICE_FIELDS, usable=lambda value: value != 0)
 
 
 def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
-    tickers = [row for pt in PRODUCT_TYPES for row in data(bodies.one(f"tickers:{pt}"), "tickers")]
+    tickers = [
+        row for pt in PRODUCT_TYPES for row in field_rows(bodies.one(f"tickers:{pt}"), "data", "tickers")
+    ]
 
     def convert(row: Row) -> MarketOI | None:
         market = catalog.markets.get(text(row, "symbol"))
@@ -125,11 +117,8 @@ def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
     return collect(tickers, convert, label=lambda row: str(row.get("symbol")))
 
 
-def check_envelope(body: object) -> None:
-    """Every v2 body carries ``code`` (a string): "00000" is success."""
-    code = field_of(obj(body, "bitget response"), "code")
-    if code != SUCCESS:
-        raise VenueRejected(f"bitget code {code}: {str(obj(body, 'bitget response').get('msg'))[:120]}")
+# Every v2 body carries ``code`` (a string): "00000" is success; no in-body rate-limit code is read.
+check_envelope: Final = code_envelope("bitget", "code", SUCCESS)
 
 
 def requests(key: str, path: str) -> tuple[Request, ...]:
@@ -139,17 +128,13 @@ def requests(key: str, path: str) -> tuple[Request, ...]:
     )
 
 
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    return requests("tickers", "tickers")
-
-
 SPEC: Final = VenueSpec(
     id="bitget",
     base_url="https://api.bitget.com",
     docs_url="https://www.bitget.com/api-doc/contract/market/Get-All-Symbol-Ticker",
     catalog_requests=requests("contracts", "contracts"),
     parse_catalog=parse_catalog,
-    cycle_requests=cycle_requests,
+    cycle_requests=always(*requests("tickers", "tickers")),
     parse=parse,
     check_envelope=check_envelope,
 )

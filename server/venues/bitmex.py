@@ -53,6 +53,7 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    always,
     collect,
     field_of,
     flag,
@@ -170,15 +171,11 @@ def check_envelope(body: object) -> None:
         raise VenueRejected(f"bitmex {error.get('name')}: {str(error.get('message'))[:120]}")
 
 
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    return (Request(key="instruments", path=INSTRUMENTS_PATH),)
-
-
 SPEC: Final = VenueSpec(
     id="bitmex",
     base_url="https://www.bitmex.com",
     docs_url="https://www.bitmex.com/api/explorer/#!/Instrument/Instrument_getActive",
-    cycle_requests=cycle_requests,
+    cycle_requests=always(Request(key="instruments", path=INSTRUMENTS_PATH)),
     parse=parse,
     check_envelope=check_envelope,
 )

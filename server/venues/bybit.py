@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Final
 
-from server.core.errors import VenueRateLimited, VenueRejected
 from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
 from server.core.symbols import canonical_base
 from server.core.units import market_oi
@@ -37,6 +36,9 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    always,
+    catalog_of,
+    code_envelope,
     collect,
     field_of,
     num,
@@ -74,14 +76,12 @@ def instrument_market(row: Row) -> Market | None:
 
 
 def parse_catalog(bodies: Bodies) -> Catalog:
-    markets: dict[str, Market] = {}
-    for category in CATEGORIES:
-        for page in bodies.pages(f"instruments:{category}"):
-            for row in result_list(page, "instruments-info"):
-                market = instrument_market(row)
-                if market is not None:
-                    markets[market.venue_symbol] = market
-    return Catalog(markets=markets)
+    return catalog_of(
+        instrument_market(row)
+        for category in CATEGORIES
+        for page in bodies.pages(f"instruments:{category}")
+        for row in result_list(page, "instruments-info")
+    )
 
 
 def single_side_oi(row: Row) -> float:
@@ -112,21 +112,10 @@ def next_page(request: Request, body: object) -> Request | None:
     return replace(request, params=(*(p for p in request.params if p[0] != "cursor"), ("cursor", cursor)))
 
 
-def check_envelope(body: object) -> None:
-    """Every Bybit body carries ``retCode``: 0 is success, even when the HTTP status was 200."""
-    code = field_of(obj(body, "bybit response"), "retCode")
-    if code == 0:
-        return
-    message = f"bybit retCode {code}: {str(obj(body, 'bybit response').get('retMsg'))[:120]}"
-    if code == RATE_LIMIT_RETCODE:
-        raise VenueRateLimited(message, retry_after_s=5.0)
-    raise VenueRejected(message)
-
-
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    return tuple(
-        Request(key=f"tickers:{c}", path="/v5/market/tickers", params=(("category", c),)) for c in CATEGORIES
-    )
+# Every Bybit body carries ``retCode``: 0 is success, even when the HTTP status was 200.
+check_envelope: Final = code_envelope(
+    "bybit", "retCode", 0, message_field="retMsg", rate_limited=(RATE_LIMIT_RETCODE,), retry_after_s=5.0
+)
 
 
 SPEC: Final = VenueSpec(
@@ -142,7 +131,12 @@ SPEC: Final = VenueSpec(
         for c in CATEGORIES
     ),
     parse_catalog=parse_catalog,
-    cycle_requests=cycle_requests,
+    cycle_requests=always(
+        *(
+            Request(key=f"tickers:{c}", path="/v5/market/tickers", params=(("category", c),))
+            for c in CATEGORIES
+        )
+    ),
     parse=parse,
     check_envelope=check_envelope,
     next_page=next_page,

@@ -45,8 +45,10 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    always,
     collect,
     field_of,
+    field_rows,
     flag,
     num,
     obj,
@@ -156,11 +158,7 @@ def product_oi(row: Row) -> MarketOI | None:
 
 
 def products(bodies: Bodies) -> list[Row]:
-    return [
-        row
-        for page in bodies.pages("products")
-        for row in rows(field_of(obj(page, "products"), "products"), "products.products")
-    ]
+    return [row for page in bodies.pages("products") for row in field_rows(page, "products", "products")]
 
 
 def parse_cde(_: Catalog, bodies: Bodies) -> ParsedPoll:
@@ -203,19 +201,15 @@ def check_envelope(body: object) -> None:
 US_HOST: Final = "us"
 
 
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    return (
-        Request(key="instruments", path=INSTRUMENTS_PATH),
-        Request(key="products", path=PRODUCTS_PATH, params=PRODUCTS_PARAMS, host=US_HOST),
-    )
-
-
 SPEC: Final = VenueSpec(
     id="coinbase",
     base_url=INTX_BASE_URL,
     hosts={US_HOST: CDE_BASE_URL},
     docs_url="https://docs.cdp.coinbase.com/international-exchange/",
-    cycle_requests=cycle_requests,
+    cycle_requests=always(
+        Request(key="instruments", path=INSTRUMENTS_PATH),
+        Request(key="products", path=PRODUCTS_PATH, params=PRODUCTS_PARAMS, host=US_HOST),
+    ),
     parse=parse,
     check_envelope=check_envelope,
     next_page=next_page,

@@ -44,11 +44,10 @@ from server.venues.base import (
     Row,
     VenueSpec,
     collect,
-    field_of,
+    field_rows,
     flag,
     num,
     obj,
-    rows,
     text,
 )
 
@@ -60,10 +59,6 @@ KINDS: Final = {"reversed": ContractKind.INVERSE, "linear": ContractKind.LINEAR}
 AMOUNT_UNIT: Final = 1.0  # open_interest is already USD (inverse) or coins (linear)
 RATE_LIMIT_CODE: Final = 10028
 RATE_LIMIT_WAIT_S: Final = 1.0  # credits refill continuously
-
-
-def result_rows(body: object, what: str) -> list[Row]:
-    return list(rows(field_of(obj(body, what), "result"), f"{what}.result"))
 
 
 def instrument_market(row: Row) -> Market | None:
@@ -95,7 +90,9 @@ def parse_catalog(bodies: Bodies) -> Catalog:
         body = bodies.get(key) if currency in OPTIONAL_CURRENCIES else bodies.one(key)
         if body is None:
             continue  # the optional request failed
-        found = [m for m in map(instrument_market, result_rows(body, "get_instruments")) if m is not None]
+        found = [
+            m for m in map(instrument_market, field_rows(body, "result", "get_instruments")) if m is not None
+        ]
         if found:
             groups.append(currency)
             markets.update((m.venue_symbol, m) for m in found)
@@ -113,7 +110,7 @@ def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
     summaries = {
         text(row, "instrument_name"): row
         for currency in catalog.groups
-        for row in result_rows(bodies.one(f"summary:{currency}"), "get_book_summary_by_currency")
+        for row in field_rows(bodies.one(f"summary:{currency}"), "result", "get_book_summary_by_currency")
     }
 
     def convert(item: tuple[str, Row]) -> MarketOI | None:

@@ -42,6 +42,7 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    always,
     collect,
     field_of,
     num,
@@ -122,15 +123,11 @@ def check_envelope(body: object) -> None:
         raise VenueRejected(f"drift success {success!r}")
 
 
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    return (Request(key="markets", path=MARKETS_PATH),)
-
-
 SPEC: Final = VenueSpec(
     id="drift",
     base_url="https://data.api.drift.trade",
     docs_url="https://drift-labs.github.io/v2-teacher/#data-api",
-    cycle_requests=cycle_requests,
+    cycle_requests=always(Request(key="markets", path=MARKETS_PATH)),
     parse=parse,
     check_envelope=check_envelope,
 )

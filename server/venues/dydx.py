@@ -31,7 +31,19 @@ from server.core.errors import ImplausibleValue
 from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
 from server.core.symbols import canonical_base
 from server.core.units import market_oi
-from server.venues.base import Bodies, Catalog, Request, Row, VenueSpec, collect, field_of, num, obj, text
+from server.venues.base import (
+    Bodies,
+    Catalog,
+    Request,
+    Row,
+    VenueSpec,
+    always,
+    collect,
+    field_of,
+    num,
+    obj,
+    text,
+)
 
 MARKETS_PATH: Final = "/v4/perpetualMarkets"
 QUOTE_SUFFIX: Final = "-USD"
@@ -79,14 +91,10 @@ def parse(_: Catalog, bodies: Bodies) -> ParsedPoll:
     return collect(markets(bodies.one("perpetualMarkets")), convert, label=lambda row: str(row.get("ticker")))
 
 
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    return (Request(key="perpetualMarkets", path=MARKETS_PATH),)
-
-
 SPEC: Final = VenueSpec(
     id="dydx",
     base_url="https://indexer.dydx.trade",
     docs_url="https://docs.dydx.xyz/indexer-client/http#get-perpetual-markets",
-    cycle_requests=cycle_requests,
+    cycle_requests=always(Request(key="perpetualMarkets", path=MARKETS_PATH)),
     parse=parse,
 )

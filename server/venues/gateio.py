@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from server.core.errors import ImplausibleValue, VenueRateLimited, VenueRejected
+from server.core.errors import VenueRateLimited, VenueRejected
 from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
 from server.core.symbols import canonical_base
 from server.core.units import market_oi
@@ -45,10 +45,11 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    always,
+    catalog_of,
     collect,
-    field_of,
+    first_price,
     num,
-    opt_num,
     rows,
     text,
 )
@@ -89,23 +90,17 @@ def contract_market(row: Row, settle: str) -> Market | None:
 
 
 def parse_catalog(bodies: Bodies) -> Catalog:
-    markets = {}
-    for settle in SETTLES:
-        for row in rows(bodies.one(f"contracts:{settle}"), f"{settle} contracts"):
-            market = contract_market(row, settle)
-            if market is not None:
-                markets[market.venue_symbol] = market
-    return Catalog(markets=markets)
+    return catalog_of(
+        contract_market(row, settle)
+        for settle in SETTLES
+        for row in rows(bodies.one(f"contracts:{settle}"), f"{settle} contracts")
+    )
 
 
 def price(row: Row) -> float:
-    """``mark_price``, else ``index_price``, else ``last`` when the preferred one is empty or "0"."""
-    field_of(row, "mark_price")  # always sent: its absence is drift, not a fallback case
-    for name in PRICE_FIELDS:
-        value = opt_num(row, name)
-        if value:
-            return value
-    raise ImplausibleValue("mark_price, index_price and last are all empty or 0")
+    """``mark_price``, else ``index_price``, else ``last`` when the preferred one is empty or "0"
+    (a negative one is no fallback case: market_oi rejects the row)."""
+    return first_price(row, PRICE_FIELDS, usable=lambda value: value != 0)
 
 
 def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
@@ -136,17 +131,13 @@ def requests(key: str, path: str) -> tuple[Request, ...]:
     return tuple(Request(key=f"{key}:{s}", path=f"{API}/{s}/{path}") for s in SETTLES)
 
 
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    return requests("tickers", "tickers")
-
-
 SPEC: Final = VenueSpec(
     id="gateio",
     base_url="https://api.gateio.ws",
     docs_url="https://www.gate.com/docs/developers/apiv4/en/#listfuturestickers",
     catalog_requests=requests("contracts", "contracts"),
     parse_catalog=parse_catalog,
-    cycle_requests=cycle_requests,
+    cycle_requests=always(*requests("tickers", "tickers")),
     parse=parse,
     check_envelope=check_envelope,
 )

@@ -47,11 +47,13 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    always,
+    catalog_of,
     collect,
     field_of,
+    field_rows,
     num,
     obj,
-    rows,
     text,
 )
 
@@ -91,10 +93,6 @@ class HtxMarket(Market):
     sides: float
 
 
-def data(body: object, what: str) -> list[Row]:
-    return list(rows(field_of(obj(body, what), "data"), f"{what}.data"))
-
-
 def contract_market(product: Product, row: Row) -> HtxMarket | None:
     status = int(num(row, "contract_status"))
     if status not in COUNTED_STATUSES and status != SUSPENDED_STATUS:
@@ -115,13 +113,13 @@ def contract_market(product: Product, row: Row) -> HtxMarket | None:
 
 
 def parse_catalog(bodies: Bodies) -> Catalog:
-    markets = {}
-    for product in PRODUCTS:
-        for row in data(bodies.one(f"contracts:{product.name}"), f"{product.name} swap_contract_info"):
-            market = contract_market(product, row)
-            if market is not None:
-                markets[market.venue_symbol] = market
-    return Catalog(markets=markets)
+    return catalog_of(
+        contract_market(product, row)
+        for product in PRODUCTS
+        for row in field_rows(
+            bodies.one(f"contracts:{product.name}"), "data", f"{product.name} swap_contract_info"
+        )
+    )
 
 
 def convert_row(market: HtxMarket, row: Row) -> MarketOI | None:
@@ -146,7 +144,9 @@ def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
     oi_rows = [
         row
         for product in PRODUCTS
-        for row in data(bodies.one(f"openInterest:{product.name}"), f"{product.name} swap_open_interest")
+        for row in field_rows(
+            bodies.one(f"openInterest:{product.name}"), "data", f"{product.name} swap_open_interest"
+        )
     ]
     return collect(oi_rows, convert, label=lambda row: str(row.get("contract_code")))
 
@@ -163,10 +163,6 @@ def check_envelope(body: object) -> None:
     raise VenueRejected(message)
 
 
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    return tuple(Request(key=f"openInterest:{p.name}", path=f"{p.api}/swap_open_interest") for p in PRODUCTS)
-
-
 SPEC: Final = VenueSpec(
     id="htx",
     base_url="https://api.hbdm.com",
@@ -175,7 +171,9 @@ SPEC: Final = VenueSpec(
         Request(key=f"contracts:{p.name}", path=f"{p.api}/swap_contract_info") for p in PRODUCTS
     ),
     parse_catalog=parse_catalog,
-    cycle_requests=cycle_requests,
+    cycle_requests=always(
+        *(Request(key=f"openInterest:{p.name}", path=f"{p.api}/swap_open_interest") for p in PRODUCTS)
+    ),
     parse=parse,
     check_envelope=check_envelope,
 )

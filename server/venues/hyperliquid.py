@@ -43,10 +43,10 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    always,
     collect,
-    field_of,
+    field_rows,
     num,
-    obj,
     opt_num,
     rows,
     text,
@@ -63,7 +63,7 @@ def meta_and_ctxs(body: object) -> tuple[Sequence[Row], Sequence[Row]]:
     """``[meta, assetCtxs]`` as (universe, ctxs) of equal length, paired by position."""
     if not isinstance(body, list) or len(body) != 2:
         raise SchemaDrift(f"{META_AND_CTXS}: expected a 2-element array [meta, assetCtxs]")
-    universe = rows(field_of(obj(body[0], "meta"), "universe"), "meta.universe")
+    universe = field_rows(body[0], "universe", "meta")
     ctxs = rows(body[1], "assetCtxs")
     if len(universe) != len(ctxs):
         raise MalformedResponse(f"{len(universe)} universe entries but {len(ctxs)} assetCtxs")
@@ -104,15 +104,14 @@ def parse(_: Catalog, bodies: Bodies) -> ParsedPoll:
     return collect(zip(universe, ctxs, strict=True), convert, label=lambda pair: str(pair[0].get("name")))
 
 
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    body = json.dumps({"type": META_AND_CTXS})
-    return (Request(key=META_AND_CTXS, path=INFO_PATH, body=body, weight=REQUEST_WEIGHT),)
-
-
 SPEC: Final = VenueSpec(
     id="hyperliquid",
     base_url="https://api.hyperliquid.xyz",
     docs_url="https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals",
-    cycle_requests=cycle_requests,
+    cycle_requests=always(
+        Request(
+            key=META_AND_CTXS, path=INFO_PATH, body=json.dumps({"type": META_AND_CTXS}), weight=REQUEST_WEIGHT
+        )
+    ),
     parse=parse,
 )

@@ -40,7 +40,6 @@ Errors: HTTP statuses only (no in-body error codes documented). Fixtures: tests/
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Final
 
 from server.core.errors import ImplausibleValue, MalformedResponse
@@ -53,11 +52,12 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    catalog_of,
     collect,
     field_of,
+    field_rows,
     num,
     obj,
-    rows,
     text,
 )
 
@@ -71,10 +71,6 @@ USD_SCALE: Final = 1e6  # USD fields are integers in millionths of a dollar
 MAX_DECIMALS: Final = 18
 DECIMALS_TOLERANCE: Final = 0.05  # log10 units: a rounded formatted amount is still near an integer
 KEYLESS_REQUESTS_PER_MINUTE: Final = 30
-
-
-def custodies(body: object) -> Sequence[Row]:
-    return rows(field_of(obj(body, "jlp-info"), "custodies"), "jlp-info.custodies")
 
 
 def token_decimals(row: Row) -> int:
@@ -93,22 +89,29 @@ def token_decimals(row: Row) -> int:
     return decimals
 
 
+def custody_market(row: Row) -> Market | None:
+    """The market of a SOL, ETH or wBTC custody, keyed by its mint; None for the USDC/USDT ones
+    (collateral custodies, no market)."""
+    mint = text(row, "mint")
+    if mint not in BASES:
+        return None
+    return Market(
+        venue_symbol=mint,
+        base=BASES[mint],
+        base_factor=1.0,
+        kind=ContractKind.LINEAR,
+        contract_size=10.0 ** -token_decimals(row),  # tokens per raw unit of `locked`
+        settle="USD",
+    )
+
+
 def parse_catalog(bodies: Bodies) -> Catalog:
-    markets = {}
-    for row in custodies(bodies.one("jlpInfo")):
-        mint = text(row, "mint")
-        if mint in BASES:  # USDC/USDT: collateral custodies, no market
-            markets[mint] = Market(
-                venue_symbol=mint,
-                base=BASES[mint],
-                base_factor=1.0,
-                kind=ContractKind.LINEAR,
-                contract_size=10.0 ** -token_decimals(row),  # tokens per raw unit of `locked`
-                settle="USD",
-            )
-    if not markets:
+    catalog = catalog_of(
+        custody_market(row) for row in field_rows(bodies.one("jlpInfo"), "custodies", "jlp-info")
+    )
+    if not catalog.markets:
         raise MalformedResponse("jlp-info lists none of the SOL, ETH, wBTC custodies")
-    return Catalog(markets=markets)
+    return catalog
 
 
 def stats_key(mint: str) -> str:
@@ -138,7 +141,11 @@ def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
             price_usd=price,
         )
 
-    return collect(custodies(bodies.one("jlpInfo")), convert, label=lambda row: str(row.get("symbol")))
+    return collect(
+        field_rows(bodies.one("jlpInfo"), "custodies", "jlp-info"),
+        convert,
+        label=lambda row: str(row.get("symbol")),
+    )
 
 
 def cycle_requests(catalog: Catalog) -> tuple[Request, ...]:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from server.core.errors import ImplausibleValue, VenueRateLimited, VenueRejected
+from server.core.errors import ImplausibleValue
 from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
 from server.core.symbols import canonical_base
 from server.core.units import market_oi
@@ -43,6 +43,8 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    always,
+    code_envelope,
     collect,
     field_of,
     flag,
@@ -107,27 +109,17 @@ def parse(_: Catalog, bodies: Bodies) -> ParsedPoll:
     return collect(contracts, contract_oi, label=lambda row: str(row.get("symbol")))
 
 
-def check_envelope(body: object) -> None:
-    """Every KuCoin body carries ``code`` (a string); anything but "200000" is an error."""
-    envelope = obj(body, "kucoin response")
-    code = field_of(envelope, "code")
-    if code == SUCCESS:
-        return
-    message = f"kucoin code {code}: {str(envelope.get('msg'))[:120]}"
-    if code in RATE_LIMIT_CODES:
-        raise VenueRateLimited(message, retry_after_s=10.0)
-    raise VenueRejected(message)
-
-
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    return (Request(key="contracts", path=CONTRACTS_PATH, weight=3),)
+# Every KuCoin body carries ``code`` (a string); anything but "200000" is an error.
+check_envelope: Final = code_envelope(
+    "kucoin", "code", SUCCESS, rate_limited=RATE_LIMIT_CODES, retry_after_s=10.0
+)
 
 
 SPEC: Final = VenueSpec(
     id="kucoin",
     base_url="https://api-futures.kucoin.com",
     docs_url="https://www.kucoin.com/docs-new/api-3470220",
-    cycle_requests=cycle_requests,
+    cycle_requests=always(Request(key="contracts", path=CONTRACTS_PATH, weight=3)),
     parse=parse,
     check_envelope=check_envelope,
 )

@@ -44,8 +44,11 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    always,
+    catalog_of,
     collect,
     field_of,
+    first_price,
     num,
     obj,
     opt_num,
@@ -97,20 +100,13 @@ def detail_market(row: Row) -> Market | None:
 
 
 def parse_catalog(bodies: Bodies) -> Catalog:
-    markets = {}
-    for row in data_rows(bodies.one("detail"), "contract/detail"):
-        market = detail_market(row)
-        if market is not None:
-            markets[market.venue_symbol] = market
-    return Catalog(markets=markets)
+    return catalog_of(detail_market(row) for row in data_rows(bodies.one("detail"), "contract/detail"))
 
 
 def mark_price(row: Row) -> float:
-    for name in PRICE_FIELDS:
-        price = num(row, name)
-        if price > 0:
-            return price
-    raise ImplausibleValue(f"no positive {'/'.join(PRICE_FIELDS)}")
+    """``fairPrice``, else ``indexPrice``, else ``lastPrice`` when it is not positive; each field read
+    is required (absent or null is SchemaDrift)."""
+    return first_price(row, PRICE_FIELDS, read=num)
 
 
 def check_inverse_face(market: Market) -> None:
@@ -146,17 +142,13 @@ def check_envelope(body: object) -> None:
     raise VenueRejected(message)
 
 
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    return (Request(key="ticker", path=TICKER_PATH),)
-
-
 SPEC: Final = VenueSpec(
     id="mexc",
     base_url="https://contract.mexc.com",
     docs_url="https://mexcdevelop.github.io/apidocs/contract_v1_en/",
     catalog_requests=(Request(key="detail", path=DETAIL_PATH),),
     parse_catalog=parse_catalog,
-    cycle_requests=cycle_requests,
+    cycle_requests=always(Request(key="ticker", path=TICKER_PATH)),
     parse=parse,
     check_envelope=check_envelope,
 )

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from server.core.errors import VenueRateLimited, VenueRejected
 from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
 from server.core.symbols import canonical_base
 from server.core.units import market_oi, reported_oi
@@ -37,22 +36,19 @@ from server.venues.base import (
     Request,
     Row,
     VenueSpec,
+    always,
+    catalog_of,
+    code_envelope,
     collect,
-    field_of,
+    field_rows,
     num,
-    obj,
     opt_num,
-    rows,
     text,
 )
 
 KINDS: Final = {"linear": ContractKind.LINEAR, "inverse": ContractKind.INVERSE}
 RATE_LIMIT_CODE: Final = "50011"
 SWAP: Final = (("instType", "SWAP"),)
-
-
-def data(body: object, what: str) -> list[Row]:
-    return list(rows(field_of(obj(body, what), "data"), f"{what}.data"))
 
 
 def instrument_market(row: Row) -> Market | None:
@@ -72,17 +68,15 @@ def instrument_market(row: Row) -> Market | None:
 
 
 def parse_catalog(bodies: Bodies) -> Catalog:
-    markets = {}
-    for row in data(bodies.one("instruments"), "instruments"):
-        market = instrument_market(row)
-        if market is not None:
-            markets[market.venue_symbol] = market
-    return Catalog(markets=markets)
+    return catalog_of(
+        instrument_market(row) for row in field_rows(bodies.one("instruments"), "data", "instruments")
+    )
 
 
 def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
     marks = {
-        text(row, "instId"): opt_num(row, "markPx") for row in data(bodies.one("markPrice"), "mark-price")
+        text(row, "instId"): opt_num(row, "markPx")
+        for row in field_rows(bodies.one("markPrice"), "data", "mark-price")
     }
 
     def convert(row: Row) -> MarketOI | None:
@@ -101,25 +95,13 @@ def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
         return reported_oi(market, oi_base=oi_ccy, oi_usd=oi_usd, price_usd=mark)
 
     return collect(
-        data(bodies.one("openInterest"), "open-interest"), convert, label=lambda r: str(r.get("instId"))
+        field_rows(bodies.one("openInterest"), "data", "open-interest"),
+        convert,
+        label=lambda r: str(r.get("instId")),
     )
 
 
-def check_envelope(body: object) -> None:
-    code = field_of(obj(body, "okx response"), "code")
-    if code == "0":
-        return
-    message = f"okx code {code}: {str(obj(body, 'okx response').get('msg'))[:120]}"
-    if code == RATE_LIMIT_CODE:
-        raise VenueRateLimited(message, retry_after_s=2.0)
-    raise VenueRejected(message)
-
-
-def cycle_requests(_: Catalog) -> tuple[Request, ...]:
-    return (
-        Request(key="openInterest", path="/api/v5/public/open-interest", params=SWAP),
-        Request(key="markPrice", path="/api/v5/public/mark-price", params=SWAP),
-    )
+check_envelope: Final = code_envelope("okx", "code", "0", rate_limited=(RATE_LIMIT_CODE,), retry_after_s=2.0)
 
 
 SPEC: Final = VenueSpec(
@@ -128,7 +110,10 @@ SPEC: Final = VenueSpec(
     docs_url="https://www.okx.com/docs-v5/en/#public-data-rest-api-get-open-interest",
     catalog_requests=(Request(key="instruments", path="/api/v5/public/instruments", params=SWAP),),
     parse_catalog=parse_catalog,
-    cycle_requests=cycle_requests,
+    cycle_requests=always(
+        Request(key="openInterest", path="/api/v5/public/open-interest", params=SWAP),
+        Request(key="markPrice", path="/api/v5/public/mark-price", params=SWAP),
+    ),
     parse=parse,
     check_envelope=check_envelope,
 )

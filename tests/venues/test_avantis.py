@@ -4,7 +4,6 @@ and coin figures; crypto pairs only; ``_UPSIDE`` twins added into their base."""
 from __future__ import annotations
 
 import copy
-import json
 import math
 
 import pytest
@@ -14,7 +13,7 @@ from server.core.model import ParsedPoll
 from server.sim.render import avantis as avantis_sim
 from server.venues import avantis
 from server.venues.base import Catalog
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages, recorded_samples
 
 SDK_SNAPSHOT = "trading_v2.json"  # vendor's recorded snapshot (10 of 112 pairs)
 MAINNET = "trading_v2_mainnet.json"  # mainnet 2026-08-19, pairs 1 (BTC) and 116 (BTC_UPSIDE)
@@ -180,10 +179,10 @@ def test_envelope() -> None:
 
 @pytest.mark.skipif(not SHARED_EXCHANGES.exists(), reason="shared/exchanges reference pages not present")
 def test_every_recorded_sample_parses() -> None:
-    samples = {s.name: s for s in (SHARED_EXCHANGES / "avantis" / "samples").glob("*.json")}
+    samples = recorded_samples("avantis")
     assert set(samples) == POLLED_SAMPLES | UNPOLLED_SAMPLES
     for name in sorted(POLLED_SAMPLES):
-        body = json.loads(samples[name].read_text())
+        body = samples[name]
         avantis.check_envelope(body)
         parsed = parse(body)
         assert parsed.markets and parsed.skipped == ()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
@@ -12,7 +11,7 @@ from server.core.model import ContractKind, ParsedPoll
 from server.sim.render import backpack as render
 from server.venues import backpack
 from server.venues.base import Bodies, Catalog
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, recorded_samples
 
 MARKETS = fixture("backpack", "markets.json")
 OPEN_INTEREST = fixture("backpack", "open_interest.json")
@@ -157,19 +156,15 @@ def test_requests_are_bulk() -> None:
 
 @pytest.mark.skipif(not SHARED_EXCHANGES.exists(), reason="shared/exchanges reference pages not present")
 def test_every_recorded_sample_parses() -> None:
-    folder = SHARED_EXCHANGES / "backpack" / "samples"
-    assert {p.name for p in folder.glob("*.json")} == {
+    samples = recorded_samples("backpack")
+    assert set(samples) == {
         "markets_perp_element.json",
         "mark_prices_element.json",
         "open_interest.json",
     }
-
-    def load(name: str) -> object:
-        return json.loads((folder / name).read_text())
-
     # the two *_element samples are single elements of array answers
-    assert list(catalog([load("markets_perp_element.json")]).markets) == ["SOL_USDC_PERP"]
-    parsed = parse(load("open_interest.json"), [load("mark_prices_element.json")])
+    assert list(catalog([samples["markets_perp_element.json"]]).markets) == ["SOL_USDC_PERP"]
+    parsed = parse(samples["open_interest.json"], [samples["mark_prices_element.json"]])
     assert market(parsed, "BTC_USDC_PERP").oi_usd > 0
 
 

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from server.core.errors import MalformedResponse, SchemaDrift
-from server.core.model import ContractKind
+from server.core.model import ContractKind, ParsedPoll
 from server.venues import binance
 from server.venues.base import Bodies, Catalog
 from tests.support import fixture, market
@@ -25,6 +25,18 @@ def cycle(catalog: Catalog, oi_by_symbol: dict[str, object], premium: object) ->
     return Bodies(pages)
 
 
+def parse_btcusdt_only() -> ParsedPoll:
+    """The recorded premiumIndex and BTCUSDT openInterest; ETHUSDT's per-symbol body is missing."""
+    return binance.parse(
+        catalog(),
+        cycle(
+            catalog(),
+            {"BTCUSDT": fixture("binance", "openInterest.json")},
+            fixture("binance", "premiumIndex.json"),
+        ),
+    )
+
+
 def test_catalog_keeps_trading_coin_perpetuals_only() -> None:
     markets = catalog().markets
     # BTCUSDT_220325 is CURRENT_QUARTER: a dated future, not counted.
@@ -35,14 +47,7 @@ def test_catalog_keeps_trading_coin_perpetuals_only() -> None:
 
 
 def test_golden_btcusdt_linear_base_units() -> None:
-    parsed = binance.parse(
-        catalog(),
-        cycle(
-            catalog(),
-            {"BTCUSDT": fixture("binance", "openInterest.json")},
-            fixture("binance", "premiumIndex.json"),
-        ),
-    )
+    parsed = parse_btcusdt_only()
     btc = market(parsed, "BTCUSDT")
     # openInterest "10659.509" is BTC (fapi contracts are 1 base unit):
     # oi_base = 10659.509 BTC; oi_usd = 10659.509 × markPrice 11793.63104562 = 125,714,316.2734658 USD
@@ -93,14 +98,7 @@ def test_per_symbol_requests_are_paced_and_optional() -> None:
 
 
 def test_failed_symbol_request_skips_only_that_market() -> None:
-    parsed = binance.parse(
-        catalog(),
-        cycle(
-            catalog(),
-            {"BTCUSDT": fixture("binance", "openInterest.json")},
-            fixture("binance", "premiumIndex.json"),
-        ),
-    )
+    parsed = parse_btcusdt_only()
     assert [m.venue_symbol for m in parsed.markets] == ["BTCUSDT"]  # ETHUSDT's body is missing
 
 

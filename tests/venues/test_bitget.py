@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import math
 
 import pytest
@@ -13,7 +12,7 @@ from server.core.model import ContractKind
 from server.sim.render import bitget as bitget_sim
 from server.venues import bitget
 from server.venues.base import Bodies, Catalog
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, recorded_samples
 
 PRODUCT_FILES = {
     "USDT-FUTURES": "usdt_futures",
@@ -191,7 +190,7 @@ def test_requests_one_bulk_call_per_product_type() -> None:
 def test_every_recorded_sample_parses() -> None:
     """contracts → catalog, tickers (all-symbols and the single-symbol form) → parse; every sample,
     including the per-symbol endpoints the adapter does not use, passes the envelope check."""
-    bodies = {path.name: json.loads(path.read_text()) for path in SAMPLES.glob("*.json")}
+    bodies = recorded_samples("bitget")
     assert len(bodies) == 5
     for body in bodies.values():
         bitget.check_envelope(body)

@@ -3,7 +3,6 @@ ones of 100 XBt per USD of price; XBt priced at XBTUSD's mark; one-sided."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from server.core.errors import MalformedResponse, SchemaDrift, VenueRejected
 from server.sim.render import bitmex as bitmex_sim
 from server.venues import bitmex
 from server.venues.base import Catalog, obj
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages, recorded_samples
 
 SAMPLES = SHARED_EXCHANGES / "bitmex" / "samples"
 
@@ -182,10 +181,10 @@ def parse_sample(name: str, body: object) -> None:
 
 @pytest.mark.skipif(not SAMPLES.exists(), reason="shared/exchanges is not on this machine")
 def test_every_recorded_sample_parses() -> None:
-    names = sorted(path.name for path in SAMPLES.glob("*.json"))
-    assert names
-    for name in names:
-        parse_sample(name, json.loads((SAMPLES / name).read_text()))
+    samples = recorded_samples("bitmex")
+    assert samples
+    for name, body in samples.items():
+        parse_sample(name, body)
 
 
 async def test_simulator_contract() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 
 import pytest
@@ -13,7 +12,7 @@ from server.core.model import MarketOI, ParsedPoll
 from server.sim.render import coinbase as render
 from server.venues import coinbase
 from server.venues.base import Bodies, Catalog, Request
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, recorded_samples
 
 INSTRUMENTS = fixture("coinbase", "intx_instruments.json")
 PRODUCTS = fixture("coinbase", "advanced_trade_products_future.json")
@@ -270,11 +269,11 @@ SAMPLE_PARSERS: dict[str, Callable[[object], list[MarketOI]]] = {
 
 @pytest.mark.skipif(not SHARED_EXCHANGES.exists(), reason="shared/exchanges reference pages not present")
 def test_every_recorded_sample_parses() -> None:
-    samples = sorted((SHARED_EXCHANGES / "coinbase" / "samples").glob("*.json"))
-    assert {p.name for p in samples} == set(SAMPLE_PARSERS)
-    for path in samples:
-        parsed = SAMPLE_PARSERS[path.name](json.loads(path.read_text()))
-        assert parsed and all(m.base == "BTC" and m.oi_usd > 0 for m in parsed), path.name
+    samples = recorded_samples("coinbase")
+    assert set(samples) == set(SAMPLE_PARSERS)
+    for name, body in samples.items():
+        parsed = SAMPLE_PARSERS[name](body)
+        assert parsed and all(m.base == "BTC" and m.oi_usd > 0 for m in parsed), name
 
 
 async def test_sim_contract() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
@@ -12,9 +11,8 @@ from server.core.model import ContractKind
 from server.sim.render import deribit as deribit_sim
 from server.venues import deribit
 from server.venues.base import Bodies, Catalog, Row
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, recorded_samples
 
-SAMPLES = SHARED_EXCHANGES / "deribit" / "samples"
 EMPTY: dict[str, object] = {
     "jsonrpc": "2.0",
     "result": [],
@@ -226,7 +224,7 @@ def test_envelope_codes() -> None:
 
 @pytest.mark.skipif(not SHARED_EXCHANGES.exists(), reason="shared/exchanges reference folder not present")
 def test_every_recorded_sample_parses() -> None:
-    by_name = {p.name: json.loads(p.read_text()) for p in SAMPLES.glob("*.json")}
+    by_name = recorded_samples("deribit")
     assert set(by_name) == {
         "get_instruments_future_BTC-PERPETUAL_element.json",
         "get_instrument_BTC_USDC-PERPETUAL.json",

@@ -4,7 +4,6 @@ not-live markets skipped; ``success`` envelope."""
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
@@ -13,7 +12,7 @@ from server.core.model import ParsedPoll
 from server.sim.render import drift as drift_sim
 from server.venues import drift
 from server.venues.base import Catalog
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages, recorded_samples
 
 RECORDED = "stats_markets.json"
 ASSEMBLED = "stats_markets_assembled.json"
@@ -147,10 +146,9 @@ def test_envelope() -> None:
 
 @pytest.mark.skipif(not SHARED_EXCHANGES.exists(), reason="shared/exchanges reference pages not present")
 def test_every_recorded_sample_parses() -> None:
-    samples = sorted((SHARED_EXCHANGES / "drift" / "samples").glob("*.json"))
-    assert [s.name for s in samples] == [RECORDED]  # every sample is a /stats/markets body
-    for sample in samples:
-        body = json.loads(sample.read_text())
+    samples = recorded_samples("drift")
+    assert list(samples) == [RECORDED]  # every sample is a /stats/markets body
+    for body in samples.values():
         drift.check_envelope(body)
         parsed = parse(body)
         assert parsed.markets and parsed.skipped == ()

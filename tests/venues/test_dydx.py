@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
@@ -12,7 +11,7 @@ from server.core.model import ParsedPoll
 from server.sim.render import dydx as dydx_sim
 from server.venues import dydx
 from server.venues.base import Catalog
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages, recorded_samples
 
 MARKETS = fixture("dydx", "perpetualMarkets.json")
 
@@ -135,9 +134,9 @@ def test_no_envelope() -> None:
 
 @pytest.mark.skipif(not SHARED_EXCHANGES.exists(), reason="shared/exchanges reference pages not present")
 def test_every_recorded_sample() -> None:
-    samples = sorted((SHARED_EXCHANGES / "dydx" / "samples").glob("*.json"))
-    assert [p.name for p in samples] == ["perpetualMarkets.json"]
-    parsed = parse(json.loads(samples[0].read_text()))
+    samples = recorded_samples("dydx")
+    assert list(samples) == ["perpetualMarkets.json"]
+    parsed = parse(samples["perpetualMarkets.json"])
     assert symbols(parsed) == ["BTC-USD", "ETH-USD", "SOL-USD"] and parsed.skipped == ()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
@@ -12,7 +11,7 @@ from server.core.model import ContractKind
 from server.sim.render import gateio as gateio_sim
 from server.venues import gateio
 from server.venues.base import Bodies, Catalog
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, recorded_samples
 
 SETTLES = ("usdt", "btc")
 SAMPLES = SHARED_EXCHANGES / "gateio" / "samples"
@@ -201,7 +200,7 @@ def test_requests_two_bulk_calls_per_cycle() -> None:
 def test_every_recorded_sample_parses() -> None:
     """contracts → catalog, tickers → parse; contract_stats (an endpoint the adapter does not use)
     passes the envelope check and is a bare array like the others."""
-    bodies = {path.name: json.loads(path.read_text()) for path in SAMPLES.glob("*.json")}
+    bodies = recorded_samples("gateio")
     assert len(bodies) == 3
     for body in bodies.values():
         gateio.check_envelope(body)

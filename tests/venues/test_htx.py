@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
@@ -12,9 +11,7 @@ from server.core.model import ContractKind
 from server.sim.render import htx as htx_sim
 from server.venues import htx
 from server.venues.base import Bodies, Catalog
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages
-
-SAMPLES = SHARED_EXCHANGES / "htx" / "samples"
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages, recorded_samples
 
 
 def catalog(linear: object | None = None, coinm: object | None = None) -> Catalog:
@@ -160,13 +157,13 @@ def test_envelope_codes() -> None:
 
 @pytest.mark.skipif(not SHARED_EXCHANGES.exists(), reason="shared/exchanges not on this machine")
 def test_every_recorded_sample_parses() -> None:
-    def sample(name: str) -> object:
-        body = json.loads((SAMPLES / name).read_text())
-        htx.check_envelope(body)
-        return body
+    samples = recorded_samples("htx")
 
-    names = sorted(p.name for p in SAMPLES.glob("*.json"))
-    assert names == [
+    def sample(name: str) -> object:
+        htx.check_envelope(samples[name])
+        return samples[name]
+
+    assert list(samples) == [
         "linear_swap_contract_info.json",
         "linear_swap_mark_price_kline.json",
         "linear_swap_open_interest.json",

@@ -12,7 +12,7 @@ from server.core.model import ParsedPoll
 from server.sim.render import hyperliquid as hyperliquid_sim
 from server.venues import hyperliquid
 from server.venues.base import Catalog
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages, recorded_samples
 
 MAIN = fixture("hyperliquid", "metaAndAssetCtxs_main.json")
 README_ORDER = [
@@ -182,30 +182,28 @@ def test_no_envelope_errors_arrive_as_http_statuses() -> None:
 
 @pytest.mark.skipif(not SHARED_EXCHANGES.exists(), reason="shared/exchanges reference pages not present")
 def test_every_recorded_sample() -> None:
-    samples = SHARED_EXCHANGES / "hyperliquid" / "samples"
     seen = set()
-    for path in sorted(samples.glob("*.json")):
-        body = json.loads(path.read_text())
-        seen.add(path.name)
-        if path.name.startswith("metaAndAssetCtxs_"):  # REST bodies: parsed as they are
+    for name, body in recorded_samples("hyperliquid").items():
+        seen.add(name)
+        if name.startswith("metaAndAssetCtxs_"):  # REST bodies: parsed as they are
             assert parse(body).markets
-        elif path.name == "ws_allDexsAssetCtxs.json":  # ctxs only: paired with the page's universe order
+        elif name == "ws_allDexsAssetCtxs.json":  # ctxs only: paired with the page's universe order
             for dex, ctxs in body["data"]["ctxs"]:
                 universe = [
                     {"name": n, "isDelisted": True} if n == "MATIC" else {"name": n} for n in README_ORDER
                 ]
                 assert dex == "" and len(parse([{"universe": universe}, ctxs]).markets) == 15
-        elif path.name == "allPerpMetas_non_usdc_collateral.json":  # meta only: the universe rule
+        elif name == "allPerpMetas_non_usdc_collateral.json":  # meta only: the universe rule
             assert [hyperliquid.perp_market(a) is not None for m in body for a in m["universe"]] == [
                 True,
                 False,
                 False,
             ]
-        elif path.name == "perpDexs_docs_example.json":  # not polled (HIP-3): refused, never half-read
+        elif name == "perpDexs_docs_example.json":  # not polled (HIP-3): refused, never half-read
             with pytest.raises(SchemaDrift):
                 parse(body)
         else:
-            pytest.fail(f"no parser assigned to recorded sample {path.name}")
+            pytest.fail(f"no parser assigned to recorded sample {name}")
     assert len(seen) == 5
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from server.sim.render import jupiter as jupiter_sim
 from server.venues import jupiter
 from server.venues.base import Bodies, Catalog
 from server.venues.jupiter import ETH_MINT, SOL_MINT, WBTC_MINT
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages, recorded_samples
 
 JLP_INFO = fixture("jupiter", "jlp_info.json")
 STATS = {
@@ -22,7 +21,6 @@ STATS = {
     ETH_MINT: fixture("jupiter", "market_stats_ETH.json"),
     WBTC_MINT: fixture("jupiter", "market_stats_WBTC.json"),
 }
-SAMPLES = SHARED_EXCHANGES / "jupiter" / "samples"
 
 
 def catalog(jlp_info: object = JLP_INFO) -> Catalog:
@@ -208,17 +206,16 @@ def test_requests_per_cycle() -> None:
 
 @pytest.mark.skipif(not SHARED_EXCHANGES.exists(), reason="shared/exchanges not present on this machine")
 def test_every_recorded_sample_parses() -> None:
-    samples = sorted(SAMPLES.glob("*.json"))
+    samples = recorded_samples("jupiter")
     if not samples:
         pytest.skip("no recorded Jupiter response exists (see samples/SOURCES.md)")
-    for path in samples:
-        body = json.loads(path.read_text())
-        if path.name.startswith("jlp"):
-            assert len(jupiter.parse(catalog(body), cycle(body)).markets) == 3, path.name
-        elif path.name.startswith("market"):
-            assert jupiter.price_of(body) > 0, path.name
+    for name, body in samples.items():
+        if name.startswith("jlp"):
+            assert len(jupiter.parse(catalog(body), cycle(body)).markets) == 3, name
+        elif name.startswith("market"):
+            assert jupiter.price_of(body) > 0, name
         else:
-            pytest.fail(f"no parser for sample {path.name}")
+            pytest.fail(f"no parser for sample {name}")
 
 
 async def test_sim_contract() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ from server.core.errors import MalformedResponse, SchemaDrift, VenueRateLimited,
 from server.sim.render import kucoin as kucoin_sim
 from server.venues import kucoin
 from server.venues.base import Bodies, Catalog, obj
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages, recorded_samples
 
 SAMPLES = SHARED_EXCHANGES / "kucoin" / "samples"
 
@@ -159,10 +158,10 @@ def parse_sample(name: str, body: object) -> None:
 
 @pytest.mark.skipif(not SAMPLES.exists(), reason="shared/exchanges is not on this machine")
 def test_every_recorded_sample_parses() -> None:
-    names = sorted(path.name for path in SAMPLES.glob("*.json"))
-    assert names
-    for name in names:
-        parse_sample(name, json.loads((SAMPLES / name).read_text()))
+    samples = recorded_samples("kucoin")
+    assert samples
+    for name, body in samples.items():
+        parse_sample(name, body)
 
 
 async def test_simulator_contract() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
@@ -12,9 +11,7 @@ from server.core.model import ContractKind
 from server.sim.render import mexc as mexc_sim
 from server.venues import mexc
 from server.venues.base import Bodies, Catalog
-from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages
-
-SAMPLES = SHARED_EXCHANGES / "mexc" / "samples"
+from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages, recorded_samples
 
 
 def catalog(detail: object | None = None) -> Catalog:
@@ -163,14 +160,15 @@ def test_envelope_codes() -> None:
 
 @pytest.mark.skipif(not SHARED_EXCHANGES.exists(), reason="shared/exchanges not on this machine")
 def test_every_recorded_sample_parses() -> None:
-    detail = json.loads((SAMPLES / "contract_detail.json").read_text())
+    samples = recorded_samples("mexc")
+    detail = samples["contract_detail.json"]
     mexc.check_envelope(detail)
     assert list(catalog(detail).markets) == ["BTC_USDT"]
     books_catalog = catalog()  # the recorded rows plus ETH_USDT, whose detail row was never recorded
-    tickers = sorted(p.name for p in SAMPLES.glob("contract_ticker*.json"))
+    tickers = [name for name in samples if name.startswith("contract_ticker")]
     assert tickers == ["contract_ticker.json", "contract_ticker_2025.json", "contract_ticker_all.json"]
     for name in tickers:
-        body = json.loads((SAMPLES / name).read_text())
+        body = samples[name]
         mexc.check_envelope(body)
         parsed = mexc.parse(books_catalog, cycle(body))
         assert len(parsed.markets) == 1 and not parsed.skipped, name

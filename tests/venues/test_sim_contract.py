@@ -1,11 +1,13 @@
 """Simulator and parsers keep each other honest, for every registered venue (a new venue is
-covered the moment it is registered)."""
+covered the moment it is registered); below, the listing helpers every render module shares."""
 
 from __future__ import annotations
 
 import pytest
 
+from server.sim.market import CORE_ASSETS, Asset, Listing, synthetic_assets
 from server.sim.render import SIM_VENUES
+from server.sim.venue import real_assets, significant, sub_dollar_size, with_synthetic
 from server.venues import REGISTRY
 from tests.support import assert_sim_contract
 
@@ -17,3 +19,48 @@ def test_every_venue_has_a_simulator_and_back() -> None:
 @pytest.mark.parametrize("venue", sorted(REGISTRY))
 async def test_parse_of_render_gives_back_the_state(venue: str) -> None:
     await assert_sim_contract(REGISTRY[venue], SIM_VENUES[venue])
+
+
+# --- the listing helpers every render module shares (server/sim/venue.py) ----------------------------
+
+
+def usdt(asset: Asset) -> Listing:
+    return Listing(venue_symbol=f"{asset.symbol}USDT", asset=asset.symbol)
+
+
+def test_real_assets_leave_out_the_synthetic_coins() -> None:
+    assets = CORE_ASSETS + synthetic_assets(5)
+    assert real_assets(assets) == list(CORE_ASSETS)
+
+
+def test_with_synthetic_pads_real_listings_up_to_the_market_count() -> None:
+    assets = CORE_ASSETS + synthetic_assets(50)
+    real = [usdt(a) for a in real_assets(assets)] + [
+        Listing(venue_symbol="BTCUSDC", asset="BTC", settle="USDC")
+    ]
+    listed = with_synthetic(real, assets, 40, usdt)
+    assert listed[: len(real)] == tuple(real)  # real ones first, in their order
+    assert [x.venue_symbol for x in listed[len(real) :]] == [f"SIM{i:03d}USDT" for i in range(40 - len(real))]
+
+
+def test_with_synthetic_adds_none_without_synthetic_coins_or_room() -> None:
+    real = [usdt(a) for a in CORE_ASSETS]
+    assert with_synthetic(real, CORE_ASSETS, 500, usdt) == tuple(real)
+    assert with_synthetic(real, CORE_ASSETS + synthetic_assets(50), 3, usdt) == tuple(real)
+
+
+@pytest.mark.parametrize("venue", sorted(SIM_VENUES))
+def test_full_scale_listings_stay_within_the_venue_count(venue: str) -> None:
+    sim = SIM_VENUES[venue]
+    listed = sim.listings(CORE_ASSETS + synthetic_assets(800))
+    synthetic = [x for x in listed if x.asset.startswith("SIM")]
+    assert len(listed) <= sim.market_count and (not synthetic or len(listed) == sim.market_count)
+    assert [x for x in listed if x not in synthetic] == list(sim.listings(CORE_ASSETS))
+
+
+def test_significant_and_sub_dollar_size() -> None:
+    assert significant(62_074.8712345, 7) == 62_074.87
+    assert significant(0.000012345678, 3) == 1.23e-05
+    assert sub_dollar_size(60_000.0) == pytest.approx(1e-5)  # 0.6 USD of BTC
+    assert sub_dollar_size(0.2) == 1.0  # 0.2 USD of ARB
+    assert sub_dollar_size(0.00001) == pytest.approx(1e5)  # 1 USD of a coin at 1e-5

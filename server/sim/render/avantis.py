@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimRequest, SimRoute, SimVenue, synthetic
+from server.sim.venue import SimRequest, SimRoute, SimVenue, with_synthetic
 from server.venues.avantis import TRADING_PATH
 
 AVANTIS_ASSETS: Final = (
@@ -49,11 +49,12 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
         if twin:
             upside = f"{asset.symbol}_UPSIDE/USD"
             result.append(Listing(venue_symbol=upside, asset=asset.symbol, settle="USDC", share=UPSIDE_SHARE))
-    result += [
-        Listing(venue_symbol=f"{a.symbol}/USD", asset=a.symbol, settle="USDC")
-        for a in synthetic(assets, len(result), MARKET_COUNT)
-    ]
-    return tuple(result)
+    return with_synthetic(
+        result,
+        assets,
+        MARKET_COUNT,
+        lambda a: Listing(venue_symbol=f"{a.symbol}/USD", asset=a.symbol, settle="USDC"),
+    )
 
 
 def _pair(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, synthetic
+from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, real_assets, with_synthetic
 from server.venues.backpack import MARK_PRICES_PATH, MARKETS_PATH, OPEN_INTEREST_PATH
 
 BUNDLED: Final = ("PEPE", "SHIB", "BONK")
@@ -30,15 +30,15 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
             venue_factor=1000.0 if a.symbol in BUNDLED else 1.0,
             settle="USDC",
         )
-        for a in assets
-        if not a.symbol.startswith("SIM") and a.symbol not in NOT_LISTED
+        for a in real_assets(assets)
+        if a.symbol not in NOT_LISTED
     ]
-    real = len(result)
-    result += [
-        Listing(venue_symbol=f"{a.symbol}_USDC_PERP", asset=a.symbol, settle="USDC")
-        for a in synthetic(assets, real, 80)
-    ]
-    return tuple(result)
+    return with_synthetic(
+        result,
+        assets,
+        80,
+        lambda a: Listing(venue_symbol=f"{a.symbol}_USDC_PERP", asset=a.symbol, settle="USDC"),
+    )
 
 
 def _market(symbol: str, base: str, price: float) -> dict[str, object]:

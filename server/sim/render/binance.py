@@ -11,7 +11,16 @@ from typing import Final
 
 from server.core.model import ContractKind
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimHttpError, SimRequest, SimRoute, SimVenue, by_symbol, fmt, synthetic
+from server.sim.venue import (
+    SimHttpError,
+    SimRequest,
+    SimRoute,
+    SimVenue,
+    by_symbol,
+    fmt,
+    real_assets,
+    with_synthetic,
+)
 
 FAPI: Final = "/fapi/v1"
 DAPI: Final = "/dapi/v1"
@@ -25,9 +34,7 @@ QUARTERLY_DELIVERY: Final = 1782460800000
 
 def usdm_listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     listings: list[Listing] = []
-    for asset in assets:
-        if asset.symbol.startswith("SIM"):
-            continue
+    for asset in real_assets(assets):
         name = BUNDLED.get(asset.symbol, asset.symbol)
         factor = 1000.0 if asset.symbol in BUNDLED else 1.0
         usdc = asset.symbol in USDC_BOOKS
@@ -49,11 +56,9 @@ def usdm_listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                     price_skew=0.0002,
                 )
             )
-    real = len(listings)
-    listings += [
-        Listing(venue_symbol=f"{a.symbol}USDT", asset=a.symbol) for a in synthetic(assets, real, 500)
-    ]
-    return tuple(listings)
+    return with_synthetic(
+        listings, assets, 500, lambda a: Listing(venue_symbol=f"{a.symbol}USDT", asset=a.symbol)
+    )
 
 
 def coinm_listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:

@@ -8,12 +8,12 @@ coin in every product type, one side. USDC books are named ``<COIN>PERP``, coin-
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 from server.core.model import ContractKind
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimHttpError, SimRequest, SimRoute, SimVenue, fmt, synthetic
+from server.sim.venue import SimHttpError, SimRequest, SimRoute, SimVenue, fmt, real_assets, with_synthetic
 from server.venues.bitget import API, PRODUCT_TYPES
 
 USDC_BOOKS: Final = ("BTC", "ETH", "SOL", "XRP")
@@ -30,9 +30,7 @@ DECOYS: Final = (
 
 def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     result: list[Listing] = []
-    for asset in assets:
-        if asset.symbol.startswith("SIM"):
-            continue
+    for asset in real_assets(assets):
         coin = asset.symbol
         result.append(Listing(venue_symbol=f"{coin}USDT", asset=coin, share=0.85))
         if coin in USDC_BOOKS:
@@ -48,12 +46,9 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                     price_skew=0.0001,
                 )
             )
-    real = len(result)
-    result += [
-        Listing(venue_symbol=f"{a.symbol}USDT", asset=a.symbol, share=0.85)
-        for a in synthetic(assets, real, 540)
-    ]
-    return tuple(result)
+    return with_synthetic(
+        result, assets, 540, lambda a: Listing(venue_symbol=f"{a.symbol}USDT", asset=a.symbol, share=0.85)
+    )
 
 
 def product_type(market: ListingState) -> str:
@@ -181,14 +176,13 @@ def tickers(request: SimRequest) -> object:
     return _envelope(rows, now)
 
 
-def _route(path: str, respond: Callable[[SimRequest], object]) -> SimRoute:
-    return SimRoute(path=path, respond=respond)
-
-
 SIM: Final = SimVenue(
     id="bitget",
     listings=listings,
-    routes=(_route(f"{API}/contracts", contracts), _route(f"{API}/tickers", tickers)),
+    routes=(
+        SimRoute(path=f"{API}/contracts", respond=contracts),
+        SimRoute(path=f"{API}/tickers", respond=tickers),
+    ),
     venue_share=0.45,
     market_count=540,
 )

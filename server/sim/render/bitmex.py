@@ -17,7 +17,15 @@ from typing import Final
 
 from server.core.model import ContractKind
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimRequest, SimRoute, SimVenue, by_symbol, synthetic
+from server.sim.venue import (
+    SimRequest,
+    SimRoute,
+    SimVenue,
+    by_symbol,
+    real_assets,
+    significant,
+    with_synthetic,
+)
 from server.venues.bitmex import INSTRUMENTS_PATH, OPEN, PERPETUAL, SETTLE_SCALE, XBT_PRICE_SYMBOL
 
 SATOSHI: Final = SETTLE_SCALE["XBt"]
@@ -25,6 +33,7 @@ MICRO_USDT: Final = SETTLE_SCALE["USDt"]
 QUANTO_MULTIPLIERS: Final = {"ETH": 100, "SOL": 1_000, "XRP": 20_000, "DOGE": 100_000}  # XBt per USD
 UNLISTED: Final = ("PEPE", "SHIB", "BONK")
 MARKET_COUNT: Final = 110  # estimate: the reference page gives no count
+DIGITS: Final = 7  # significant digits of BitMEX's JSON numbers
 TIMESTAMP: Final = "2024-03-02T02:44:11.507Z"
 
 
@@ -35,8 +44,8 @@ def positions_per_coin(price: float) -> int:
 
 def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     result: list[Listing] = []
-    for asset in assets:
-        if asset.symbol.startswith("SIM") or asset.symbol in UNLISTED:
+    for asset in real_assets(assets):
+        if asset.symbol in UNLISTED:
             continue
         name = "XBT" if asset.symbol == "BTC" else asset.symbol
         linear_share = 0.3 if asset.symbol == "BTC" or asset.symbol in QUANTO_MULTIPLIERS else 1.0
@@ -64,24 +73,20 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                     price_skew=0.0001,
                 )
             )
-    real = len(result)
-    result += [
-        Listing(
+    return with_synthetic(
+        result,
+        assets,
+        MARKET_COUNT,
+        lambda a: Listing(
             venue_symbol=f"{a.symbol}USDT", asset=a.symbol, contract_size=1 / positions_per_coin(a.price_usd)
-        )
-        for a in synthetic(assets, real, MARKET_COUNT)
-    ]
-    return tuple(result)
-
-
-def _price(value: float) -> float:
-    return float(f"{value:.7g}")
+        ),
+    )
 
 
 def _instrument(market: ListingState, xbt_usd: float) -> dict[str, object]:
     listing = market.listing
     underlying = listing.venue_symbol.removesuffix("USDT").removesuffix("USD")
-    price = _price(market.venue_price)
+    price = significant(market.venue_price, DIGITS)
     row: dict[str, object] = {
         "symbol": listing.venue_symbol,
         "rootSymbol": underlying,
@@ -97,7 +102,7 @@ def _instrument(market: ListingState, xbt_usd: float) -> dict[str, object]:
         "referenceSymbol": f".B{underlying}",
         "maxOrderQty": 10000000,
         "lotSize": 1,
-        "tickSize": _price(price / 10_000),
+        "tickSize": significant(price / 10_000, DIGITS),
     }
     if listing.kind is ContractKind.INVERSE:  # 1 USD a contract, settled in XBt
         contracts = round(market.contracts)
@@ -121,7 +126,7 @@ def _instrument(market: ListingState, xbt_usd: float) -> dict[str, object]:
         row |= {"isQuanto": False, "isInverse": False}
     return row | {
         "fundingRate": 0.0001,
-        "lastPrice": _price(price * 1.0001),
+        "lastPrice": significant(price * 1.0001, DIGITS),
         "hasLiquidity": True,
         "openInterest": contracts,
         "openValue": round(open_value),
@@ -135,11 +140,11 @@ def _instrument(market: ListingState, xbt_usd: float) -> dict[str, object]:
 
 def instrument_active(request: SimRequest) -> object:
     markets = by_symbol(request.markets)
-    xbt_usd = _price(markets[XBT_PRICE_SYMBOL].venue_price)
+    xbt_usd = significant(markets[XBT_PRICE_SYMBOL].venue_price, DIGITS)
     rows = [_instrument(m, xbt_usd) for m in request.markets]
     xbt = _instrument(markets[XBT_PRICE_SYMBOL], xbt_usd)
     decoys = [
-        {**xbt, "symbol": "XBTZ26", "typ": "FFCCSX", "markPrice": _price(xbt_usd * 1.01)},
+        {**xbt, "symbol": "XBTZ26", "typ": "FFCCSX", "markPrice": significant(xbt_usd * 1.01, DIGITS)},
         {**xbt, "symbol": "XBT_USDT", "typ": "IFXXXP", "openInterest": 0, "openValue": 0},
         {**xbt, "symbol": ".BXBT", "typ": "MRCXXX", "openInterest": None, "openValue": None},
     ]

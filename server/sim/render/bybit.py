@@ -7,12 +7,12 @@ A dated ``BTC-26JUN26`` LinearFutures market is listed too, which the adapter mu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 from server.core.model import ContractKind
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, synthetic
+from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, real_assets, with_synthetic
 
 # Bybit's own names for bundled coins: SHIB's is a *suffix* (SHIB1000USDT, baseCoin SHIB1000).
 BASE_COINS: Final = {"PEPE": "1000PEPE", "SHIB": "SHIB1000", "BONK": "1000BONK"}
@@ -25,9 +25,7 @@ MAX_LIMIT: Final = 1000
 
 def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     result: list[Listing] = []
-    for asset in assets:
-        if asset.symbol.startswith("SIM"):
-            continue
+    for asset in real_assets(assets):
         coin = BASE_COINS.get(asset.symbol, asset.symbol)
         factor = 1000.0 if asset.symbol in BASE_COINS else 1.0
         result.append(Listing(venue_symbol=f"{coin}USDT", asset=asset.symbol, venue_factor=factor, share=0.8))
@@ -44,12 +42,9 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                     price_skew=0.0001,
                 )
             )
-    real = len(result)
-    result += [
-        Listing(venue_symbol=f"{a.symbol}USDT", asset=a.symbol, share=0.8)
-        for a in synthetic(assets, real, 550)
-    ]
-    return tuple(result)
+    return with_synthetic(
+        result, assets, 550, lambda a: Listing(venue_symbol=f"{a.symbol}USDT", asset=a.symbol, share=0.8)
+    )
 
 
 def _category(market: ListingState) -> str:
@@ -140,14 +135,13 @@ def tickers(request: SimRequest) -> object:
     return _envelope({"category": category, "list": rows}, request.now_ms)
 
 
-def _route(path: str, respond: Callable[[SimRequest], object]) -> SimRoute:
-    return SimRoute(path=path, respond=respond)
-
-
 SIM: Final = SimVenue(
     id="bybit",
     listings=listings,
-    routes=(_route("/v5/market/instruments-info", instruments_info), _route("/v5/market/tickers", tickers)),
+    routes=(
+        SimRoute(path="/v5/market/instruments-info", respond=instruments_info),
+        SimRoute(path="/v5/market/tickers", respond=tickers),
+    ),
     venue_share=0.6,
     market_count=550,
 )

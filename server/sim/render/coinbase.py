@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, synthetic
+from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, with_synthetic
 from server.venues.coinbase import INSTRUMENTS_PATH, PRODUCTS_PATH
 
 INTX_ASSETS: Final = (
@@ -42,12 +42,9 @@ def intx_listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
         for symbol in INTX_ASSETS
         if symbol in known
     ]
-    real = len(result)
-    result += [
-        Listing(venue_symbol=f"{a.symbol}-PERP", asset=a.symbol, settle="USDC")
-        for a in synthetic(assets, real, 80)
-    ]
-    return tuple(result)
+    return with_synthetic(
+        result, assets, 80, lambda a: Listing(venue_symbol=f"{a.symbol}-PERP", asset=a.symbol, settle="USDC")
+    )
 
 
 def cde_listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
@@ -57,12 +54,12 @@ def cde_listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
         for symbol, (code, size) in CDE_CONTRACTS.items()
         if symbol in known
     ]
-    real = len(result)
-    result += [
-        Listing(venue_symbol=f"{a.symbol}P-{CDE_EXPIRY}-CDE", asset=a.symbol, settle="USD")
-        for a in synthetic(assets, real, 8)
-    ]
-    return tuple(result)
+    return with_synthetic(
+        result,
+        assets,
+        8,
+        lambda a: Listing(venue_symbol=f"{a.symbol}P-{CDE_EXPIRY}-CDE", asset=a.symbol, settle="USD"),
+    )
 
 
 def _iso(now_ms: int) -> str:

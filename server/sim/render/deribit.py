@@ -14,7 +14,7 @@ from typing import Final
 
 from server.core.model import ContractKind
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimRequest, SimRoute, SimVenue, synthetic
+from server.sim.venue import SimRequest, SimRoute, SimVenue, with_synthetic
 from server.venues.deribit import INSTRUMENTS_PATH, SUMMARY_PATH
 
 INVERSE_SIZES: Final = {"BTC": 10.0, "ETH": 1.0}  # USD per contract
@@ -56,9 +56,7 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
             )
         if asset.symbol in LINEAR_STEPS:
             result.append(_linear(asset.symbol, LINEAR_STEPS[asset.symbol]))
-    real = len(result)
-    result += [_linear(a.symbol, 1.0) for a in synthetic(assets, real, MARKET_COUNT)]
-    return tuple(result)
+    return with_synthetic(result, assets, MARKET_COUNT, lambda a: _linear(a.symbol, 1.0))
 
 
 def _linear(symbol: str, step: float) -> Listing:

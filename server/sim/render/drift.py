@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, synthetic
+from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, with_synthetic
 from server.venues.drift import MARKETS_PATH, PERP_SUFFIX
 
 DRIFT_ASSETS: Final = (
@@ -40,11 +40,12 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                 settle="USDC",
             )
         )
-    result += [
-        Listing(venue_symbol=f"{a.symbol}{PERP_SUFFIX}", asset=a.symbol, settle="USDC")
-        for a in synthetic(assets, len(result), MARKET_COUNT)
-    ]
-    return tuple(result)
+    return with_synthetic(
+        result,
+        assets,
+        MARKET_COUNT,
+        lambda a: Listing(venue_symbol=f"{a.symbol}{PERP_SUFFIX}", asset=a.symbol, settle="USDC"),
+    )
 
 
 def _row(market: ListingState, index: int, now_ms: int) -> dict[str, object]:

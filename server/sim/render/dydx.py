@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, synthetic
+from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, real_assets, with_synthetic
 from server.venues.dydx import MARKETS_PATH
 
 DECOYS: Final = (("MATIC-USD", "FINAL_SETTLEMENT", 0.38, 125000.0), ("NEWCOIN-USD", "INITIALIZING", 1.0, 0.0))
@@ -22,15 +22,11 @@ DECOYS: Final = (("MATIC-USD", "FINAL_SETTLEMENT", 0.38, 125000.0), ("NEWCOIN-US
 
 def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     result = [
-        Listing(venue_symbol=f"{a.symbol}-USD", asset=a.symbol, settle="USDC")
-        for a in assets
-        if not a.symbol.startswith("SIM")
+        Listing(venue_symbol=f"{a.symbol}-USD", asset=a.symbol, settle="USDC") for a in real_assets(assets)
     ]
-    result += [
-        Listing(venue_symbol=f"{a.symbol}-USD", asset=a.symbol, settle="USDC")
-        for a in synthetic(assets, len(result), 230)
-    ]
-    return tuple(result)
+    return with_synthetic(
+        result, assets, 230, lambda a: Listing(venue_symbol=f"{a.symbol}-USD", asset=a.symbol, settle="USDC")
+    )
 
 
 def _size_decimals(price: float) -> int:

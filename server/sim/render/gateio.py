@@ -14,7 +14,7 @@ from typing import Final
 
 from server.core.model import ContractKind
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, synthetic
+from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, real_assets, with_synthetic
 from server.venues.gateio import API, SETTLES
 
 MULTIPLIERS: Final = {
@@ -50,9 +50,7 @@ DECOYS: Final[tuple[tuple[str, str, str, str, dict[str, object]], ...]] = (
 
 def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     result: list[Listing] = []
-    for asset in assets:
-        if asset.symbol.startswith("SIM"):
-            continue
+    for asset in real_assets(assets):
         coin = asset.symbol
         result.append(
             Listing(
@@ -71,9 +69,9 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                     price_skew=0.0001,
                 )
             )
-    real = len(result)
-    result += [Listing(venue_symbol=f"{a.symbol}_USDT", asset=a.symbol) for a in synthetic(assets, real, 600)]
-    return tuple(result)
+    return with_synthetic(
+        result, assets, 600, lambda a: Listing(venue_symbol=f"{a.symbol}_USDT", asset=a.symbol)
+    )
 
 
 def settle_of(market: ListingState) -> str:

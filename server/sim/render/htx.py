@@ -11,13 +11,12 @@ adapter must skip, as well as a pending-listing swap (``contract_status`` 2); BT
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Final
 
 from server.core.model import ContractKind
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimRequest, SimRoute, SimVenue, synthetic
+from server.sim.venue import SimRequest, SimRoute, SimVenue, real_assets, sub_dollar_size, with_synthetic
 from server.venues.htx import PRODUCTS
 
 CONTRACT_SIZES: Final = {"BTC": 0.001, "ETH": 0.01, "SOL": 1.0, "XRP": 10.0, "DOGE": 100.0, "LTC": 0.1}
@@ -30,14 +29,12 @@ MARKET_COUNT: Final = 320  # reference page: ~300 USDT-M swaps, plus the coin-M 
 
 def contract_size_for(asset: Asset) -> float:
     """HTX's size where known, else a power of ten worth between 0.1 and 1 USDT per contract."""
-    return CONTRACT_SIZES.get(asset.symbol, 10.0 ** -math.ceil(math.log10(asset.price_usd)))
+    return CONTRACT_SIZES.get(asset.symbol, sub_dollar_size(asset.price_usd))
 
 
 def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     result: list[Listing] = []
-    for asset in assets:
-        if asset.symbol.startswith("SIM"):
-            continue
+    for asset in real_assets(assets):
         result.append(
             Listing(
                 venue_symbol=f"{asset.symbol}-USDT",
@@ -58,12 +55,14 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                     price_skew=0.0001,
                 )
             )
-    real = len(result)
-    result += [
-        Listing(venue_symbol=f"{a.symbol}-USDT", asset=a.symbol, contract_size=contract_size_for(a))
-        for a in synthetic(assets, real, MARKET_COUNT)
-    ]
-    return tuple(result)
+    return with_synthetic(
+        result,
+        assets,
+        MARKET_COUNT,
+        lambda a: Listing(
+            venue_symbol=f"{a.symbol}-USDT", asset=a.symbol, contract_size=contract_size_for(a)
+        ),
+    )
 
 
 def _envelope(rows: list[dict[str, object]], now_ms: int) -> dict[str, object]:
@@ -127,21 +126,14 @@ def _linear_decoys(markets: Sequence[ListingState], rows: list[dict[str, object]
         )
 
 
-def contract_info(kind: ContractKind) -> Callable[[SimRequest], object]:
+def book_endpoint(kind: ContractKind, *, info: bool) -> Callable[[SimRequest], object]:
+    """``swap_contract_info`` (``info``) or ``swap_open_interest`` of one book, with the USDT-M decoys."""
+    row = _contract if info else _open_interest
+
     def respond(request: SimRequest) -> object:
-        rows = [_contract(m) for m in _book(request.markets, kind)]
+        rows = [row(m) for m in _book(request.markets, kind)]
         if kind is ContractKind.LINEAR:
-            _linear_decoys(request.markets, rows, info=True)
-        return _envelope(rows, request.now_ms)
-
-    return respond
-
-
-def open_interest(kind: ContractKind) -> Callable[[SimRequest], object]:
-    def respond(request: SimRequest) -> object:
-        rows = [_open_interest(m) for m in _book(request.markets, kind)]
-        if kind is ContractKind.LINEAR:
-            _linear_decoys(request.markets, rows, info=False)
+            _linear_decoys(request.markets, rows, info=info)
         return _envelope(rows, request.now_ms)
 
     return respond
@@ -151,9 +143,9 @@ SIM: Final = SimVenue(
     id="htx",
     listings=listings,
     routes=tuple(
-        SimRoute(path=f"{product.api}/{endpoint}", respond=render(product.kind))
+        SimRoute(path=f"{product.api}/{endpoint}", respond=book_endpoint(product.kind, info=info))
         for product in PRODUCTS
-        for endpoint, render in (("swap_contract_info", contract_info), ("swap_open_interest", open_interest))
+        for endpoint, info in (("swap_contract_info", True), ("swap_open_interest", False))
     ),
     venue_share=0.25,
     market_count=MARKET_COUNT,

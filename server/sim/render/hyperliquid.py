@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from server.sim.market import Asset, Listing
-from server.sim.venue import SimHttpError, SimRequest, SimRoute, SimVenue, fmt, synthetic
+from server.sim.venue import SimHttpError, SimRequest, SimRoute, SimVenue, fmt, real_assets, with_synthetic
 from server.venues.hyperliquid import INFO_PATH, META_AND_CTXS
 
 BUNDLED: Final = {"PEPE": "kPEPE", "SHIB": "kSHIB", "BONK": "kBONK"}
@@ -32,14 +32,11 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
             venue_factor=1000.0 if a.symbol in BUNDLED else 1.0,
             settle="USDC",
         )
-        for a in assets
-        if not a.symbol.startswith("SIM")
+        for a in real_assets(assets)
     ]
-    result += [
-        Listing(venue_symbol=a.symbol, asset=a.symbol, settle="USDC")
-        for a in synthetic(assets, len(result), 180)
-    ]
-    return tuple(result)
+    return with_synthetic(
+        result, assets, 180, lambda a: Listing(venue_symbol=a.symbol, asset=a.symbol, settle="USDC")
+    )
 
 
 def px(value: float) -> str:

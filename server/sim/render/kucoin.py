@@ -17,7 +17,7 @@ from typing import Final
 
 from server.core.model import ContractKind
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, synthetic
+from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, real_assets, significant, with_synthetic
 from server.venues.kucoin import CONTRACTS_PATH, OPEN, PERPETUAL
 
 BASE_NAMES: Final = {"BTC": "XBT", "BONK": "1000BONK"}
@@ -47,6 +47,7 @@ LOT_MULTIPLIERS: Final = {
 }
 USDC_BOOKS: Final = ("BTC", "ETH")
 INVERSE_BOOKS: Final = ("BTC", "ETH", "SOL", "XRP", "DOT")
+DIGITS: Final = 7  # KuCoin's JSON numbers carry few significant digits
 MARKET_COUNT: Final = 500  # estimate: the reference page gives no count
 
 
@@ -57,9 +58,7 @@ def lot_multiplier(asset: Asset) -> float:
 
 def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     result: list[Listing] = []
-    for asset in assets:
-        if asset.symbol.startswith("SIM"):
-            continue
+    for asset in real_assets(assets):
         name = BASE_NAMES.get(asset.symbol, asset.symbol)
         size = lot_multiplier(asset)
         factor = BUNDLES.get(asset.symbol, 1.0)
@@ -97,17 +96,14 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                     price_skew=-0.0001,
                 )
             )
-    real = len(result)
-    result += [
-        Listing(venue_symbol=f"{a.symbol}USDTM", asset=a.symbol, contract_size=lot_multiplier(a), share=0.8)
-        for a in synthetic(assets, real, MARKET_COUNT)
-    ]
-    return tuple(result)
-
-
-def _number(value: float) -> float:
-    """A JSON number with the few significant digits KuCoin sends."""
-    return float(f"{value:.7g}")
+    return with_synthetic(
+        result,
+        assets,
+        MARKET_COUNT,
+        lambda a: Listing(
+            venue_symbol=f"{a.symbol}USDTM", asset=a.symbol, contract_size=lot_multiplier(a), share=0.8
+        ),
+    )
 
 
 def _contract(market: ListingState, now_ms: int) -> dict[str, object]:
@@ -115,7 +111,7 @@ def _contract(market: ListingState, now_ms: int) -> dict[str, object]:
     inverse = listing.kind is ContractKind.INVERSE
     quote = "USD" if inverse else listing.settle
     base = listing.venue_symbol.removesuffix(f"{quote}M")
-    price = _number(market.venue_price)
+    price = significant(market.venue_price, DIGITS)
     return {
         "symbol": listing.venue_symbol,
         "rootSymbol": base if inverse else quote,
@@ -129,7 +125,7 @@ def _contract(market: ListingState, now_ms: int) -> dict[str, object]:
         "maxOrderQty": 1000000,
         "maxPrice": 1000000.0,
         "lotSize": 1,
-        "tickSize": _number(price / 10_000),
+        "tickSize": significant(price / 10_000, DIGITS),
         "multiplier": -1.0 if inverse else listing.contract_size,
         "isQuanto": not inverse,  # deprecated; KuCoin's own example has true on a linear contract
         "isInverse": inverse,
@@ -140,11 +136,11 @@ def _contract(market: ListingState, now_ms: int) -> dict[str, object]:
         "fundingFeeRate": 0.0001,
         "fundingRateGranularity": 28800000,
         "openInterest": fmt(round(market.contracts), 0),
-        "turnoverOf24h": _number(market.oi_usd * 1.7),
-        "volumeOf24h": _number(market.oi_base / listing.venue_factor * 1.7),
+        "turnoverOf24h": significant(market.oi_usd * 1.7, DIGITS),
+        "volumeOf24h": significant(market.oi_base / listing.venue_factor * 1.7, DIGITS),
         "markPrice": price,
-        "indexPrice": _number(price * 1.0001),
-        "lastTradePrice": _number(price * 0.9999),
+        "indexPrice": significant(price * 1.0001, DIGITS),
+        "lastTradePrice": significant(price * 0.9999, DIGITS),
         "nextFundingRateTime": 28800000 - now_ms % 28800000,
         "maxLeverage": 75 if inverse else 125,
     }

@@ -9,13 +9,20 @@ ticker row with no detail row.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Final
 
 from server.core.model import ContractKind
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimRequest, SimRoute, SimVenue, synthetic
+from server.sim.venue import (
+    SimRequest,
+    SimRoute,
+    SimVenue,
+    real_assets,
+    significant,
+    sub_dollar_size,
+    with_synthetic,
+)
 from server.venues.mexc import DETAIL_PATH, TICKER_PATH
 
 CONTRACT_SIZES: Final = {
@@ -39,19 +46,18 @@ USDC_BOOKS: Final = ("BTC", "ETH")
 INVERSE_FACE_USD: Final = {"BTC": 100.0, "ETH": 10.0, "SOL": 10.0}
 OFFLINE_SYMBOL: Final = "OLDCOIN_USDT"
 UNLISTED_TICKER: Final = "NEWCOIN_USDT"
+DIGITS: Final = 8  # MEXC prints prices as JSON numbers of limited precision
 MARKET_COUNT: Final = 750  # best estimate of MEXC's USDT/USDC/USD perpetuals (2025)
 
 
 def contract_size_for(asset: Asset) -> float:
     """MEXC's size where known, else a power of ten worth between 0.1 and 1 USD per contract."""
-    return CONTRACT_SIZES.get(asset.symbol, 10.0 ** -math.ceil(math.log10(asset.price_usd)))
+    return CONTRACT_SIZES.get(asset.symbol, sub_dollar_size(asset.price_usd))
 
 
 def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     result: list[Listing] = []
-    for asset in assets:
-        if asset.symbol.startswith("SIM"):
-            continue
+    for asset in real_assets(assets):
         size = contract_size_for(asset)
         usdc = asset.symbol in USDC_BOOKS
         result.append(
@@ -85,12 +91,14 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                     price_skew=-0.0001,
                 )
             )
-    real = len(result)
-    result += [
-        Listing(venue_symbol=f"{a.symbol}_USDT", asset=a.symbol, contract_size=contract_size_for(a))
-        for a in synthetic(assets, real, MARKET_COUNT)
-    ]
-    return tuple(result)
+    return with_synthetic(
+        result,
+        assets,
+        MARKET_COUNT,
+        lambda a: Listing(
+            venue_symbol=f"{a.symbol}_USDT", asset=a.symbol, contract_size=contract_size_for(a)
+        ),
+    )
 
 
 def _envelope(data: object) -> dict[str, object]:
@@ -130,22 +138,17 @@ def detail(request: SimRequest) -> object:
     return _envelope([*rows, offline])
 
 
-def _price(value: float) -> float:
-    """A price as MEXC prints it: a JSON number of limited precision."""
-    return float(f"{value:.8g}")
-
-
 def _ticker(market: ListingState, now_ms: int, symbol: str | None = None) -> dict[str, object]:
     price = market.venue_price
     return {
         "symbol": symbol or market.listing.venue_symbol,
-        "lastPrice": _price(price * 1.0001),
-        "bid1": _price(price * 0.9999),
-        "ask1": _price(price * 1.0001),
+        "lastPrice": significant(price * 1.0001, DIGITS),
+        "bid1": significant(price * 0.9999, DIGITS),
+        "ask1": significant(price * 1.0001, DIGITS),
         "volume24": round(market.contracts * 3),
         "holdVol": round(market.contracts),
-        "indexPrice": _price(price * 0.9998),
-        "fairPrice": _price(price),
+        "indexPrice": significant(price * 0.9998, DIGITS),
+        "fairPrice": significant(price, DIGITS),
         "fundingRate": 0.0001,
         "timestamp": now_ms,
     }

@@ -12,7 +12,7 @@ from typing import Final
 
 from server.core.model import ContractKind
 from server.sim.market import Asset, Listing, ListingState
-from server.sim.venue import SimRequest, SimRoute, SimVenue, by_symbol, fmt, synthetic
+from server.sim.venue import SimRequest, SimRoute, SimVenue, by_symbol, fmt, real_assets, with_synthetic
 
 CONTRACT_VALUES: Final = {
     "BTC": 0.01,
@@ -42,9 +42,7 @@ PREOPEN_ID: Final = "NEWCOIN-USDT-SWAP"
 
 def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     result: list[Listing] = []
-    for asset in assets:
-        if asset.symbol.startswith("SIM"):
-            continue
+    for asset in real_assets(assets):
         size = CONTRACT_VALUES.get(asset.symbol, 1.0)
         result.append(
             Listing(
@@ -69,12 +67,12 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                     venue_symbol="BTC-USDC-SWAP", asset="BTC", contract_size=0.0001, settle="USDC", share=0.05
                 )
             )
-    real = len(result)
-    result += [
-        Listing(venue_symbol=f"{a.symbol}-USDT-SWAP", asset=a.symbol, contract_size=1.0, share=0.6)
-        for a in synthetic(assets, real, 250)
-    ]
-    return tuple(result)
+    return with_synthetic(
+        result,
+        assets,
+        250,
+        lambda a: Listing(venue_symbol=f"{a.symbol}-USDT-SWAP", asset=a.symbol, contract_size=1.0, share=0.6),
+    )
 
 
 def _instrument(market: ListingState) -> dict[str, object]:
