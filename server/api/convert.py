@@ -114,6 +114,7 @@ class PreparedSnapshot:
     __slots__ = (
         "_detail_pb",
         "_filters",
+        "_messages",
         "_symbol_json",
         "all_json",
         "all_pb",
@@ -141,6 +142,7 @@ class PreparedSnapshot:
         self._symbol_json: dict[str, bytes] = {}
         self._detail_pb: dict[str, bytes] = {}
         self._filters: dict[tuple[str, ...], bytes] = {}
+        self._messages: dict[tuple[str, ...], bytes] = {}
 
     def symbol_json(self, symbol: str) -> bytes | None:
         """The ``?symbol=`` body, or None when no exchange reports ``symbol``."""
@@ -177,4 +179,19 @@ class PreparedSnapshot:
                 key=lambda r: (-r.total_cents, r.symbol),
             )
             cached = self._filters[symbols] = b"".join(self.detail_pb(r.symbol) or b"" for r in present_rows)
+        return cached
+
+    def watch_message(self, symbols: tuple[str, ...] | None) -> bytes:
+        """The whole watch message for this filter: one bytes object shared by every stream.
+
+        Joining ``timestamp_pb`` and the filter's part per stream made a private copy of the
+        message for each of them, and grpc.aio keeps the last message a stream sent referenced
+        while the stream waits for the next: ~11 KB per all-symbols watcher at 500 symbols
+        (``bench/fanout.py``: 33 KB per stream before, as much as the bare server after).
+        """
+        if symbols is None:
+            return self.all_pb
+        cached = self._messages.get(symbols)
+        if cached is None:
+            cached = self._messages[symbols] = self.timestamp_pb + self.watch_symbols_pb(symbols)
         return cached

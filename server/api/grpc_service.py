@@ -43,11 +43,23 @@ DEFAULT_MAX_WATCH_STREAMS: Final = 20_000
 MAX_REQUEST_BYTES: Final = 64 * 1024  # 1,000 symbols of 20 characters is ~22 KB; more is abuse
 
 
-def server_options() -> list[tuple[str, int]]:
-    """Channel arguments of our gRPC server (message caps, socket and HTTP/2 settings)."""
+def server_options(max_watch_streams: int = DEFAULT_MAX_WATCH_STREAMS) -> list[tuple[str, int]]:
+    """Channel arguments of our gRPC server (message caps, socket and HTTP/2 settings).
+
+    ``grpc.server.max_pending_requests{,_hard_limit}``: grpc.aio takes new calls from gRPC core
+    one at a time, between the event loop's other work (sending messages to open streams). Core
+    queues the calls that arrive meanwhile and, past 1,000 queued calls, refuses new ones at
+    random (random early detection), every one past 3,000. When 5,000 watchers reconnect at the
+    same instant (a load balancer restart) a third of them were refused that way
+    (``bench/fanout.py``, reconnect storm). A queued call costs a few hundred bytes, and the
+    servicer refuses watch streams past ``max_watch_streams`` anyway, so core may queue that many.
+    """
+    pending = max(max_watch_streams, 3_000)
     return [
         ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
         ("grpc.so_reuseport", 0),
+        ("grpc.server.max_pending_requests", pending),
+        ("grpc.server.max_pending_requests_hard_limit", pending),
     ]
 
 
@@ -134,7 +146,7 @@ class OpenInterestService:
                 part = prepared.watch_symbols_pb(symbols)
                 if part != last_sent:
                     last_sent = part
-                    yield prepared.timestamp_pb + part
+                    yield prepared.watch_message(symbols)
                 try:
                     version, prepared = await self._hub.wait_newer(version)
                 except HubClosed:

@@ -1,0 +1,309 @@
+"""Parsing: our parser against CCXT's on the same payload, for every venue at its real market count.
+
+Payloads come from the simulator (``InProcessFetch`` over a full-scale ``MarketWorld``): each
+venue's real response format (the recorded responses are the simulator's templates, rows repeated
+under new names up to the venue's real market count, which is what enlarging a trimmed recorded
+sample means), decoded JSON as both parsers receive it. Ours: ``spec.parse(catalog, bodies)``, the
+catalog parsed beforehand (it is refreshed hourly, not per cycle). CCXT: its own offline parse
+methods (never a network call) on the same decoded bodies, markets not loaded (``safe_market``
+then builds a stub market per row, less work than a live CCXT call does, so our ratio errs low).
+
+CCXT's unified structures do not all carry open interest: where its ``parse_open_interest``
+reads the rows we read, that is the method compared (the same work); elsewhere the method that
+parses those rows (``parse_ticker``, ``parse_market``), which the "CCXT method" column names.
+The figure is the median over repeats of the time for the whole cycle's bodies; markets/s is
+the venue's market count over that time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import random
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from bench.common import Figure, Section, fmt_int, fmt_ratio, judged
+from server.sim.inprocess import InProcessFetch
+from server.sim.market import CORE_ASSETS, MarketWorld, synthetic_assets
+from server.sim.render import SIM_VENUES
+from server.sim.server import FULL_SCALE_SYNTHETIC
+from server.venues import REGISTRY
+from server.venues.base import Bodies, Catalog
+
+TARGET: Final = 10.0
+JSON = Any  # decoded JSON, handed to CCXT as it is
+
+
+def _rows(body: JSON) -> list[JSON]:
+    """The row list of a venue body in the envelopes our venues use."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        for path in (("result", "list"), ("data",), ("result",), ("products",), ("markets",)):
+            found: JSON = body
+            for key in path:
+                found = found.get(key) if isinstance(found, dict) else None
+            if isinstance(found, list):
+                return found
+            if isinstance(found, dict) and path == ("markets",):
+                return list(found.values())
+    raise ValueError(f"no rows in a {type(body).__name__} body")
+
+
+def _bodies(bodies: Bodies, prefix: str) -> Iterable[JSON]:
+    for key, pages in bodies.pages_by_key.items():
+        if key == prefix or key.startswith(prefix + ":"):
+            yield from pages
+
+
+def _each(method: str, prefix: str) -> Callable[[Any, Bodies], int]:
+    """Call CCXT's ``method`` on every row of the bodies under ``prefix``."""
+
+    def run(exchange: Any, bodies: Bodies) -> int:
+        parse = getattr(exchange, method)
+        count = 0
+        for body in _bodies(bodies, prefix):
+            for row in _rows(body):
+                parse(row)
+                count += 1
+        return count
+
+    return run
+
+
+def _both(*runs: Callable[[Any, Bodies], int]) -> Callable[[Any, Bodies], int]:
+    def run(exchange: Any, bodies: Bodies) -> int:
+        return sum(one(exchange, bodies) for one in runs)
+
+    return run
+
+
+def _binance_oi(exchange: Any, bodies: Bodies) -> int:
+    count = 0
+    for key, pages in bodies.pages_by_key.items():
+        if key.startswith("oi:"):
+            for body in pages:
+                exchange.parse_open_interest(body)
+                count += 1
+    return count
+
+
+def _hyperliquid(exchange: Any, bodies: Bodies) -> int:
+    count = 0
+    for body in _bodies(bodies, "metaAndAssetCtxs"):
+        meta, contexts = body
+        for asset, context in zip(meta["universe"], contexts, strict=False):
+            exchange.parse_open_interest({**context, "coin": asset["name"]})
+            count += 1
+    return count
+
+
+def _coinbase_products(exchange: Any, bodies: Bodies) -> int:
+    count = 0
+    for body in _bodies(bodies, "products"):
+        for row in _rows(body):
+            exchange.parse_contract_market(row, {})
+            count += 1
+    return count
+
+
+@dataclass(frozen=True, slots=True)
+class CcxtParser:
+    """Which CCXT exchange class and method parse a venue's cycle bodies."""
+
+    exchanges: tuple[str, ...]  # CCXT class names, one per run (coinbase needs two)
+    method: str  # as shown in the table
+    runs: tuple[Callable[[Any, Bodies], int], ...]
+    same_work: str
+
+
+CCXT: Final[Mapping[str, CcxtParser | str]] = {
+    "binance": CcxtParser(
+        ("binanceusdm", "binanceusdm"),
+        "parse_open_interest (each OI body) + parse_funding_rate (premiumIndex rows, mark price)",
+        (_binance_oi, _each("parse_funding_rate", "premiumIndex")),
+        "same work",
+    ),
+    "binance_coinm": CcxtParser(
+        ("binancecoinm", "binancecoinm"),
+        "parse_open_interest (each OI body) + parse_funding_rate (premiumIndex rows)",
+        (_binance_oi, _each("parse_funding_rate", "premiumIndex")),
+        "same work",
+    ),
+    "bybit": CcxtParser(
+        ("bybit",),
+        "parse_open_interest (ticker rows)",
+        (_each("parse_open_interest", "tickers"),),
+        "same work",
+    ),
+    "okx": CcxtParser(
+        ("okx", "okx"),
+        "parse_open_interest (OI rows) + parse_ticker (mark-price rows)",
+        (_each("parse_open_interest", "openInterest"), _each("parse_ticker", "markPrice")),
+        "same work",
+    ),
+    "bitget": CcxtParser(
+        ("bitget",),
+        "parse_ticker (ticker rows, holdingAmount stays in info)",
+        (_each("parse_ticker", "tickers"),),
+        "same rows, no OI",
+    ),
+    "gateio": CcxtParser(
+        ("gate",), "parse_ticker (ticker rows)", (_each("parse_ticker", "tickers"),), "same rows, no OI"
+    ),
+    "mexc": CcxtParser(
+        ("mexc",), "parse_ticker (ticker rows)", (_each("parse_ticker", "ticker"),), "same rows, no OI"
+    ),
+    "htx": CcxtParser(
+        ("htx",),
+        "parse_open_interest (OI rows)",
+        (_each("parse_open_interest", "openInterest"),),
+        "same work",
+    ),
+    "kucoin": CcxtParser(
+        ("kucoinfutures",),
+        "parse_ticker (contracts/active rows: CCXT's fetch_tickers path)",
+        (_each("parse_ticker", "contracts"),),
+        "same rows, no OI",
+    ),
+    "coinbase": CcxtParser(
+        ("coinbaseinternational", "coinbase"),
+        "coinbaseinternational.parse_market (INTX) + coinbase.parse_contract_market (CDE)",
+        (_each("parse_market", "instruments"), _coinbase_products),
+        "same rows, OI not read",
+    ),
+    "backpack": CcxtParser(
+        ("backpack", "backpack"),
+        "parse_open_interest (OI rows) + parse_funding_rate (mark-price rows)",
+        (_each("parse_open_interest", "openInterest"), _each("parse_funding_rate", "markPrices")),
+        "same work",
+    ),
+    "deribit": CcxtParser(
+        ("deribit",),
+        "parse_open_interest (book-summary rows)",
+        (_each("parse_open_interest", "summary"),),
+        "same work",
+    ),
+    "bitmex": "CCXT 4.5.90 has no BitMEX exchange",
+    "hyperliquid": CcxtParser(
+        ("hyperliquid",), "parse_open_interest (asset contexts)", (_hyperliquid,), "same work"
+    ),
+    "dydx": CcxtParser(
+        ("dydx",),
+        "parse_market (perpetualMarkets rows)",
+        (_each("parse_market", "perpetualMarkets"),),
+        "same rows, OI not read",
+    ),
+    "drift": "no Drift parser in CCXT",
+    "avantis": "no Avantis parser in CCXT",
+    "jupiter": "no Jupiter Perps parser in CCXT",
+}
+
+
+async def venue_payloads(world: MarketWorld, venue: str) -> tuple[Catalog, Bodies]:
+    spec = REGISTRY[venue]
+    fetch = InProcessFetch(SIM_VENUES[venue], world)
+    catalog_bodies = Bodies({r.key: ((await fetch(r)).body,) for r in spec.catalog_requests})
+    catalog = spec.parse_catalog(catalog_bodies)
+    bodies = Bodies({r.key: ((await fetch(r)).body,) for r in spec.cycle_requests(catalog)})
+    return catalog, bodies
+
+
+def timed(call: Callable[[], object], budget_s: float, at_least: int = 3) -> Figure:
+    """Seconds per call over repeats, until ``budget_s`` is spent (at least ``at_least`` calls)."""
+    figure = Figure()
+    spent = 0.0
+    while len(figure.values) < at_least or spent < budget_s:
+        started = time.perf_counter()
+        call()
+        took = time.perf_counter() - started
+        figure.add(took)
+        spent += took
+        if len(figure.values) >= 200:
+            break
+    return figure
+
+
+def full_scale_world(seed: int = 7) -> MarketWorld:
+    assets = CORE_ASSETS + synthetic_assets(FULL_SCALE_SYNTHETIC)
+    world = MarketWorld(assets={a.symbol: a for a in assets}, rng=random.Random(seed))
+    for venue_id, venue in SIM_VENUES.items():
+        world.add_venue(venue_id, venue.listings(assets), venue_share=venue.venue_share)
+    world.step()
+    return world
+
+
+async def run_parsing(quick: bool) -> Section:
+    try:
+        ccxt: Any = importlib.import_module("ccxt")  # the bench extra: pip install -e '.[bench]'
+    except ImportError:
+        ccxt = None
+    budget_s = 0.02 if quick else 0.4
+    world = full_scale_world()
+    section = Section(
+        "4. Parsing one poll cycle: ours against CCXT's parser, same payload, real market counts",
+        ("venue", "markets", "ours markets/s", "CCXT markets/s", "ours/CCXT", "CCXT method", "compared work"),
+    )
+    ratios: list[float] = []
+    for venue, spec in REGISTRY.items():
+        catalog, bodies = await venue_payloads(world, venue)
+        parsed = spec.parse(catalog, bodies)
+        markets = len(parsed.markets)
+        ours = timed(functools.partial(spec.parse, catalog, bodies), budget_s)
+        ours_rate = markets / ours.median
+        entry = CCXT[venue]
+        if isinstance(entry, str) or ccxt is None:
+            reason = entry if isinstance(entry, str) else "ccxt not installed (pip install -e '.[bench]')"
+            section.row(venue, f"{markets:,}", fmt_int(ours_rate), "–", "–", reason, "–")
+            continue
+        exchanges = [getattr(ccxt, name)() for name in entry.exchanges]
+
+        def run_ccxt(
+            entry: CcxtParser = entry, exchanges: list[Any] = exchanges, bodies: Bodies = bodies
+        ) -> int:
+            return sum(run(ex, bodies) for run, ex in zip(entry.runs, exchanges, strict=True))
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                rows = run_ccxt()
+            except Exception as error:  # CCXT's parser refusing this payload is a finding, not a crash
+                failure = f"{entry.method}: raised {type(error).__name__}: {str(error)[:80]}"
+                section.row(venue, f"{markets:,}", fmt_int(ours_rate), "–", "–", failure, entry.same_work)
+                continue
+            theirs = timed(run_ccxt, budget_s)
+        ratio = theirs.median / ours.median
+        ratios.append(ratio)
+        section.row(
+            venue,
+            f"{markets:,}",
+            fmt_int(ours_rate),
+            fmt_int(markets / theirs.median),
+            fmt_ratio(ratio),
+            f"{entry.method}; {rows:,} rows",
+            entry.same_work,
+        )
+    if ratios:
+        section.notes.append(
+            f"ours/CCXT over the {len(ratios)} venues CCXT parses: median {statistics.median(ratios):.1f}×, "
+            f"lowest {min(ratios):.1f}×"
+        )
+    section.target(
+        f"ours ≥ {TARGET:g}× CCXT's markets/s on every venue CCXT parses",
+        judged(bool(ratios) and min(ratios) >= TARGET, quick),
+    )
+    section.notes.append(
+        "time per whole cycle (every body of one poll), median over repeats; "
+        "markets = markets our parser returns"
+    )
+    return section
+
+
+if __name__ == "__main__":
+    print(asyncio.run(run_parsing(False)).markdown())
