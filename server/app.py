@@ -115,7 +115,7 @@ class App:
     async def _staleness_ticks(self) -> None:
         while True:
             await asyncio.sleep(STALENESS_TICK_S)
-            self.book.rebuild()
+            self.book.expire()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ class App:
                 clock_ms=self._clock_ms,
             )
 
-        self._grpc = grpc.aio.server(options=server_options())
+        self._grpc = grpc.aio.server(options=server_options(config.max_watch_streams))
         self.service = OpenInterestService(
             self.hub, self.source_views, max_watch_streams=config.max_watch_streams
         )

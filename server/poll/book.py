@@ -33,6 +33,7 @@ class ReadingsBook:
         self._pending: asyncio.TimerHandle | None = None
         self.readings: dict[str, VenueReading] = {}
         self.last: Snapshot | None = None
+        self._next_expiry_ms: int | None = None  # when the first counted reading goes stale
 
     def accept(self, reading: VenueReading) -> None:
         self.readings[reading.source] = reading
@@ -50,15 +51,23 @@ class ReadingsBook:
         now = self._clock_ms()
         return [s for s, r in self.readings.items() if is_fresh(r, now, self._stale_after_ms(s))]
 
+    def expire(self) -> None:
+        """Rebuild only if a counted reading has gone stale since the last rebuild (the clock tick:
+        re-aggregating an unchanged book every tick would cost more than the polls themselves)."""
+        if self._next_expiry_ms is not None and self._clock_ms() > self._next_expiry_ms:
+            self.rebuild()
+
     def rebuild(self) -> None:
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
-        snapshot = aggregate(
-            self.readings,
-            now_ms=self._clock_ms(),
-            stale_after_ms={source: self._stale_after_ms(source) for source in self.readings},
-        )
+        now = self._clock_ms()
+        limits = {source: self._stale_after_ms(source) for source in self.readings}
+        snapshot = aggregate(self.readings, now_ms=now, stale_after_ms=limits)
+        deadlines = [
+            r.fetched_at_ms + limits[s] for s, r in self.readings.items() if is_fresh(r, now, limits[s])
+        ]
+        self._next_expiry_ms = min(deadlines, default=None)
         if self.last is not None and snapshot.same_figures(self.last):
             return
         self.last = snapshot

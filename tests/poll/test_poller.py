@@ -8,8 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from server.core.errors import SchemaDrift, VenueRateLimited, VenueRejected, VenueTimeout, VenueUnavailable
-from server.core.model import ContractKind, Market, MarketOI, ParsedPoll, VenueReading
+from server.core.model import ContractKind, Market, MarketOI, ParsedPoll, Snapshot, VenueReading
 from server.core.units import market_oi
+from server.poll.book import ReadingsBook
 from server.poll.http import Reply
 from server.poll.pacing import Pacer, burst_weight, over_budget_pause_s
 from server.poll.poller import VenuePoller
@@ -343,3 +344,29 @@ async def test_rate_limit_code_inside_a_4xx_body_is_a_rate_limit() -> None:
     )
     assert await poller.poll_once() == 5.0
     assert status.last_error is not None and "VenueRateLimited" in status.last_error
+
+
+def test_book_rebuilds_on_expiry_only() -> None:
+    clock = Clock()
+    published: list[Snapshot] = []
+    book = ReadingsBook(stale_after_ms=lambda _: 3000, clock_ms=clock, on_snapshot=published.append)
+    market = MarketOI(venue_symbol="A", base="A", oi_base=1.0, oi_usd=10.0, price_usd=10.0)
+    book.accept(VenueReading(source="x", fetched_at_ms=clock.now, markets=(market,)))
+    assert len(published) == 1 and "A" in published[0].symbols
+    aggregated = {"n": 0}
+    original = book.rebuild
+
+    def counting() -> None:
+        aggregated["n"] += 1
+        original()
+
+    book.rebuild = counting  # type: ignore[method-assign]
+    for _ in range(10):  # ticks while the reading is fresh: no work at all
+        clock.now += 200
+        book.expire()
+    assert aggregated["n"] == 0
+    clock.now = 1_000_000 + 3001  # past the deadline: one rebuild, and the source drops out
+    book.expire()
+    assert aggregated["n"] == 1 and published[-1].symbols == {}
+    book.expire()  # nothing left to expire
+    assert aggregated["n"] == 1
