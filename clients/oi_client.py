@@ -7,6 +7,9 @@ Library use::
         btc = await client.get("BTC")              # one symbol with per-exchange figures
         async for update in client.watch(["BTC"]): # first the current state, then each change
             ...
+        async with client.follow(["BTC"]) as view:   # for slow consumers: always the newest state
+            ...
+            print(view.latest)
 
 Command line::
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
@@ -60,13 +64,50 @@ class OpenInterestClient:
         return cast(pb.GetOpenInterestResponse, response)
 
     async def watch(self, symbols: Sequence[str] = ()) -> AsyncIterator[pb.WatchOpenInterestResponse]:
-        """The watched symbols' state: first the current one, then one message per change."""
+        """The watched symbols' state: first the current one, then one message per change.
+
+        The server keeps no backlog for a slow reader, but messages already sent wait in the
+        connection's flow-control window (64 KB and up) until read: a consumer slower than the
+        updates reads older and older states. Such a consumer should use ``follow``.
+        """
         call = self._stub.WatchOpenInterest(pb.WatchOpenInterestRequest(symbols=list(symbols)))
         try:
             async for message in call:
                 yield message
         finally:
             call.cancel()
+
+    @contextlib.asynccontextmanager
+    async def follow(self, symbols: Sequence[str] = ()) -> AsyncIterator[Following]:
+        """A watch drained by a background task into ``Following.latest``: however slowly the
+        caller looks, it sees the newest state (the transport never holds a queue for it)."""
+        following = Following()
+        task = asyncio.create_task(following.drain(self.watch(symbols)))
+        try:
+            await following.wait_first()
+            yield following
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class Following:
+    """The newest message of a watch stream, kept up to date by ``OpenInterestClient.follow``."""
+
+    def __init__(self) -> None:
+        self.latest: pb.WatchOpenInterestResponse | None = None
+        self.received = 0
+        self._first = asyncio.Event()
+
+    async def drain(self, updates: AsyncIterator[pb.WatchOpenInterestResponse]) -> None:
+        async for update in updates:
+            self.latest = update
+            self.received += 1
+            self._first.set()
+
+    async def wait_first(self) -> None:
+        await self._first.wait()
 
 
 def format_symbol(entry: pb.SymbolOpenInterest) -> str:

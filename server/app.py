@@ -81,6 +81,7 @@ class App:
         self._health: health.aio.HealthServicer | None = None
         self._rest: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._health_task: asyncio.Task[None] | None = None
         self._serving = False
 
     def source_views(self) -> list[SourceStatusView]:
@@ -104,7 +105,8 @@ class App:
         serving = bool(self.book.fresh_sources())
         if serving != self._serving and self._health is not None:
             self._serving = serving
-            self._tasks.append(asyncio.create_task(self._set_health(serving), name="health"))
+            # one task at a time, kept until the next flip: flapping sources must not grow a list
+            self._health_task = asyncio.create_task(self._set_health(serving), name="health")
 
     async def _set_health(self, serving: bool) -> None:
         if self._health is None:
@@ -219,6 +221,9 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._health_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
         self.book.close()
         self.hub.close()
         if self._grpc is not None:

@@ -73,3 +73,12 @@ async def test_command_line(app: App) -> None:
     assert code == 1 and "NOT_FOUND" in err and not out
     code, _, err = await run_cli(target, "get", "--symbol", "not/valid")
     assert code == 1 and "INVALID_ARGUMENT" in err
+
+
+async def test_follow_keeps_the_newest_state_for_a_slow_consumer(app: App) -> None:
+    async with OpenInterestClient(f"127.0.0.1:{app.grpc_port}") as client, client.follow(["BTC"]) as view:
+        assert view.latest is not None and view.latest.symbols[0].symbol == "BTC"
+        await asyncio.sleep(3)  # a slow consumer looks again much later ...
+        newest = app.hub.latest.timestamp_ms
+        assert view.latest.timestamp >= newest - 1000  # ... and sees the current state
+        assert view.received >= 2

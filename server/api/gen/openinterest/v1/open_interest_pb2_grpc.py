@@ -76,7 +76,10 @@ class OpenInterestServiceServicer:
     def WatchOpenInterest(self, request, context):
         """WatchOpenInterest streams the requested symbols (none = all). The first message is the
         current state; then one message each time a new snapshot changes any requested symbol.
-        A slow reader gets the latest state (conflation), never a backlog.
+        A slow reader gets the latest state (conflation), never a backlog: the server holds no queue
+        per stream and sends the newest state whenever the stream's flow-control window opens.
+        Messages already sent wait in that window (64 KB and up) until read, so a consumer slower
+        than the updates should drain the stream and keep the last message.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -46,7 +46,10 @@ class OpenInterestServiceStub:
     WatchOpenInterest: _grpc.UnaryStreamMultiCallable[_open_interest_pb2.WatchOpenInterestRequest, _open_interest_pb2.WatchOpenInterestResponse]
     """WatchOpenInterest streams the requested symbols (none = all). The first message is the
     current state; then one message each time a new snapshot changes any requested symbol.
-    A slow reader gets the latest state (conflation), never a backlog.
+    A slow reader gets the latest state (conflation), never a backlog: the server holds no queue
+    per stream and sends the newest state whenever the stream's flow-control window opens.
+    Messages already sent wait in that window (64 KB and up) until read, so a consumer slower
+    than the updates should drain the stream and keep the last message.
     """
     ListSources: _grpc.UnaryUnaryMultiCallable[_open_interest_pb2.ListSourcesRequest, _open_interest_pb2.ListSourcesResponse]
     """ListSources reports every polled source's health: what happened on its last polls."""
@@ -68,7 +71,10 @@ class OpenInterestServiceAsyncStub(OpenInterestServiceStub):
     WatchOpenInterest: _aio.UnaryStreamMultiCallable[_open_interest_pb2.WatchOpenInterestRequest, _open_interest_pb2.WatchOpenInterestResponse]  # type: ignore[assignment]
     """WatchOpenInterest streams the requested symbols (none = all). The first message is the
     current state; then one message each time a new snapshot changes any requested symbol.
-    A slow reader gets the latest state (conflation), never a backlog.
+    A slow reader gets the latest state (conflation), never a backlog: the server holds no queue
+    per stream and sends the newest state whenever the stream's flow-control window opens.
+    Messages already sent wait in that window (64 KB and up) until read, so a consumer slower
+    than the updates should drain the stream and keep the last message.
     """
     ListSources: _aio.UnaryUnaryMultiCallable[_open_interest_pb2.ListSourcesRequest, _open_interest_pb2.ListSourcesResponse]  # type: ignore[assignment]
     """ListSources reports every polled source's health: what happened on its last polls."""
@@ -99,7 +105,10 @@ class OpenInterestServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_open_interest_pb2.WatchOpenInterestResponse], _abc.AsyncIterator[_open_interest_pb2.WatchOpenInterestResponse]]:
         """WatchOpenInterest streams the requested symbols (none = all). The first message is the
         current state; then one message each time a new snapshot changes any requested symbol.
-        A slow reader gets the latest state (conflation), never a backlog.
+        A slow reader gets the latest state (conflation), never a backlog: the server holds no queue
+        per stream and sends the newest state whenever the stream's flow-control window opens.
+        Messages already sent wait in that window (64 KB and up) until read, so a consumer slower
+        than the updates should drain the stream and keep the last message.
         """
 
     @_abc_1.abstractmethod
