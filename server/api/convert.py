@@ -115,6 +115,7 @@ class PreparedSnapshot:
         "_detail_pb",
         "_filters",
         "_messages",
+        "_one_pb",
         "_symbol_json",
         "all_json",
         "all_pb",
@@ -141,6 +142,7 @@ class PreparedSnapshot:
         )
         self._symbol_json: dict[str, bytes] = {}
         self._detail_pb: dict[str, bytes] = {}
+        self._one_pb: dict[str, bytes] = {}
         self._filters: dict[tuple[str, ...], bytes] = {}
         self._messages: dict[tuple[str, ...], bytes] = {}
 
@@ -165,8 +167,14 @@ class PreparedSnapshot:
         return cached
 
     def one_symbol_pb(self, symbol: str) -> bytes | None:
-        detail = self.detail_pb(symbol)
-        return None if detail is None else self.timestamp_pb + detail
+        """The whole ``GetOpenInterestResponse`` for one symbol, or None when nobody reports it."""
+        cached = self._one_pb.get(symbol)
+        if cached is None:
+            detail = self.detail_pb(symbol)
+            if detail is None:
+                return None
+            cached = self._one_pb[symbol] = self.timestamp_pb + detail
+        return cached
 
     def watch_symbols_pb(self, symbols: tuple[str, ...] | None) -> bytes:
         """The symbols part of a watch message for this filter (None = all, totals only)."""

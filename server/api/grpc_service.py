@@ -84,6 +84,14 @@ async def decoded(message_type: type[M], raw: bytes, context: grpc.aio.ServicerC
         await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
 
 
+def decode_or_none(message_type: type[M], raw: bytes) -> M | None:
+    """The hot path's decode: no coroutine; None sends the caller to ``decoded`` for the error."""
+    try:
+        return decode_request(message_type, raw)
+    except InvalidArgument:
+        return None
+
+
 SourceBoard = Callable[[], Sequence[SourceStatusView]]
 
 
@@ -109,10 +117,15 @@ class OpenInterestService:
         return sources_pb(self._sources(), time.time_ns() // 1_000_000).SerializeToString()
 
     async def get_open_interest(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        request = await decoded(pb.GetOpenInterestRequest, raw, context)
+        request = decode_or_none(pb.GetOpenInterestRequest, raw) or await decoded(
+            pb.GetOpenInterestRequest, raw, context
+        )
         prepared = self._hub.latest
         if request.symbol == "":
             return prepared.all_pb
+        cached = prepared.one_symbol_pb(request.symbol)  # a well-formed, upper-case, known symbol
+        if cached is not None:
+            return cached
         try:
             symbol = normalize_symbol(request.symbol)
         except InvalidArgument as error:
