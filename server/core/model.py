@@ -1,5 +1,10 @@
 """Domain records: immutable values that flow fetch → parse → aggregate → snapshot.
 
+The two records made once per venue row, ``Market`` and ``MarketOI``, are frozen msgspec Structs
+rather than frozen dataclasses: same immutability, equality and hashing, but built in C (about
+70 ns against 700 ns for a frozen dataclass, whose ``__init__`` goes through ``object.__setattr__``
+per field), which was a third of our parse time per market (bench/parsing.py).
+
 Units are in the names: ``oi_base`` is open interest in canonical base-asset coins (BTC for BTC,
 plain PEPE for PEPE after any 1000-prefix factor), ``oi_usd`` is US dollars (USDT and USDC taken
 as 1 USD), ``*_ms`` are unix milliseconds. Venue contract counts never leave the venue modules.
@@ -10,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+import msgspec
 
 
 class ContractKind(StrEnum):
@@ -26,8 +33,7 @@ class ContractKind(StrEnum):
     QUANTO = "quanto"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Market:
+class Market(msgspec.Struct, frozen=True, kw_only=True):
     """One perpetual instrument as the venue's own catalog describes it.
 
     ``base_factor`` is how many canonical coins one venue base unit holds: 1000 for ``1000PEPE``
@@ -43,8 +49,7 @@ class Market:
     settle: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MarketOI:
+class MarketOI(msgspec.Struct, frozen=True, kw_only=True):
     """One market's open interest from one poll, converted to base coins and USD.
 
     ``oi_base`` is None where the venue gives no honest way to derive base units.

@@ -12,6 +12,7 @@ prefixes below followed by a letter (or the suffix below after letters) are bund
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 ALIASES: Final[dict[str, str]] = {
@@ -33,6 +34,9 @@ BUNDLE_SUFFIXES: Final[tuple[tuple[str, float], ...]] = (("1000", 1_000.0),)
 THOUSANDS_PREFIX: Final = "k"  # Hyperliquid: lower-case k + upper-case ticker = ×1000 (kPEPE)
 
 
+# Venues list a few thousand names between them; parse runs every poll, so each name is worked out
+# once (bounded: a venue inventing names each poll cannot grow it without limit).
+@functools.lru_cache(maxsize=16_384)
 def canonical_base(raw: str) -> tuple[str, float]:
     """Map a venue's base-asset name to (canonical symbol, canonical coins per venue unit).
 

@@ -55,8 +55,9 @@ def _checked(market: Market, oi_base: float | None, oi_usd: float, price_usd: fl
 
 def market_oi(market: Market, contracts: float, price: float) -> MarketOI:
     """Convert a LINEAR or INVERSE market's contract count at ``price`` (USD per venue base unit)."""
-    require_amount(contracts, f"{market.venue_symbol} open interest")
-    require_price(price, f"{market.venue_symbol} price")
+    if not (0 <= contracts < math.inf and 0 < price < math.inf):  # NaN fails both; runs per market
+        require_amount(contracts, f"{market.venue_symbol} open interest")  # raises, naming the value
+        require_price(price, f"{market.venue_symbol} price")
     price_per_coin = price / market.base_factor
     if market.kind is ContractKind.LINEAR:
         venue_units = contracts * market.contract_size
@@ -85,11 +86,16 @@ def reported_oi(market: Market, *, oi_base: float | None, oi_usd: float, price_u
     ``oi_base`` is in venue base units and gets the market's ``base_factor``; ``price_usd`` is the
     price per venue unit when one was used.
     """
-    require_amount(oi_usd, f"{market.venue_symbol} oi_usd")
-    if oi_base is not None:
-        require_amount(oi_base, f"{market.venue_symbol} oi_base")
-    if price_usd is not None:
-        require_price(price_usd, f"{market.venue_symbol} price")
+    if not (
+        0 <= oi_usd < math.inf
+        and (oi_base is None or 0 <= oi_base < math.inf)
+        and (price_usd is None or 0 < price_usd < math.inf)
+    ):  # one comparison chain per market; the readable checks below only to name what failed
+        require_amount(oi_usd, f"{market.venue_symbol} oi_usd")
+        if oi_base is not None:
+            require_amount(oi_base, f"{market.venue_symbol} oi_base")
+        if price_usd is not None:
+            require_price(price_usd, f"{market.venue_symbol} price")
     return _checked(
         market,
         None if oi_base is None else oi_base * market.base_factor,

@@ -186,7 +186,7 @@ def rows(value: object, what: str) -> Sequence[Row]:
     if not isinstance(value, list):
         raise SchemaDrift(f"{what}: expected an array, got {type(value).__name__}")
     for index, item in enumerate(value):
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):  # exact dict: no ABC check
             raise SchemaDrift(f"{what}[{index}]: expected an object, got {type(item).__name__}")
     return value
 
@@ -197,25 +197,34 @@ def field_rows(body: object, name: str, what: str) -> Sequence[Row]:
     return rows(field_of(obj(body, what), name), f"{what}.{name}")
 
 
+# The readers below run a few times per market per poll: exact type checks first (what json.loads
+# produces), the general isinstance checks only for anything else.
+
+
 def field_of(row: Row, name: str) -> object:
     """A required field (any JSON type), or SchemaDrift naming it."""
-    if name not in row:
-        raise SchemaDrift(f"missing field {name!r}")
-    return row[name]
+    try:
+        return row[name]
+    except KeyError:
+        raise SchemaDrift(f"missing field {name!r}") from None
 
 
 def _to_float(value: object, name: str) -> float:
-    if isinstance(value, bool):
-        raise SchemaDrift(f"field {name!r}: expected a number, got a boolean")
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
+    kind = type(value)
+    if kind is str or kind is float or kind is int:  # what json.loads makes: one float() call
         try:
-            number = float(value)
-        except ValueError:
-            raise ImplausibleValue(f"field {name!r}: {value[:40]!r} is not a number") from None
+            number = float(value)  # type: ignore[arg-type]  # str, float or int, checked above
+        except (ValueError, OverflowError):  # "abc"; an integer beyond float's range
+            raise ImplausibleValue(f"field {name!r}: {str(value)[:40]!r} is not a number") from None
+    elif isinstance(value, bool):
+        raise SchemaDrift(f"field {name!r}: expected a number, got a boolean")
+    elif isinstance(value, int | float | str):  # subclasses: same rules
+        exact: object = (
+            str(value) if isinstance(value, str) else int(value) if isinstance(value, int) else float(value)
+        )
+        return _to_float(exact, name)
     else:
-        raise SchemaDrift(f"field {name!r}: expected a number or numeric string, got {type(value).__name__}")
+        raise SchemaDrift(f"field {name!r}: expected a number or numeric string, got {kind.__name__}")
     if not math.isfinite(number):
         raise ImplausibleValue(f"field {name!r}: {value!r} is not finite")
     return number
@@ -223,7 +232,11 @@ def _to_float(value: object, name: str) -> float:
 
 def num(row: Row, name: str) -> float:
     """A required finite number (JSON number or numeric string, as venues send both)."""
-    return _to_float(field_of(row, name), name)
+    try:
+        value = row[name]  # field_of, inlined: this runs a few times per market
+    except KeyError:
+        raise SchemaDrift(f"missing field {name!r}") from None
+    return _to_float(value, name)
 
 
 def opt_num(row: Row, name: str) -> float | None:
@@ -236,7 +249,12 @@ def opt_num(row: Row, name: str) -> float | None:
 
 def text(row: Row, name: str) -> str:
     """A required string field."""
-    value = field_of(row, name)
+    try:
+        value = row[name]  # field_of, inlined: this runs once or twice per market
+    except KeyError:
+        raise SchemaDrift(f"missing field {name!r}") from None
+    if type(value) is str:
+        return value
     if not isinstance(value, str):
         raise SchemaDrift(f"field {name!r}: expected a string, got {type(value).__name__}")
     return value

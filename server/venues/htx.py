@@ -85,8 +85,7 @@ SUSPENDED_STATUS: Final = 3  # counted only while it holds open interest
 RATE_LIMIT_CODE: Final = 1032
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HtxMarket(Market):
+class HtxMarket(Market, frozen=True, kw_only=True):
     """A catalog market plus what the cycle needs to know about it beyond ``Market``."""
 
     suspended: bool

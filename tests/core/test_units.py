@@ -76,3 +76,26 @@ def test_absurd_usd_is_rejected() -> None:
 
 def test_zero_is_a_real_value() -> None:
     assert market_oi(make(ContractKind.INVERSE, 100.0), 0.0, 50_000.0).oi_usd == 0.0
+
+
+@pytest.mark.parametrize(
+    ("oi_base", "oi_usd", "price_usd", "named"),
+    [
+        (1.0, -1.0, 2.0, "oi_usd"),
+        (1.0, math.nan, 2.0, "oi_usd"),
+        (-1.0, 2.0, 2.0, "oi_base"),
+        (math.inf, 2.0, 2.0, "oi_base"),
+        (1.0, 2.0, 0.0, "price"),
+        (1.0, 2.0, math.nan, "price"),
+    ],
+)
+def test_reported_bad_values_name_the_field(
+    oi_base: float, oi_usd: float, price_usd: float, named: str
+) -> None:
+    with pytest.raises(ImplausibleValue, match=named):
+        reported_oi(make(ContractKind.LINEAR, 1.0), oi_base=oi_base, oi_usd=oi_usd, price_usd=price_usd)
+
+
+def test_reported_optional_parts_may_be_absent() -> None:
+    m = reported_oi(make(ContractKind.LINEAR, 1.0), oi_base=None, oi_usd=5.0, price_usd=None)
+    assert m.oi_base is None and m.price_usd is None and m.oi_usd == 5.0

@@ -17,6 +17,8 @@ from server.venues.base import (
     field_rows,
     first_price,
     num,
+    opt_num,
+    text,
 )
 
 
@@ -29,6 +31,65 @@ def linear(symbol: str, base: str = "BTC") -> Market:
         contract_size=1.0,
         settle="USDT",
     )
+
+
+# --- strict readers (their fast paths must keep the general rules) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("61234.5", 61234.5), (61234.5, 61234.5), (7, 7.0), ("1e3", 1000.0)]
+)
+def test_num_reads_json_numbers_and_numeric_strings(value: object, expected: float) -> None:
+    assert num({"x": value}, "x") == expected
+
+
+class _Text(str):
+    pass
+
+
+class _Int(int):
+    pass
+
+
+def test_num_reads_subclasses_by_the_same_rules() -> None:
+    assert num({"x": _Text("2.5")}, "x") == 2.5
+    assert num({"x": _Int(3)}, "x") == 3.0
+    with pytest.raises(ImplausibleValue):
+        num({"x": _Text("nan")}, "x")
+
+
+@pytest.mark.parametrize("value", ["abc", "", "nan", "inf", "-Infinity", 10**400, float("inf")])
+def test_num_an_unusable_value_is_one_bad_row(value: object) -> None:
+    """10**400 used to escape as OverflowError (no venue error type): now a skipped row."""
+    with pytest.raises(ImplausibleValue, match="'x'"):
+        num({"x": value}, "x")
+
+
+@pytest.mark.parametrize("value", [True, None, [1], {"v": 1}])
+def test_num_a_value_of_the_wrong_type_is_drift(value: object) -> None:
+    with pytest.raises(SchemaDrift, match="'x'"):
+        num({"x": value}, "x")
+
+
+def test_num_and_text_missing_field_is_drift() -> None:
+    with pytest.raises(SchemaDrift, match="missing field 'x'"):
+        num({}, "x")
+    with pytest.raises(SchemaDrift, match="missing field 'x'"):
+        text({}, "x")
+
+
+def test_opt_num_absent_null_or_empty_is_none() -> None:
+    assert opt_num({}, "x") is None
+    assert opt_num({"x": None}, "x") is None
+    assert opt_num({"x": ""}, "x") is None
+    assert opt_num({"x": "0.5"}, "x") == 0.5
+
+
+def test_text_accepts_strings_only() -> None:
+    assert text({"x": "BTC"}, "x") == "BTC"
+    assert text({"x": _Text("ETH")}, "x") == "ETH"
+    with pytest.raises(SchemaDrift, match="expected a string"):
+        text({"x": 1}, "x")
 
 
 # --- catalog_of -------------------------------------------------------------------------------------
