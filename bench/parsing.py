@@ -8,9 +8,13 @@ catalog parsed beforehand (it is refreshed hourly, not per cycle). CCXT: its own
 methods (never a network call) on the same decoded bodies, markets not loaded (``safe_market``
 then builds a stub market per row, less work than a live CCXT call does, so our ratio errs low).
 
-CCXT's unified structures do not all carry open interest: where its ``parse_open_interest``
-reads the rows we read, that is the method compared (the same work); elsewhere the method that
-parses those rows (``parse_ticker``, ``parse_market``), which the "CCXT method" column names.
+The CCXT side is what CCXT itself does with that payload after its HTTP call: CCXT's
+open-interest parser where it is written for rows of this shape; otherwise the parse step of the
+CCXT fetch method that reads this endpoint (``parse_tickers`` as ``fetch_tickers`` returns it,
+``parse_markets`` as ``fetch_markets`` does...), the lighter one where two CCXT methods read it;
+where that fetch method does more than one parse step (Hyperliquid), the method itself with its
+HTTP call answered by our body. CCXT's structures do not all carry open interest; the "compared
+work" column says which do. The "CCXT method" column names the call.
 The figure is the median over repeats of the time for the whole cycle's bodies; markets/s is
 the venue's market count over that time.
 """
@@ -77,6 +81,22 @@ def _each(method: str, prefix: str) -> Callable[[Any, Bodies], int]:
     return run
 
 
+def _all(method: str, prefix: str) -> Callable[[Any, Bodies], int]:
+    """Call CCXT's list-level ``method`` (``parse_tickers``, ``parse_open_interests``...) on each
+    body's rows under ``prefix``, as CCXT's fetch method returns it."""
+
+    def run(exchange: Any, bodies: Bodies) -> int:
+        parse = getattr(exchange, method)
+        count = 0
+        for body in _bodies(bodies, prefix):
+            found = _rows(body)
+            parse(found)
+            count += len(found)
+        return count
+
+    return run
+
+
 def _both(*runs: Callable[[Any, Bodies], int]) -> Callable[[Any, Bodies], int]:
     def run(exchange: Any, bodies: Bodies) -> int:
         return sum(one(exchange, bodies) for one in runs)
@@ -94,14 +114,22 @@ def _binance_oi(exchange: Any, bodies: Bodies) -> int:
     return count
 
 
+def _no_network(*_: object, **__: object) -> Any:
+    raise RuntimeError("the parsing benchmark never reaches a network")
+
+
 def _hyperliquid(exchange: Any, bodies: Bodies) -> int:
-    count = 0
-    for body in _bodies(bodies, "metaAndAssetCtxs"):
-        meta, contexts = body
-        for asset, context in zip(meta["universe"], contexts, strict=False):
-            exchange.parse_open_interest({**context, "coin": asset["name"]})
-            count += 1
-    return count
+    """CCXT's own ``fetch_open_interests``, its HTTP call answered with our body: it merges
+    ``universe`` with the asset contexts, parses them as markets (``fetch_swap_markets``) and reads
+    each market's OI (``parse_open_interests``); markets are loaded once beforehand, as our catalog
+    is. Counts the results that carry an open-interest amount."""
+    body = bodies.one("metaAndAssetCtxs")
+    exchange.fetch = _no_network
+    exchange.publicPostInfo = lambda *_, **__: body
+    if exchange.markets is None:
+        exchange.set_markets(exchange.fetch_swap_markets())
+    interests = exchange.fetch_open_interests()
+    return sum(1 for interest in interests.values() if interest.get("openInterestAmount") is not None)
 
 
 def _coinbase_products(exchange: Any, bodies: Bodies) -> int:
@@ -126,50 +154,52 @@ class CcxtParser:
 CCXT: Final[Mapping[str, CcxtParser | str]] = {
     "binance": CcxtParser(
         ("binanceusdm", "binanceusdm"),
-        "parse_open_interest (each OI body) + parse_funding_rate (premiumIndex rows, mark price)",
-        (_binance_oi, _each("parse_funding_rate", "premiumIndex")),
+        "parse_open_interest (each OI body: fetch_open_interest) + parse_funding_rates (premiumIndex: "
+        "fetch_funding_rates, lighter than fetch_mark_prices' parse_tickers)",
+        (_binance_oi, _all("parse_funding_rates", "premiumIndex")),
         "same work",
     ),
     "binance_coinm": CcxtParser(
         ("binancecoinm", "binancecoinm"),
-        "parse_open_interest (each OI body) + parse_funding_rate (premiumIndex rows)",
-        (_binance_oi, _each("parse_funding_rate", "premiumIndex")),
+        "parse_open_interest (each OI body) + parse_funding_rates (premiumIndex)",
+        (_binance_oi, _all("parse_funding_rates", "premiumIndex")),
         "same work",
     ),
     "bybit": CcxtParser(
         ("bybit",),
-        "parse_open_interest (ticker rows)",
-        (_each("parse_open_interest", "tickers"),),
-        "same work",
+        "parse_funding_rates (tickers: fetch_funding_rates, lighter than fetch_tickers' parse_tickers; "
+        "CCXT's OI method reads another endpoint, one symbol per call)",
+        (_all("parse_funding_rates", "tickers"),),
+        "same rows, OI in info only",
     ),
     "okx": CcxtParser(
         ("okx", "okx"),
-        "parse_open_interest (OI rows) + parse_ticker (mark-price rows)",
-        (_each("parse_open_interest", "openInterest"), _each("parse_ticker", "markPrice")),
+        "parse_open_interests (fetch_open_interests) + parse_tickers (mark prices: fetch_mark_prices)",
+        (_all("parse_open_interests", "openInterest"), _all("parse_tickers", "markPrice")),
         "same work",
     ),
     "bitget": CcxtParser(
         ("bitget",),
-        "parse_ticker (ticker rows, holdingAmount stays in info)",
-        (_each("parse_ticker", "tickers"),),
+        "parse_tickers (fetch_tickers; holdingAmount stays in info)",
+        (_all("parse_tickers", "tickers"),),
         "same rows, no OI",
     ),
     "gateio": CcxtParser(
-        ("gate",), "parse_ticker (ticker rows)", (_each("parse_ticker", "tickers"),), "same rows, no OI"
+        ("gate",), "parse_tickers (fetch_tickers)", (_all("parse_tickers", "tickers"),), "same rows, no OI"
     ),
     "mexc": CcxtParser(
-        ("mexc",), "parse_ticker (ticker rows)", (_each("parse_ticker", "ticker"),), "same rows, no OI"
+        ("mexc",), "parse_tickers (fetch_tickers)", (_all("parse_tickers", "ticker"),), "same rows, no OI"
     ),
     "htx": CcxtParser(
         ("htx",),
-        "parse_open_interest (OI rows)",
-        (_each("parse_open_interest", "openInterest"),),
+        "parse_open_interests (fetch_open_interests)",
+        (_all("parse_open_interests", "openInterest"),),
         "same work",
     ),
     "kucoin": CcxtParser(
         ("kucoinfutures",),
-        "parse_ticker (contracts/active rows: CCXT's fetch_tickers path)",
-        (_each("parse_ticker", "contracts"),),
+        "parse_tickers (contracts/active: fetch_tickers' default for swaps)",
+        (_all("parse_tickers", "contracts"),),
         "same rows, no OI",
     ),
     "coinbase": CcxtParser(
@@ -180,24 +210,28 @@ CCXT: Final[Mapping[str, CcxtParser | str]] = {
     ),
     "backpack": CcxtParser(
         ("backpack", "backpack"),
-        "parse_open_interest (OI rows) + parse_funding_rate (mark-price rows)",
+        "parse_open_interest (OI rows: fetch_open_interest's parser) + parse_funding_rate (mark-price rows)",
         (_each("parse_open_interest", "openInterest"), _each("parse_funding_rate", "markPrices")),
         "same work",
     ),
     "deribit": CcxtParser(
         ("deribit",),
-        "parse_open_interest (book-summary rows)",
+        "parse_open_interest (book-summary rows: fetch_open_interest's parser, same row shape; lighter "
+        "than fetch_tickers' parse_ticker on this very endpoint)",
         (_each("parse_open_interest", "summary"),),
         "same work",
     ),
     "bitmex": "CCXT 4.5.90 has no BitMEX exchange",
     "hyperliquid": CcxtParser(
-        ("hyperliquid",), "parse_open_interest (asset contexts)", (_hyperliquid,), "same work"
+        ("hyperliquid",),
+        "fetch_open_interests (HTTP answered with the same body: merge, parse_markets, parse_open_interests)",
+        (_hyperliquid,),
+        "same work",
     ),
     "dydx": CcxtParser(
         ("dydx",),
-        "parse_market (perpetualMarkets rows)",
-        (_each("parse_market", "perpetualMarkets"),),
+        "parse_markets (fetch_markets)",
+        (_all("parse_markets", "perpetualMarkets"),),
         "same rows, OI not read",
     ),
     "drift": "no Drift parser in CCXT",

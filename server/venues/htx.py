@@ -121,24 +121,20 @@ def parse_catalog(bodies: Bodies) -> Catalog:
     )
 
 
-def convert_row(market: HtxMarket, row: Row) -> MarketOI | None:
-    contracts = num(row, "volume") / market.sides
-    if market.suspended and contracts == 0:
-        return None
-    oi_base = num(row, "amount") / market.sides  # venue base units
-    if market.kind is ContractKind.LINEAR:
-        oi_usd = num(row, "value") / market.sides  # USDT
-    else:
-        oi_usd = contracts * market.contract_size  # USD face value
-    return reported_oi(market, oi_base=oi_base, oi_usd=oi_usd, price_usd=None)
-
-
 def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
     def convert(row: Row) -> MarketOI | None:
         market = catalog.markets.get(text(row, "contract_code"))
         if not isinstance(market, HtxMarket):
             return None  # dated future, delisted, pending listing or unknown status
-        return convert_row(market, row)
+        contracts = num(row, "volume") / market.sides
+        if market.suspended and contracts == 0:
+            return None
+        oi_base = num(row, "amount") / market.sides  # venue base units
+        if market.kind is ContractKind.LINEAR:
+            oi_usd = num(row, "value") / market.sides  # USDT
+        else:
+            oi_usd = contracts * market.contract_size  # USD face value
+        return reported_oi(market, oi_base=oi_base, oi_usd=oi_usd, price_usd=None)
 
     oi_rows = [
         row

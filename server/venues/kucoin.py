@@ -31,6 +31,7 @@ Fixtures: tests/fixtures/kucoin/.
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 from server.core.errors import ImplausibleValue
@@ -62,13 +63,12 @@ SUCCESS: Final = "200000"
 RATE_LIMIT_CODES: Final = frozenset({"429000", "200002"})
 
 
-def venue_unit(row: Row) -> tuple[str, float]:
+@functools.lru_cache(maxsize=4096)  # pure, and the same few hundred names come every poll
+def venue_unit(base_currency: str, symbol: str, quote: str) -> tuple[str, float]:
     """Canonical base and coins per venue unit: a prefix on the symbol's stem (``1000BONK``) or on
     ``baseCurrency`` makes a bundle, as long as the stem names the same coin."""
-    base, factor = canonical_base(text(row, "baseCurrency"))
-    stem_base, stem_factor = canonical_base(
-        text(row, "symbol").removesuffix(f"{text(row, 'quoteCurrency')}M")
-    )
+    base, factor = canonical_base(base_currency)
+    stem_base, stem_factor = canonical_base(symbol.removesuffix(f"{quote}M"))
     return base, (max(factor, stem_factor) if stem_base == base else factor)
 
 
@@ -77,7 +77,8 @@ def contract_market(row: Row) -> Market | None:
     if text(row, "type") != PERPETUAL or text(row, "status") != OPEN:
         return None
     inverse = flag(row, "isInverse")
-    if not inverse and text(row, "quoteCurrency") not in USD_QUOTES:
+    quote = text(row, "quoteCurrency")
+    if not inverse and quote not in USD_QUOTES:
         return None
     multiplier = num(row, "multiplier")
     size = abs(multiplier) if inverse else multiplier  # USD per lot (inverse) or base units per lot
@@ -85,9 +86,10 @@ def contract_market(row: Row) -> Market | None:
         raise ImplausibleValue(
             f"multiplier {multiplier!r} on a {'inverse' if inverse else 'linear'} contract"
         )
-    base, factor = venue_unit(row)
+    symbol = text(row, "symbol")
+    base, factor = venue_unit(text(row, "baseCurrency"), symbol, quote)
     return Market(
-        venue_symbol=text(row, "symbol"),
+        venue_symbol=symbol,
         base=base,
         base_factor=factor,
         kind=ContractKind.INVERSE if inverse else ContractKind.LINEAR,
