@@ -58,14 +58,23 @@ def market_oi(market: Market, contracts: float, price: float) -> MarketOI:
     if not (0 <= contracts < math.inf and 0 < price < math.inf):  # NaN fails both; runs per market
         require_amount(contracts, f"{market.venue_symbol} open interest")  # raises, naming the value
         require_price(price, f"{market.venue_symbol} price")
-    price_per_coin = price / market.base_factor
     if market.kind is ContractKind.LINEAR:
         venue_units = contracts * market.contract_size
-        return _checked(market, venue_units * market.base_factor, venue_units * price, price_per_coin)
-    if market.kind is ContractKind.INVERSE:
-        usd = contracts * market.contract_size
-        return _checked(market, usd / price * market.base_factor, usd, price_per_coin)
-    raise ValueError(f"{market.venue_symbol}: use quanto_market_oi for {market.kind}")
+        oi_base, oi_usd = venue_units * market.base_factor, venue_units * price
+    elif market.kind is ContractKind.INVERSE:
+        oi_usd = contracts * market.contract_size
+        oi_base = oi_usd / price * market.base_factor
+    else:
+        raise ValueError(f"{market.venue_symbol}: use quanto_market_oi for {market.kind}")
+    if not -math.inf < oi_usd <= MAX_MARKET_OI_USD:  # _checked's rule (finite, capped)
+        _checked(market, oi_base, oi_usd, None)  # raises, naming the value
+    return MarketOI(  # not through _checked: this runs per market, and the check above is its rule
+        venue_symbol=market.venue_symbol,
+        base=market.base,
+        oi_base=oi_base,
+        oi_usd=oi_usd,
+        price_usd=price / market.base_factor,
+    )
 
 
 def quanto_market_oi(
@@ -96,9 +105,12 @@ def reported_oi(market: Market, *, oi_base: float | None, oi_usd: float, price_u
             require_amount(oi_base, f"{market.venue_symbol} oi_base")
         if price_usd is not None:
             require_price(price_usd, f"{market.venue_symbol} price")
-    return _checked(
-        market,
-        None if oi_base is None else oi_base * market.base_factor,
-        oi_usd,
-        None if price_usd is None else price_usd / market.base_factor,
+    if not oi_usd <= MAX_MARKET_OI_USD:  # finite and non-negative already
+        _checked(market, oi_base, oi_usd, price_usd)  # raises, naming the value
+    return MarketOI(  # not through _checked: this runs per market, and the check above is its rule
+        venue_symbol=market.venue_symbol,
+        base=market.base,
+        oi_base=None if oi_base is None else oi_base * market.base_factor,
+        oi_usd=oi_usd,
+        price_usd=None if price_usd is None else price_usd / market.base_factor,
     )

@@ -21,7 +21,6 @@ Nothing is turned into a default value and silently summed (the ccxt ``safe_*`` 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
@@ -171,7 +170,6 @@ class VenueSpec:
 # --- strict field readers -------------------------------------------------------------------------
 
 Row = Mapping[str, object]
-_INFINITY: Final = math.inf
 R = TypeVar("R")
 
 
@@ -226,7 +224,7 @@ def _to_float(value: object, name: str) -> float:
         return _to_float(exact, name)
     else:
         raise SchemaDrift(f"field {name!r}: expected a number or numeric string, got {kind.__name__}")
-    if not math.isfinite(number):
+    if number - number != 0.0:  # not finite (see num)
         raise ImplausibleValue(f"field {name!r}: {value!r} is not finite")
     return number
 
@@ -246,7 +244,7 @@ def num(row: Row, name: str) -> float:
             number = float(value)  # type: ignore[arg-type]  # str, float or int, checked above
         except (ValueError, OverflowError):
             return _to_float(value, name)  # raises, naming the value
-        if -_INFINITY < number < _INFINITY:  # finite (NaN fails every comparison)
+        if number - number == 0.0:  # finite: inf - inf and NaN - NaN are NaN (no global lookups)
             return number
     return _to_float(value, name)
 

@@ -99,3 +99,16 @@ def test_reported_bad_values_name_the_field(
 def test_reported_optional_parts_may_be_absent() -> None:
     m = reported_oi(make(ContractKind.LINEAR, 1.0), oi_base=None, oi_usd=5.0, price_usd=None)
     assert m.oi_base is None and m.price_usd is None and m.oi_usd == 5.0
+
+
+def test_overflowing_usd_is_rejected_not_published() -> None:
+    # 1e300 contracts × 1e10 base units × 2 USD overflows to inf: caught by the cap check
+    with pytest.raises(ImplausibleValue, match="exceeds"):
+        market_oi(make(ContractKind.LINEAR, 1e10), 1e300, 2.0)
+
+
+def test_reported_absurd_usd_is_rejected() -> None:
+    with pytest.raises(ImplausibleValue, match="exceeds"):
+        reported_oi(
+            make(ContractKind.LINEAR, 1.0), oi_base=None, oi_usd=2 * MAX_MARKET_OI_USD, price_usd=None
+        )
