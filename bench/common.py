@@ -13,6 +13,7 @@ import json
 import math
 import os
 import random
+import re
 import statistics
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -123,6 +124,32 @@ class Section:
         lines.extend(f"- {note}" for note in self.notes)
         lines.append("")
         return "\n".join(lines)
+
+    def records(self) -> list[dict[str, object]]:
+        """The section as JSON-lines records: one per row (each cell's text, and its number and
+        unit where the cell starts with one), one per target, one per note."""
+        records: list[dict[str, object]] = [
+            {
+                "section": self.title,
+                "row": {name: cell_record(cell) for name, cell in zip(self.header, cells, strict=False)},
+            }
+            for cells in self.rows
+        ]
+        records.extend({"section": self.title, "target": text, "met": met} for text, met in self.targets)
+        records.extend({"section": self.title, "note": note} for note in self.notes)
+        return records
+
+
+_LEADING_NUMBER: Final = re.compile(r"^\s*([-+]?[\d,]*\.?\d+(?:[eE][-+]?\d+)?)\s*([^\s(]*)")
+
+
+def cell_record(cell: str) -> dict[str, object]:
+    """``{"text": cell}``, plus ``value`` and ``unit`` when the cell starts with a number
+    (``"1,287,168"``, ``"5.89×"``, ``"642 ms (600–700 ms)"`` → 642.0 and "ms": the median)."""
+    found = _LEADING_NUMBER.match(cell)
+    if found is None:
+        return {"text": cell}
+    return {"text": cell, "value": float(found.group(1).replace(",", "")), "unit": found.group(2)}
 
 
 def judged(met: bool, quick: bool) -> bool | None:

@@ -3,8 +3,9 @@
 ``make bench`` runs the full set (under 10 minutes on the 2-core reference machine); ``--quick``
 (``make bench-quick``, and CI through tests/test_bench_quick.py) runs each at a token size to
 prove it still works, and judges no target. The table is printed and written to
-``bench/results/latest.md``. ``--only`` picks sections by number (e.g. ``--only 1,4``; written
-to ``latest-partial.md``).
+``bench/results/latest.md``, its rows as JSON lines to ``latest.jsonl`` (every run also appended
+to ``history.jsonl``). ``--only`` picks sections by number (e.g. ``--only 1,4``; written to
+``latest-partial.*``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import json
+import os
 import platform
 import sys
 import time
@@ -51,22 +54,46 @@ def header(quick: bool, elapsed_s: float) -> str:
     return (
         f"# oi-service benchmarks, {now}\n\n"
         f"mode: {mode}; {elapsed_s:.0f} s; Python {platform.python_version()}, "
-        f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} CPUs\n"
+        f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPUs\n"
     )
 
 
-async def run(quick: bool, only: set[str] | None) -> str:
+def machine() -> dict[str, object]:
+    return {
+        "python": platform.python_version(),
+        "arch": platform.machine(),
+        "cpus": len(os.sched_getaffinity(0)),
+        "system": platform.platform(terse=True),
+    }
+
+
+async def run(quick: bool, only: set[str] | None) -> tuple[str, list[Section]]:
     started = time.monotonic()
-    sections: list[str] = []
+    sections: list[Section] = []
     for number, benchmark in BENCHMARKS:
         if only is not None and number not in only:
             continue
         began = time.monotonic()
         section = await benchmark(quick)
-        sections.append(section.markdown())
+        sections.append(section)
         print(section.markdown(), flush=True)
         print(f"({time.monotonic() - began:.0f} s)\n", file=sys.stderr, flush=True)
-    return header(quick, time.monotonic() - started) + "\n" + "\n".join(sections)
+    elapsed_s = time.monotonic() - started
+    return header(quick, elapsed_s) + "\n" + "\n".join(s.markdown() for s in sections), sections
+
+
+def json_lines(sections: Sequence[Section], *, quick: bool, only: set[str] | None) -> str:
+    """Every record of every section, each stamped with the run (time, mode, machine)."""
+    stamp = {
+        "run_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if quick else ("partial" if only else "full"),
+        "machine": machine(),
+    }
+    return "".join(
+        json.dumps({"run": stamp, **record}, ensure_ascii=False) + "\n"
+        for section in sections
+        for record in section.records()
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,12 +102,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated section numbers, e.g. 1,4")
     args = parser.parse_args(argv)
     only = set(args.only.split(",")) if args.only else None
-    report = asyncio.run(run(args.quick, only))
+    report, sections = asyncio.run(run(args.quick, only))
     RESULTS.mkdir(exist_ok=True)
-    name = "latest-quick.md" if args.quick else ("latest.md" if only is None else "latest-partial.md")
-    (RESULTS / name).write_text(report)
+    stem = "latest-quick" if args.quick else ("latest" if only is None else "latest-partial")
+    (RESULTS / f"{stem}.md").write_text(report)
+    lines = json_lines(sections, quick=args.quick, only=only)
+    (RESULTS / f"{stem}.jsonl").write_text(lines)
+    with (RESULTS / "history.jsonl").open("a") as history:  # every run, for comparing over time
+        history.write(lines)
     print(report.split("\n\n", 2)[1])  # the date and mode line, last, after the sections
-    print(f"written to {RESULTS / name}")
+    print(f"written to {RESULTS / stem}.md and .jsonl (appended to history.jsonl)")
     return 0
 
 

@@ -7,6 +7,7 @@ still runs end to end against the current code: real servers, real clients, real
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -59,3 +60,18 @@ def test_quick_benchmarks_run_and_print_every_section() -> None:
     assert re.search(r"\| \d+ polled every 1 s \| [^|]+ \| [\d.]+ m?s", freshness), freshness
     assert "| 18 of 18 |" in output.split("## 6.")[1], output.split("## 6.")[1]
     assert (ROOT / "bench" / "results" / "latest-quick.md").read_text().count("## ") >= len(SECTIONS)
+
+    # the same results as JSON lines: every section, every row with its numbers, stamped with the run
+    records = [
+        json.loads(line)
+        for line in (ROOT / "bench" / "results" / "latest-quick.jsonl").read_text().splitlines()
+    ]
+    assert {r["run"]["mode"] for r in records} == {"quick"}
+    assert all(r["run"]["machine"]["cpus"] >= 1 for r in records)
+    titles = {r["section"] for r in records}
+    for title in SECTIONS:
+        assert any(t.startswith(title.removeprefix("## ")) for t in titles), title
+    parsing_rows = [r["row"] for r in records if r["section"].startswith("4.") and "row" in r]
+    assert len(parsing_rows) == 18
+    assert all(row["ours markets/s"]["value"] > 0 for row in parsing_rows)
+    assert sum("target" in r and r["met"] is None for r in records) >= len(SECTIONS)
