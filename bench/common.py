@@ -245,6 +245,35 @@ def child_env() -> dict[str, str]:
     return env
 
 
+async def spawn_module(
+    module: str, *args: str, stdin: int, stdout: int, stderr: int | None = None, limit: int = 2**16
+) -> asyncio.subprocess.Process:
+    """``python -m module args`` from the project root, with the project importable."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        *args,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        env=child_env(),
+        cwd=str(ROOT),
+        limit=limit,
+    )
+
+
+async def stop(process: asyncio.subprocess.Process, *, grace_s: float) -> None:
+    """Terminate, wait up to ``grace_s``, then kill: no child outlives its benchmark."""
+    if process.returncode is None:
+        process.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), grace_s)
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
 @contextlib.asynccontextmanager
 async def child(
     module: str, *args: str, ready_timeout_s: float = CHILD_READY_S, cpu: str | None = None
@@ -253,16 +282,8 @@ async def child(
 
     At exit its stdin is closed (every child ends on EOF), then it is terminated, then killed.
     """
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        module,
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        env=child_env(),
-        cwd=str(ROOT),
-        limit=64 * 1024 * 1024,
+    process = await spawn_module(
+        module, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=64 * 1024 * 1024
     )
     pin(process.pid, cpu)
     handle = Child(process, {})
@@ -275,13 +296,7 @@ async def child(
                 process.stdin.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(process.wait(), 5.0)
-        if process.returncode is None:
-            process.terminate()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), 3.0)
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await stop(process, grace_s=3.0)
 
 
 async def stdin_lines() -> AsyncIterator[str]:
@@ -306,15 +321,8 @@ async def run_json(
     module: str, *args: str, timeout_s: float = 120.0, cpu: str | None = LOAD_CPU
 ) -> dict[str, object]:
     """Run ``python -m module args`` to completion; its last stdout line is a JSON object."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        module,
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        env=child_env(),
-        cwd=str(ROOT),
+    process = await spawn_module(
+        module, *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE
     )
     pin(process.pid, cpu)
     try:

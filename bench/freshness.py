@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import random
-import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Final
@@ -24,7 +23,7 @@ from typing import Final
 import aiohttp
 import grpc
 
-from bench.common import ROOT, Section, child_env, fmt_ms, judged, percentile
+from bench.common import Section, fmt_ms, judged, percentile, spawn_module, stop
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
 
@@ -36,9 +35,7 @@ TARGET_P99_S: Final = 2.0
 @contextlib.asynccontextmanager
 async def service() -> AsyncIterator[dict[str, object]]:
     """``oi-server --simulate`` in its own process; yields its "ready" log line's fields."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    process = await spawn_module(
         "server",
         "--simulate",
         "--poll-interval",
@@ -54,8 +51,6 @@ async def service() -> AsyncIterator[dict[str, object]]:
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
-        env=child_env(),
-        cwd=str(ROOT),
     )
     assert process.stderr is not None
     try:
@@ -72,13 +67,7 @@ async def service() -> AsyncIterator[dict[str, object]]:
         yield ready
         drain.cancel()
     finally:
-        if process.returncode is None:
-            process.terminate()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), 8)
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await stop(process, grace_s=8)
 
 
 async def _drain(stream: asyncio.StreamReader) -> None:

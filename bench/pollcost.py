@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sys
 import time
 from typing import Final
 
 import aiohttp
 
-from bench.common import ROOT, Figure, Section, child_env, judged
+from bench.common import Figure, Section, judged, spawn_module, stop
 from server.api.convert import PreparedSnapshot
 from server.app import STALENESS_TICK_S
 from server.core.aggregate import aggregate
@@ -37,17 +36,13 @@ TARGET_SHARE: Final = 0.02
 
 
 async def start_simulator() -> tuple[asyncio.subprocess.Process, dict[str, str]]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    process = await spawn_module(
         "server.sim.cli",
         "--full-scale",
         "--seed",
         "3",
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
-        env=child_env(),
-        cwd=str(ROOT),
     )
     assert process.stdout is not None
     urls: dict[str, str] = {}
@@ -122,8 +117,7 @@ async def run_poll_cost(quick: bool) -> Section:
                 await poller.poll_once()
                 by_venue[poller.spec.id] = cpu_s() - before
     finally:
-        simulator.terminate()
-        await simulator.wait()
+        await stop(simulator, grace_s=5)
     venues = len(readings)
     tick = staleness_tick_cost(readings, repeats=3 if quick else 20)
     section = Section(
