@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Final
 
 import msgspec
 
@@ -31,6 +32,92 @@ class ContractKind(StrEnum):
     LINEAR = "linear"
     INVERSE = "inverse"
     QUANTO = "quanto"
+
+
+class VenueType(StrEnum):
+    """Where a venue's order book lives: a company's matching engine or a chain."""
+
+    CEX = "cex"
+    DEX = "dex"
+
+
+class RawUnit(StrEnum):
+    """The unit of a venue's own OI figure, as sent (API.md section 4 ``raw.unit``)."""
+
+    CONTRACTS = "contracts"
+    BASE = "base"
+    USD = "usd"
+    QUOTE = "quote"
+
+
+class Convention(StrEnum):
+    """Which rule of API.md section 1 turned the venue's figure into a one-sided count."""
+
+    ONE_SIDED = "one_sided"  # the venue reports one side of a matched book: taken as sent
+    SINGLE_SIDE_FIELD = "single_side_field"  # a two-sided venue's own single-side field
+    TWO_SIDED_HALVED = "two_sided_halved"  # a two-sided figure (longs + shorts), halved
+    POOL_LONG_PLUS_SHORT = "pool_long_plus_short"  # traders against a pool: each position once
+    LARGER_SIDE = "larger_side"  # vAMM venues: the larger side (the AMM takes the imbalance)
+
+
+class PriceKind(StrEnum):
+    """Which price of the venue converted contracts or coins to USD."""
+
+    MARK = "mark"
+    ORACLE = "oracle"
+    INDEX = "index"
+    LAST = "last"
+    MID = "mid"
+
+
+class MarginType(StrEnum):
+    STABLECOIN = "stablecoin"
+    COIN = "coin"
+
+
+# Margin assets worth one US dollar: USD itself and the dollar stablecoins venues settle in.
+STABLECOINS: Final = frozenset(
+    {"USD", "USDT", "USDC", "USDE", "FDUSD", "BUSD", "DAI", "USDS", "USDH", "PYUSD"}
+)
+
+
+def margin_type_of(margin_asset: str) -> MarginType:
+    """Stablecoin-margined (USDT, USDC, USD…) or coin-margined (inverse and quanto books)."""
+    return MarginType.STABLECOIN if margin_asset.upper() in STABLECOINS else MarginType.COIN
+
+
+class Raw(msgspec.Struct, frozen=True):
+    """The venue's own OI figure exactly as sent: the field, its text, its unit."""
+
+    field: str
+    value: str
+    unit: RawUnit
+
+
+# Funding beyond this per 8 h (5 %) is a unit or feed error, never a market: screened out.
+MAX_FUNDING_8H: Final = 0.05
+HOURS_PER_YEAR: Final = 8760.0
+
+
+class Funding(msgspec.Struct, frozen=True, kw_only=True):
+    """One market's funding as the venue quotes it: ``rate`` is the fraction longs pay per
+    ``interval_hours`` (positive = longs pay shorts); ``short_rate`` where the venue quotes the
+    shorts' side separately (Drift, Avantis: positive = shorts pay). Normalised figures are derived,
+    never stored, so they cannot disagree with the rate:
+    ``rate_8h`` = rate × 8 / interval_hours, ``apr`` = rate × 8760 / interval_hours (simple)."""
+
+    rate: float
+    interval_hours: float
+    next_at_ms: int | None = None
+    short_rate: float | None = None
+
+    @property
+    def rate_8h(self) -> float:
+        return self.rate * 8.0 / self.interval_hours
+
+    @property
+    def apr(self) -> float:
+        return self.rate * HOURS_PER_YEAR / self.interval_hours
 
 
 class Market(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,11 +137,18 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class MarketOI(msgspec.Struct, frozen=True, kw_only=True):
-    """One market's open interest from one poll, converted to base coins and USD.
+    """One market's open interest from one poll, converted to base coins and USD, with how.
 
     ``oi_base`` is None where the venue gives no honest way to derive base units.
     ``price_usd`` is the mark/oracle price of one canonical coin used for the conversion
-    (None where the venue reports USD directly and no price was needed).
+    (None where the venue reports USD directly and no price was needed); the price as the venue
+    sent it is ``price_usd × base_factor`` (a 1000PEPE market quotes 1000 PEPE).
+
+    Provenance (API.md section 4): ``raw`` is the venue's figure as sent, ``convention`` the rule
+    that made it one-sided, ``price_kind`` which price converted it, ``margin_asset`` what the
+    market is margined and settled in, ``contract_size`` per contract where ``raw`` counts
+    contracts. ``funding`` is None where the venue has none or its interval is unknown; pool
+    borrow fees are never funding: ``borrow_rate_1h`` (a fraction per hour).
     """
 
     venue_symbol: str
@@ -62,6 +156,24 @@ class MarketOI(msgspec.Struct, frozen=True, kw_only=True):
     oi_base: float | None
     oi_usd: float
     price_usd: float | None
+    kind: ContractKind = ContractKind.LINEAR
+    margin_asset: str = "USDT"
+    contract_size: float | None = None
+    base_factor: float = 1.0
+    raw: Raw | None = None
+    convention: Convention = Convention.ONE_SIDED
+    price_kind: PriceKind | None = None
+    funding: Funding | None = None
+    borrow_rate_1h: float | None = None
+
+    @property
+    def margin_type(self) -> MarginType:
+        return margin_type_of(self.margin_asset)
+
+    @property
+    def venue_price(self) -> float | None:
+        """The price as the venue sent it (per venue base unit), or None where none was used."""
+        return None if self.price_usd is None else self.price_usd * self.base_factor
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

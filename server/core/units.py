@@ -20,7 +20,16 @@ import math
 from typing import Final
 
 from server.core.errors import ImplausibleValue
-from server.core.model import ContractKind, Market, MarketOI
+from server.core.model import (
+    ContractKind,
+    Convention,
+    Funding,
+    Market,
+    MarketOI,
+    PriceKind,
+    Raw,
+    RawUnit,
+)
 
 # One market's OI can never reach 1e12 USD: the whole crypto perpetual market holds ~1e11.
 # A bigger figure is a unit bug or a venue glitch, and must not reach the totals.
@@ -41,23 +50,58 @@ def require_amount(amount: float, what: str) -> float:
     return amount
 
 
-def _checked(market: Market, oi_base: float | None, oi_usd: float, price_usd: float | None) -> MarketOI:
+def _checked_usd(market: Market, oi_usd: float) -> None:
     if not math.isfinite(oi_usd) or oi_usd > MAX_MARKET_OI_USD:
         raise ImplausibleValue(f"{market.venue_symbol}: oi_usd {oi_usd!r} exceeds {MAX_MARKET_OI_USD:.0e}")
+
+
+def _record(
+    market: Market,
+    *,
+    oi_base: float | None,
+    oi_usd: float,
+    price_usd: float | None,
+    raw: Raw | None,
+    price_kind: PriceKind | None,
+    convention: Convention,
+    funding: Funding | None,
+    borrow_rate_1h: float | None,
+) -> MarketOI:
+    """The one place a ``MarketOI`` is built from a catalog ``Market``: the catalog's facts (kind,
+    margin asset, bundle factor, contract size where the raw figure counts contracts) are copied
+    here, so no venue can forget one."""
     return MarketOI(
         venue_symbol=market.venue_symbol,
         base=market.base,
         oi_base=oi_base,
         oi_usd=oi_usd,
         price_usd=price_usd,
+        kind=market.kind,
+        margin_asset=market.settle,
+        contract_size=market.contract_size if raw is not None and raw.unit is RawUnit.CONTRACTS else None,
+        base_factor=market.base_factor,
+        raw=raw,
+        convention=convention,
+        price_kind=price_kind if price_usd is not None else None,
+        funding=funding,
+        borrow_rate_1h=borrow_rate_1h,
     )
 
 
-def market_oi(market: Market, contracts: float, price: float) -> MarketOI:
-    """Convert a LINEAR or INVERSE market's contract count at ``price`` (USD per venue base unit)."""
-    if not (0 <= contracts < math.inf and 0 < price < math.inf):  # NaN fails both; runs per market
-        require_amount(contracts, f"{market.venue_symbol} open interest")  # raises, naming the value
-        require_price(price, f"{market.venue_symbol} price")
+def market_oi(
+    market: Market,
+    contracts: float,
+    price: float,
+    *,
+    raw: Raw | None = None,
+    price_kind: PriceKind | None = PriceKind.MARK,
+    convention: Convention = Convention.ONE_SIDED,
+    funding: Funding | None = None,
+) -> MarketOI:
+    """Convert a LINEAR or INVERSE market's contract count at ``price`` (USD per venue base unit).
+    ``contracts`` is already one-sided (``convention`` says how); ``raw`` is the figure as sent."""
+    require_amount(contracts, f"{market.venue_symbol} open interest")
+    require_price(price, f"{market.venue_symbol} price")
     if market.kind is ContractKind.LINEAR:
         venue_units = contracts * market.contract_size
         oi_base, oi_usd = venue_units * market.base_factor, venue_units * price
@@ -66,19 +110,30 @@ def market_oi(market: Market, contracts: float, price: float) -> MarketOI:
         oi_base = oi_usd / price * market.base_factor
     else:
         raise ValueError(f"{market.venue_symbol}: use quanto_market_oi for {market.kind}")
-    if not -math.inf < oi_usd <= MAX_MARKET_OI_USD:  # _checked's rule (finite, capped)
-        _checked(market, oi_base, oi_usd, None)  # raises, naming the value
-    return MarketOI(  # not through _checked: this runs per market, and the check above is its rule
-        venue_symbol=market.venue_symbol,
-        base=market.base,
+    _checked_usd(market, oi_usd)
+    return _record(
+        market,
         oi_base=oi_base,
         oi_usd=oi_usd,
         price_usd=price / market.base_factor,
+        raw=raw,
+        price_kind=price_kind,
+        convention=convention,
+        funding=funding,
+        borrow_rate_1h=None,
     )
 
 
 def quanto_market_oi(
-    market: Market, contracts: float, price: float, settle_price_usd: float, *, base_derivable: bool
+    market: Market,
+    contracts: float,
+    price: float,
+    settle_price_usd: float,
+    *,
+    base_derivable: bool,
+    raw: Raw | None = None,
+    price_kind: PriceKind | None = PriceKind.MARK,
+    funding: Funding | None = None,
 ) -> MarketOI:
     """Convert a QUANTO market: ``contract_size`` is settle-currency units per contract per price unit."""
     require_amount(contracts, f"{market.venue_symbol} open interest")
@@ -86,31 +141,51 @@ def quanto_market_oi(
     require_price(settle_price_usd, f"{market.venue_symbol} settle price")
     usd = contracts * market.contract_size * price * settle_price_usd
     oi_base = usd / (price / market.base_factor) if base_derivable else None
-    return _checked(market, oi_base, usd, price / market.base_factor)
+    _checked_usd(market, usd)
+    return _record(
+        market,
+        oi_base=oi_base,
+        oi_usd=usd,
+        price_usd=price / market.base_factor,
+        raw=raw,
+        price_kind=price_kind,
+        convention=Convention.ONE_SIDED,
+        funding=funding,
+        borrow_rate_1h=None,
+    )
 
 
-def reported_oi(market: Market, *, oi_base: float | None, oi_usd: float, price_usd: float | None) -> MarketOI:
+def reported_oi(
+    market: Market,
+    *,
+    oi_base: float | None,
+    oi_usd: float,
+    price_usd: float | None,
+    raw: Raw | None = None,
+    price_kind: PriceKind | None = PriceKind.MARK,
+    convention: Convention = Convention.ONE_SIDED,
+    funding: Funding | None = None,
+    borrow_rate_1h: float | None = None,
+) -> MarketOI:
     """A market whose venue reports base coins and/or USD itself (already in venue base units).
 
     ``oi_base`` is in venue base units and gets the market's ``base_factor``; ``price_usd`` is the
     price per venue unit when one was used.
     """
-    if not (
-        0 <= oi_usd < math.inf
-        and (oi_base is None or 0 <= oi_base < math.inf)
-        and (price_usd is None or 0 < price_usd < math.inf)
-    ):  # one comparison chain per market; the readable checks below only to name what failed
-        require_amount(oi_usd, f"{market.venue_symbol} oi_usd")
-        if oi_base is not None:
-            require_amount(oi_base, f"{market.venue_symbol} oi_base")
-        if price_usd is not None:
-            require_price(price_usd, f"{market.venue_symbol} price")
-    if not oi_usd <= MAX_MARKET_OI_USD:  # finite and non-negative already
-        _checked(market, oi_base, oi_usd, price_usd)  # raises, naming the value
-    return MarketOI(  # not through _checked: this runs per market, and the check above is its rule
-        venue_symbol=market.venue_symbol,
-        base=market.base,
+    require_amount(oi_usd, f"{market.venue_symbol} oi_usd")
+    if oi_base is not None:
+        require_amount(oi_base, f"{market.venue_symbol} oi_base")
+    if price_usd is not None:
+        require_price(price_usd, f"{market.venue_symbol} price")
+    _checked_usd(market, oi_usd)
+    return _record(
+        market,
         oi_base=None if oi_base is None else oi_base * market.base_factor,
         oi_usd=oi_usd,
         price_usd=None if price_usd is None else price_usd / market.base_factor,
+        raw=raw,
+        price_kind=price_kind,
+        convention=convention,
+        funding=funding,
+        borrow_rate_1h=borrow_rate_1h,
     )

@@ -63,6 +63,9 @@ async def venue_markets(request: web.Request) -> web.Response:
                     "oi_base": m.oi_base,
                     "oi_usd": m.oi_usd,
                     "price_usd": m.price_usd,
+                    "funding_rate": m.funding_rate,
+                    "funding_interval_h": m.listing.funding_interval_h,
+                    "funding_8h": m.funding_8h,
                 }
                 for m in cluster.world.venues[venue]
             ],

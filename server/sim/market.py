@@ -20,6 +20,11 @@ from server.core.model import ContractKind
 PRICE_STEP_SIGMA: Final = 0.001  # per tick
 OI_STEP_SIGMA: Final = 0.002
 MEAN_REVERSION: Final = 0.02  # pull of each tick back toward the starting level (log space)
+# Funding per 8 h walks around the venues' common baseline (0.01 %/8 h ≈ 10.95 % APR), never far.
+FUNDING_8H_BASELINE: Final = 0.0001
+FUNDING_8H_STEP_SIGMA: Final = 0.00001
+FUNDING_8H_SPREAD: Final = 0.0002  # starting levels spread over ±this around the baseline
+HOUR_MS: Final = 3_600_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +85,7 @@ class Listing:
     settle: str = "USDT"
     share: float = 1.0
     price_skew: float = 0.0
+    funding_interval_h: float = 8.0
 
 
 @dataclass(slots=True)
@@ -89,6 +95,17 @@ class ListingState:
     listing: Listing
     price_usd: float  # per canonical coin
     oi_base: float  # canonical coins
+    funding_8h: float = FUNDING_8H_BASELINE  # the fraction longs pay per 8 h
+
+    @property
+    def funding_rate(self) -> float:
+        """The rate per the listing's own funding interval, as the venue quotes it."""
+        return self.funding_8h * self.listing.funding_interval_h / 8.0
+
+    def next_funding_ms(self, now_ms: int) -> int:
+        """The next settlement: the next whole multiple of the interval since the epoch (UTC)."""
+        step = int(self.listing.funding_interval_h * HOUR_MS)
+        return (now_ms // step + 1) * step
 
     @property
     def venue_price(self) -> float:
@@ -122,6 +139,7 @@ class MarketWorld:
     venues: dict[str, list[ListingState]] = field(default_factory=dict)
     _log_oi: dict[tuple[str, str], float] = field(default_factory=dict)
     _start_oi: dict[tuple[str, str], float] = field(default_factory=dict)
+    _start_funding: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.log_price = {symbol: math.log(asset.price_usd) for symbol, asset in self.assets.items()}
@@ -134,7 +152,9 @@ class MarketWorld:
             oi_base = asset.oi_usd * venue_share * listing.share / asset.price_usd
             key = (venue, listing.venue_symbol)
             self._log_oi[key] = self._start_oi[key] = math.log(oi_base)
-            states.append(ListingState(listing=listing, price_usd=price, oi_base=oi_base))
+            funding = FUNDING_8H_BASELINE + self.rng.uniform(-FUNDING_8H_SPREAD, FUNDING_8H_SPREAD)
+            self._start_funding[key] = funding
+            states.append(ListingState(listing=listing, price_usd=price, oi_base=oi_base, funding_8h=funding))
         self.venues[venue] = states
 
     def step(self) -> None:
@@ -154,6 +174,9 @@ class MarketWorld:
                     current + MEAN_REVERSION * (start - current) + self.rng.gauss(0, OI_STEP_SIGMA)
                 )
                 state.oi_base = math.exp(self._log_oi[key])
+                state.funding_8h += MEAN_REVERSION * (
+                    self._start_funding[key] - state.funding_8h
+                ) + self.rng.gauss(0, FUNDING_8H_STEP_SIGMA)
                 state.price_usd = math.exp(self.log_price[state.listing.asset]) * (
                     1 + state.listing.price_skew
                 )

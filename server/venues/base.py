@@ -21,6 +21,8 @@ Nothing is turned into a default value and silently summed (the ccxt ``safe_*`` 
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
@@ -32,7 +34,7 @@ from server.core.errors import (
     VenueRateLimited,
     VenueRejected,
 )
-from server.core.model import Market, MarketOI, ParsedPoll
+from server.core.model import Funding, Market, MarketOI, ParsedPoll, Raw, RawUnit, VenueType
 
 HOUR_S: Final = 3600.0
 
@@ -161,6 +163,7 @@ class VenueSpec:
     next_page: Callable[[Request, object], Request | None] | None = None
     pacing: Pacing | None = None
     hosts: Mapping[str, str] = field(default_factory=dict)
+    venue_type: VenueType = VenueType.CEX
 
     def live_urls(self) -> dict[str, str]:
         """Host name → live base URL ("" is ``base_url``)."""
@@ -185,7 +188,7 @@ def rows(value: object, what: str) -> Sequence[Row]:
     if not isinstance(value, list):
         raise SchemaDrift(f"{what}: expected an array, got {type(value).__name__}")
     for index, item in enumerate(value):
-        if type(item) is not dict and not isinstance(item, Mapping):  # exact dict: no ABC check
+        if not isinstance(item, Mapping):
             raise SchemaDrift(f"{what}[{index}]: expected an object, got {type(item).__name__}")
     return value
 
@@ -194,10 +197,6 @@ def field_rows(body: object, name: str, what: str) -> Sequence[Row]:
     """The array of objects in field ``name`` of the JSON object ``body`` (``data``, ``result``...);
     SchemaDrift names ``what`` or ``what.name``."""
     return rows(field_of(obj(body, what), name), f"{what}.{name}")
-
-
-# The readers below run a few times per market per poll: exact type checks first (what json.loads
-# produces), the general isinstance checks only for anything else.
 
 
 def field_of(row: Row, name: str) -> object:
@@ -209,44 +208,22 @@ def field_of(row: Row, name: str) -> object:
 
 
 def _to_float(value: object, name: str) -> float:
-    kind = type(value)
-    if kind is str or kind is float or kind is int:  # what json.loads makes: one float() call
-        try:
-            number = float(value)  # type: ignore[arg-type]  # str, float or int, checked above
-        except (ValueError, OverflowError):  # "abc"; an integer beyond float's range
-            raise ImplausibleValue(f"field {name!r}: {str(value)[:40]!r} is not a number") from None
-    elif isinstance(value, bool):
-        raise SchemaDrift(f"field {name!r}: expected a number, got a boolean")
-    elif isinstance(value, int | float | str):  # subclasses: same rules
-        exact: object = (
-            str(value) if isinstance(value, str) else int(value) if isinstance(value, int) else float(value)
-        )
-        return _to_float(exact, name)
-    else:
-        raise SchemaDrift(f"field {name!r}: expected a number or numeric string, got {kind.__name__}")
-    if number - number != 0.0:  # not finite (see num)
+    """A JSON number or numeric string as a finite float: a wrong type is SchemaDrift (the response
+    changed shape), an unusable value (text, NaN, inf, beyond float range) is ImplausibleValue."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise SchemaDrift(f"field {name!r}: expected a number or numeric string, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):  # "abc"; an integer beyond float's range
+        raise ImplausibleValue(f"field {name!r}: {str(value)[:40]!r} is not a number") from None
+    if not math.isfinite(number):
         raise ImplausibleValue(f"field {name!r}: {value!r} is not finite")
     return number
 
 
 def num(row: Row, name: str) -> float:
-    """A required finite number (JSON number or numeric string, as venues send both).
-
-    Runs a few times per market per poll, so the common case (an exact str/float/int holding a
-    finite number) is answered here; everything else goes through ``_to_float``'s full rules."""
-    try:
-        value = row[name]
-    except KeyError:
-        raise SchemaDrift(f"missing field {name!r}") from None
-    kind = type(value)
-    if kind is str or kind is float or kind is int:
-        try:
-            number = float(value)  # type: ignore[arg-type]  # str, float or int, checked above
-        except (ValueError, OverflowError):
-            return _to_float(value, name)  # raises, naming the value
-        if number - number == 0.0:  # finite: inf - inf and NaN - NaN are NaN (no global lookups)
-            return number
-    return _to_float(value, name)
+    """A required finite number (JSON number or numeric string, as venues send both)."""
+    return _to_float(field_of(row, name), name)
 
 
 def opt_num(row: Row, name: str) -> float | None:
@@ -259,12 +236,7 @@ def opt_num(row: Row, name: str) -> float | None:
 
 def text(row: Row, name: str) -> str:
     """A required string field."""
-    try:
-        value = row[name]  # field_of, inlined: this runs once or twice per market
-    except KeyError:
-        raise SchemaDrift(f"missing field {name!r}") from None
-    if type(value) is str:
-        return value
+    value = field_of(row, name)
     if not isinstance(value, str):
         raise SchemaDrift(f"field {name!r}: expected a string, got {type(value).__name__}")
     return value
@@ -295,6 +267,44 @@ def first_price(
         if price is not None and usable(price):
             return price
     raise ImplausibleValue(f"no usable price in {', '.join(names)}")
+
+
+def raw_figure(row: Row, name: str, unit: RawUnit) -> Raw:
+    """The venue's own OI figure in field ``name``, verbatim: a string as sent, a JSON number as its
+    text (``json.loads`` keeps ints exact; a float prints as the shortest text that reads back)."""
+    value = field_of(row, name)
+    return Raw(field=name, value=value if isinstance(value, str) else json.dumps(value), unit=unit)
+
+
+T = TypeVar("T")
+
+
+def optional(read: Callable[[], T]) -> T | None:
+    """``read()``, or None when the venue's field is missing or unusable. For figures that ride
+    along with OI (funding, next funding time): their absence must never fail the OI reading."""
+    try:
+        return read()
+    except (SchemaDrift, ImplausibleValue, KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
+def funding_of(
+    rate: float | None,
+    interval_hours: float | None,
+    *,
+    next_at_ms: float | None = None,
+    short_rate: float | None = None,
+) -> Funding | None:
+    """A ``Funding`` from a venue's rate (fraction per interval, the rate longs pay) and that
+    market's interval in hours from the venue's own data; None when either is missing or unusable
+    (never a guessed interval). ``next_at_ms`` is kept only when it is a plausible unix ms time."""
+    if rate is None or interval_hours is None:
+        return None
+    if not (math.isfinite(rate) and math.isfinite(interval_hours) and interval_hours > 0):
+        return None
+    next_ms = int(next_at_ms) if next_at_ms is not None and 1e12 <= next_at_ms < 1e14 else None
+    short = short_rate if short_rate is not None and math.isfinite(short_rate) else None
+    return Funding(rate=rate, interval_hours=interval_hours, next_at_ms=next_ms, short_rate=short)
 
 
 def code_envelope(

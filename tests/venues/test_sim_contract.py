@@ -5,11 +5,27 @@ from __future__ import annotations
 
 import pytest
 
-from server.sim.market import CORE_ASSETS, Asset, Listing, synthetic_assets
+from server.core.model import MarketOI, VenueReading
+from server.poll.poller import VenuePoller
+from server.poll.status import SourceStatus
+from server.sim.inprocess import InProcessFetch
+from server.sim.market import CORE_ASSETS, Asset, Listing, ListingState, synthetic_assets
 from server.sim.render import SIM_VENUES
 from server.sim.venue import real_assets, significant, sub_dollar_size, with_synthetic
 from server.venues import REGISTRY
-from tests.support import assert_sim_contract
+from tests.support import assert_sim_contract, sim_world
+
+# Venues with no funding at all (API.md section 4: ``funding`` is null there).
+NO_FUNDING = frozenset({"jupiter"})
+# Venues whose adapter does not yet read provenance and funding: each leaves this set with its work.
+PENDING = frozenset(REGISTRY)
+
+
+def pending(venue: str, *, already: frozenset[str] = frozenset()) -> object:
+    mark = pytest.mark.xfail(
+        venue in PENDING - already, reason="provenance and funding not read yet", strict=True
+    )
+    return pytest.param(venue, marks=mark)
 
 
 def test_every_venue_has_a_simulator_and_back() -> None:
@@ -19,6 +35,52 @@ def test_every_venue_has_a_simulator_and_back() -> None:
 @pytest.mark.parametrize("venue", sorted(REGISTRY))
 async def test_parse_of_render_gives_back_the_state(venue: str) -> None:
     await assert_sim_contract(REGISTRY[venue], SIM_VENUES[venue])
+
+
+async def poll_simulated(venue: str) -> tuple[tuple[MarketOI, ...], dict[str, ListingState]]:
+    """One poll of the simulated venue through the shared poller: the parsed markets and the truth."""
+    sim_venue = SIM_VENUES[venue]
+    world = sim_world(sim_venue)
+    world.step()
+    readings: list[VenueReading] = []
+    status = SourceStatus(venue, poll_interval_s=30)
+    poller = VenuePoller(
+        REGISTRY[venue],
+        fetch=InProcessFetch(sim_venue, world),
+        interval_s=30,
+        status=status,
+        publish=readings.append,
+    )
+    await poller.poll_once()
+    assert len(readings) == 1, status.last_error
+    truth = {state.listing.venue_symbol: state for state in world.venues[venue]}
+    return readings[0].markets, truth
+
+
+@pytest.mark.parametrize("venue", [pending(v) for v in sorted(REGISTRY)])
+async def test_every_market_carries_its_provenance(venue: str) -> None:
+    markets, truth = await poll_simulated(venue)
+    for market in markets:
+        state = truth[market.venue_symbol]
+        assert market.raw is not None and market.raw.value.strip(), market.venue_symbol
+        float(market.raw.value)  # verbatim text of a number
+        assert (market.price_kind is None) == (market.price_usd is None), market.venue_symbol
+        assert market.kind is state.listing.kind, market.venue_symbol
+        assert market.margin_asset, market.venue_symbol
+
+
+@pytest.mark.parametrize("venue", [pending(v, already=NO_FUNDING) for v in sorted(REGISTRY)])
+async def test_funding_of_render_gives_back_the_state(venue: str) -> None:
+    markets, truth = await poll_simulated(venue)
+    for market in markets:
+        if venue in NO_FUNDING:
+            assert market.funding is None, market.venue_symbol
+            continue
+        state = truth[market.venue_symbol]
+        assert market.funding is not None, market.venue_symbol
+        assert market.funding.interval_hours == state.listing.funding_interval_h, market.venue_symbol
+        # venues round rates to 4-8 decimals: compare per 8 h within 1e-7 (0.00001 %)
+        assert market.funding.rate_8h == pytest.approx(state.funding_8h, abs=1e-7), market.venue_symbol
 
 
 # --- the listing helpers every render module shares (server/sim/venue.py) ----------------------------
