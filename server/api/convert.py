@@ -17,8 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from server.api import views
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.core.model import Snapshot
+from server.core.stats import SymbolStats, symbol_stats
 
 BASE_DECIMALS: Final = 8
 
@@ -38,8 +40,7 @@ class SymbolRow:
     exchanges: tuple[ExchangeRow, ...]
 
 
-def cents(usd: float) -> int:
-    return round(usd * 100)
+cents = views.cents
 
 
 def present(snapshot: Snapshot) -> tuple[SymbolRow, ...]:
@@ -50,7 +51,7 @@ def present(snapshot: Snapshot) -> tuple[SymbolRow, ...]:
             (
                 ExchangeRow(
                     source=v.source,
-                    oi_usd_cents=cents(v.oi_usd),
+                    oi_usd_cents=views.market_cents(v),
                     oi_contracts=None if v.oi_base is None else round(v.oi_base, BASE_DECIMALS),
                     updated_at_ms=v.updated_at_ms,
                 )
@@ -114,19 +115,26 @@ class PreparedSnapshot:
     __slots__ = (
         "_detail_pb",
         "_filters",
+        "_markets",
         "_messages",
         "_one_pb",
+        "_stats",
+        "_stats_entries",
+        "_stats_json",
+        "_stats_messages",
         "_symbol_json",
         "all_json",
         "all_pb",
         "all_symbols_pb",
         "by_symbol",
         "rows",
+        "snapshot",
         "timestamp_ms",
         "timestamp_pb",
     )
 
     def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
         self.timestamp_ms = snapshot.built_at_ms
         self.rows = present(snapshot)
         self.by_symbol = {row.symbol: row for row in self.rows}
@@ -145,6 +153,11 @@ class PreparedSnapshot:
         self._one_pb: dict[str, bytes] = {}
         self._filters: dict[tuple[str, ...], bytes] = {}
         self._messages: dict[tuple[str, ...], bytes] = {}
+        self._markets: dict[tuple[str, str | None, bool], bytes] = {}
+        self._stats: dict[str, SymbolStats] = {}
+        self._stats_json: dict[str | None, bytes] = {}
+        self._stats_entries: dict[str, bytes] = {}
+        self._stats_messages: dict[tuple[str, ...] | None, bytes] = {}
 
     def symbol_json(self, symbol: str) -> bytes | None:
         """The ``?symbol=`` body, or None when no exchange reports ``symbol``."""
@@ -202,4 +215,86 @@ class PreparedSnapshot:
         cached = self._messages.get(symbols)
         if cached is None:
             cached = self._messages[symbols] = self.timestamp_pb + self.watch_symbols_pb(symbols)
+        return cached
+
+    # --- sections 4 and 5: markets and symbol statistics, built on first use per version -------
+
+    def markets_json(self, symbol: str, source: str | None) -> bytes | None:
+        """The ``/v1/markets`` body for ``symbol`` (one source, or all), or None when nobody reports it."""
+        return self._markets_body(symbol, source, as_pb=False)
+
+    def markets_pb(self, symbol: str, source: str | None) -> bytes | None:
+        """The ``ListMarketsResponse`` for ``symbol``, or None when nobody reports it."""
+        return self._markets_body(symbol, source, as_pb=True)
+
+    def _markets_body(self, symbol: str, source: str | None, *, as_pb: bool) -> bytes | None:
+        key = (symbol, source, as_pb)
+        cached = self._markets.get(key)
+        if cached is None:
+            total = self.snapshot.symbols.get(symbol)
+            if total is None:
+                return None
+            if as_pb:
+                cached = views.markets_pb(self.timestamp_ms, total, source).SerializeToString()
+            else:
+                cached = ok_json(self.timestamp_ms, views.markets_json_data(total, source))
+            self._markets[key] = cached
+        return cached
+
+    def stats(self, symbol: str) -> SymbolStats:
+        cached = self._stats.get(symbol)
+        if cached is None:
+            cached = self._stats[symbol] = symbol_stats(self.snapshot.symbols[symbol])
+        return cached
+
+    def _stats_document(self, row: SymbolRow) -> dict[str, object]:
+        return views.stats_json(self.snapshot.symbols[row.symbol], row.total_cents, self.stats(row.symbol))
+
+    def symbols_json(self, symbol: str | None) -> bytes | None:
+        """The ``/v1/symbols`` body: every symbol, or the one named (None when nobody reports it)."""
+        cached = self._stats_json.get(symbol)
+        if cached is None:
+            if symbol is None:
+                data = {row.symbol: self._stats_document(row) for row in self.rows}
+            else:
+                row = self.by_symbol.get(symbol)
+                if row is None:
+                    return None
+                data = {symbol: self._stats_document(row)}
+            cached = self._stats_json[symbol] = ok_json(self.timestamp_ms, data)
+        return cached
+
+    def _stats_entry(self, symbol: str) -> bytes:
+        """One symbol's ``SymbolStats`` framed as field 2 of a stats response."""
+        cached = self._stats_entries.get(symbol)
+        if cached is None:
+            row = self.by_symbol[symbol]
+            entry = views.stats_pb(self.snapshot.symbols[symbol], row.total_cents, self.stats(symbol))
+            cached = self._stats_entries[symbol] = pb.GetSymbolStatsResponse(
+                symbols=[entry]
+            ).SerializeToString()
+        return cached
+
+    def stats_symbols_pb(self, symbols: tuple[str, ...] | None) -> bytes:
+        """The symbols part of a stats response for this filter (None = all), ordered by total."""
+        cached = self._stats_messages.get(symbols)
+        if cached is None:
+            rows = (
+                self.rows
+                if symbols is None
+                else sorted(
+                    (self.by_symbol[s] for s in symbols if s in self.by_symbol),
+                    key=lambda r: (-r.total_cents, r.symbol),
+                )
+            )
+            cached = self._stats_messages[symbols] = b"".join(self._stats_entry(r.symbol) for r in rows)
+        return cached
+
+    def stats_message(self, symbols: tuple[str, ...] | None) -> bytes:
+        """A whole ``GetSymbolStatsResponse`` / ``WatchSymbolStatsResponse`` (same field numbers),
+        one bytes object per filter shared by every stream (see ``watch_message``)."""
+        key = ("#message", *symbols) if symbols is not None else ("#message",)
+        cached = self._stats_messages.get(key)
+        if cached is None:
+            cached = self._stats_messages[key] = self.timestamp_pb + self.stats_symbols_pb(symbols)
         return cached

@@ -27,6 +27,7 @@ from server.api.sources import sources_pb
 from server.api.validation import (
     InvalidArgument,
     decode_request,
+    normalize_source,
     normalize_symbol,
     normalize_watch_symbols,
 )
@@ -137,6 +138,78 @@ class OpenInterestService:
             )
         return payload
 
+    async def list_markets(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        request = await decoded(pb.ListMarketsRequest, raw, context)
+        try:
+            if not request.symbol:
+                raise InvalidArgument("symbol is required")
+            symbol = normalize_symbol(request.symbol)
+            source = normalize_source(request.source) if request.source else None
+        except InvalidArgument as error:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        payload = self._hub.latest.markets_pb(symbol, source)
+        if payload is None:
+            await abort(
+                context, grpc.StatusCode.NOT_FOUND, f"unknown symbol {symbol!r}: no exchange reports it"
+            )
+        return payload
+
+    async def get_symbol_stats(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        request = await decoded(pb.GetSymbolStatsRequest, raw, context)
+        prepared = self._hub.latest
+        if not request.symbol:
+            return prepared.stats_message(None)
+        try:
+            symbol = normalize_symbol(request.symbol)
+        except InvalidArgument as error:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        if symbol not in prepared.by_symbol:
+            await abort(
+                context, grpc.StatusCode.NOT_FOUND, f"unknown symbol {symbol!r}: no exchange reports it"
+            )
+        return prepared.stats_message((symbol,))
+
+    async def watch_symbol_stats(self, raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        request = await decoded(pb.WatchSymbolStatsRequest, raw, context)
+        try:
+            symbols = normalize_watch_symbols(list(request.symbols))
+        except InvalidArgument as error:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        async for message in self._conflated(
+            context, lambda prepared: prepared.stats_symbols_pb(symbols), lambda p: p.stats_message(symbols)
+        ):
+            yield message
+
+    async def _conflated(
+        self,
+        context: grpc.aio.ServicerContext,
+        part_of: Callable[[PreparedSnapshot], bytes],
+        message_of: Callable[[PreparedSnapshot], bytes],
+    ) -> AsyncIterator[bytes]:
+        """The newest message whenever a snapshot changes this stream's part (``part_of``), never a
+        backlog: the stream keeps one version number and the last part it sent."""
+        if self.watch_streams >= self._max_watch_streams:
+            await abort(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"too many watch streams ({self._max_watch_streams} open); retry later",
+            )
+        self.watch_streams += 1
+        try:
+            version, prepared = self._hub.version, self._hub.latest
+            last_sent: bytes | None = None
+            while True:
+                part = part_of(prepared)
+                if part != last_sent:
+                    last_sent = part
+                    yield message_of(prepared)
+                try:
+                    version, prepared = await self._hub.wait_newer(version)
+                except HubClosed:
+                    return
+        finally:
+            self.watch_streams -= 1
+
     async def watch_open_interest(
         self, raw: bytes, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
@@ -174,6 +247,9 @@ def add_open_interest_service(server: grpc.aio.Server, service: OpenInterestServ
         "GetOpenInterest": grpc.unary_unary_rpc_method_handler(service.get_open_interest),
         "WatchOpenInterest": grpc.unary_stream_rpc_method_handler(service.watch_open_interest),
         "ListSources": grpc.unary_unary_rpc_method_handler(service.list_sources),
+        "ListMarkets": grpc.unary_unary_rpc_method_handler(service.list_markets),
+        "GetSymbolStats": grpc.unary_unary_rpc_method_handler(service.get_symbol_stats),
+        "WatchSymbolStats": grpc.unary_stream_rpc_method_handler(service.watch_symbol_stats),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)

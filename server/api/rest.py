@@ -29,7 +29,7 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from server.api.convert import PreparedSnapshot
 from server.api.sources import sources_json
-from server.api.validation import InvalidArgument, normalize_symbol
+from server.api.validation import InvalidArgument, normalize_source, normalize_symbol
 from server.core.store import SnapshotHub
 from server.poll.status import SourceStatusView
 
@@ -40,6 +40,7 @@ SourceBoard = Callable[[], Sequence[SourceStatusView]]
 SOURCES: Final[web.AppKey[SourceBoard]] = web.AppKey("sources")
 JSON_TYPE: Final = "application/json"
 ALLOWED_PARAMS: Final = frozenset({"symbol"})
+MARKETS_PARAMS: Final = frozenset({"symbol", "source"})
 # Our URLs are under 60 bytes; the limits differ so a LineTooLong says which one was hit (414 vs 431).
 MAX_LINE_SIZE: Final = 4 * 1024  # request line (method, target, version)
 MAX_FIELD_SIZE: Final = 8 * 1024  # one header's name, and its value (aiohttp's default is 8190)
@@ -125,19 +126,27 @@ def reject_unknown_params(request: web.Request, allowed: frozenset[str]) -> None
         raise ApiError(400, f"unknown query parameter {unknown[0][:40]!r}; accepted: {accepted}")
 
 
-def requested_symbol(request: web.Request) -> str | None:
-    """The validated ``symbol`` query parameter, None for all; ApiError(400) on anything else."""
-    query = request.query
-    reject_unknown_params(request, ALLOWED_PARAMS)
-    values = query.getall("symbol", [])
+def single_param(request: web.Request, name: str, normalize: Callable[[str], str]) -> str | None:
+    """The validated query parameter ``name``, None when absent; ApiError(400) when repeated or bad."""
+    values = request.query.getall(name, [])
     if len(values) > 1:
-        raise ApiError(400, "'symbol' given more than once")
+        raise ApiError(400, f"{name!r} given more than once")
     if not values:
         return None
     try:
-        return normalize_symbol(values[0])
+        return normalize(values[0])
     except InvalidArgument as error:
         raise ApiError(400, str(error)) from None
+
+
+def requested_symbol(request: web.Request, allowed: frozenset[str] = ALLOWED_PARAMS) -> str | None:
+    """The validated ``symbol`` query parameter, None for all; ApiError(400) on anything else."""
+    reject_unknown_params(request, allowed)
+    return single_param(request, "symbol", normalize_symbol)
+
+
+def unknown_symbol(symbol: str) -> ApiError:
+    return ApiError(404, f"unknown symbol {symbol!r}: no exchange reports it")
 
 
 async def open_interest(request: web.Request) -> web.Response:
@@ -149,7 +158,28 @@ async def open_interest(request: web.Request) -> web.Response:
         return web.Response(body=prepared.all_json, content_type=JSON_TYPE)
     body = prepared.symbol_json(symbol)
     if body is None:
-        raise ApiError(404, f"unknown symbol {symbol!r}: no exchange reports it")
+        raise unknown_symbol(symbol)
+    return web.Response(body=body, content_type=JSON_TYPE)
+
+
+async def markets(request: web.Request) -> web.Response:
+    """API.md section 4: every counted market of one symbol, with provenance and funding."""
+    symbol = requested_symbol(request, MARKETS_PARAMS)
+    if symbol is None:
+        raise ApiError(400, "'symbol' is required, e.g. /v1/markets?symbol=BTC")
+    source = single_param(request, "source", normalize_source)
+    body = request.app[HUB].latest.markets_json(symbol, source)
+    if body is None:
+        raise unknown_symbol(symbol)
+    return web.Response(body=body, content_type=JSON_TYPE)
+
+
+async def symbols(request: web.Request) -> web.Response:
+    """API.md section 5: per-symbol statistics, every symbol or the one named."""
+    symbol = requested_symbol(request)
+    body = request.app[HUB].latest.symbols_json(symbol)
+    if body is None:
+        raise unknown_symbol(symbol or "")
     return web.Response(body=body, content_type=JSON_TYPE)
 
 
@@ -165,6 +195,8 @@ def build_app(hub: SnapshotHub[PreparedSnapshot], source_board: SourceBoard = tu
     app[SOURCES] = source_board
     app.router.add_get("/v1/open-interest", open_interest, allow_head=False)
     app.router.add_get("/v1/sources", sources, allow_head=False)
+    app.router.add_get("/v1/markets", markets, allow_head=False)
+    app.router.add_get("/v1/symbols", symbols, allow_head=False)
     return app
 
 

@@ -7,6 +7,8 @@ from typing import Final, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
+from server.core.sources import SOURCE_IDS
+
 SYMBOL_PATTERN: Final = re.compile(r"[A-Za-z0-9]{1,20}")
 MAX_WATCH_SYMBOLS: Final = 1000  # more than every listed base; bounds per-stream filter work
 
@@ -48,3 +50,12 @@ def normalize_watch_symbols(raw: list[str]) -> tuple[str, ...] | None:
     if not raw:
         return None
     return tuple(sorted({normalize_symbol(symbol) for symbol in raw}))
+
+
+def normalize_source(raw: str) -> str:
+    """``raw`` as a source id of API.md section 1 (case-insensitive), or InvalidArgument."""
+    source = raw.lower()
+    if source not in SOURCE_IDS:
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise InvalidArgument(f"unknown source {shown!r}; sources: {', '.join(SOURCE_IDS)}")
+    return source

@@ -26,11 +26,15 @@ def venue_figures(reading: VenueReading) -> dict[str, VenueFigure]:
     figures: dict[str, VenueFigure] = {}
     for base, markets in by_base.items():
         bases = [m.oi_base for m in markets]
+        symbols = {m.venue_symbol for m in markets}
         figures[base] = VenueFigure(
             source=reading.source,
             oi_usd=math.fsum(m.oi_usd for m in markets),
             oi_base=None if any(b is None for b in bases) else math.fsum(b for b in bases if b is not None),
             updated_at_ms=reading.fetched_at_ms,
+            venue_type=reading.venue_type,
+            markets=tuple(sorted(markets, key=lambda m: (-m.oi_usd, m.venue_symbol))),
+            carried={s: at for s, at in reading.carried.items() if s in symbols},
         )
     return figures
 

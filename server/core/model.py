@@ -197,16 +197,25 @@ class VenueReading:
     fetched_at_ms: int
     markets: tuple[MarketOI, ...]
     carried: Mapping[str, int] = field(default_factory=dict)
+    venue_type: VenueType = VenueType.CEX
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VenueFigure:
-    """One source's figures for one symbol: all its perpetual markets of that base summed."""
+    """One source's figures for one symbol: all its perpetual markets of that base summed, with
+    the markets themselves (API.md section 4) and when each was fetched (``market_updated_at_ms``
+    differs from ``updated_at_ms`` only for a market whose rejected value was carried over)."""
 
     source: str
     oi_usd: float
     oi_base: float | None
     updated_at_ms: int
+    venue_type: VenueType = VenueType.CEX
+    markets: tuple[MarketOI, ...] = ()
+    carried: Mapping[str, int] = field(default_factory=dict)
+
+    def market_updated_at_ms(self, market: MarketOI) -> int:
+        return self.carried.get(market.venue_symbol, self.updated_at_ms)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
-from server.core.model import MarketOI, VenueReading
+import msgspec
+
+from server.core.model import MAX_FUNDING_8H, MarketOI, VenueReading
 
 # A perpetual's mark is pinned to its index by arbitrage: venues agree within a few tenths of a
 # percent, even in crashes within a few percent. 20 % off the other venues' median is a unit or
@@ -108,6 +110,19 @@ def _jump_problem(market: MarketOI, previous: MarketOI | None) -> str | None:
     return None
 
 
+def _funding_screened(market: MarketOI) -> tuple[MarketOI, str | None]:
+    """``market`` without its funding when the rate is implausible (beyond ±5 % per 8 h: a unit or
+    feed error), with the reason; the OI reading itself stays (funding is extra, OI is the product)."""
+    funding = market.funding
+    if funding is None or abs(funding.rate_8h) <= MAX_FUNDING_8H:
+        return market, None
+    reason = (
+        f"funding {funding.rate:.6g} per {funding.interval_hours:g} h is {funding.rate_8h:.4%} per 8 h"
+        f" (limit ±{MAX_FUNDING_8H:.0%}): funding dropped, open interest kept"
+    )
+    return msgspec.structs.replace(market, funding=None), reason
+
+
 def screen(
     reading: VenueReading,
     *,
@@ -133,7 +148,11 @@ def screen(
             kept.append(fallback)
             carried[symbol] = as_of
 
+    funding_rejections: list[Rejection] = []
     for market in reading.markets:
+        market, funding_problem = _funding_screened(market)  # noqa: PLW2901  # the screened market
+        if funding_problem is not None:
+            funding_rejections.append(Rejection(venue_symbol=market.venue_symbol, reason=funding_problem))
         problem = _price_problem(market, witnesses) or _jump_problem(market, before.get(market.venue_symbol))
         if problem is None:
             kept.append(market)
@@ -152,5 +171,6 @@ def screen(
             refused=f"{len(rejections)} of {total} markets rejected, e.g. {reasons}",
         )
     return Screened(
-        reading=replace(reading, markets=tuple(kept), carried=carried), rejections=tuple(rejections)
+        reading=replace(reading, markets=tuple(kept), carried=carried),
+        rejections=(*rejections, *funding_rejections),
     )

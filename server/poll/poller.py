@@ -234,7 +234,12 @@ class VenuePoller:
             return 0.0
         fetched_at = self._clock_ms()
         screened = screen(
-            VenueReading(source=self.spec.id, fetched_at_ms=fetched_at, markets=parsed.markets),
+            VenueReading(
+                source=self.spec.id,
+                fetched_at_ms=fetched_at,
+                markets=parsed.markets,
+                venue_type=self.spec.venue_type,
+            ),
             previous=self._last_good,
             others=self._peers(),
             skipped_symbols=parsed.skipped_symbols,

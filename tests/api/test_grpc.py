@@ -142,7 +142,14 @@ async def test_reflection_lists_and_describes(grpc_target: str) -> None:
     # the blocking reflection client runs in a thread, so the server's event loop keeps serving
     services, methods, has_presence = await asyncio.to_thread(reflect, grpc_target)
     assert {"openinterest.v1.OpenInterestService", "grpc.health.v1.Health"} <= services
-    assert methods == {"GetOpenInterest", "WatchOpenInterest", "ListSources"}
+    assert methods == {
+        "GetOpenInterest",
+        "WatchOpenInterest",
+        "ListSources",
+        "ListMarkets",
+        "GetSymbolStats",
+        "WatchSymbolStats",
+    }
     assert has_presence
 
 

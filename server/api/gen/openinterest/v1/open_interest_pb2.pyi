@@ -52,6 +52,136 @@ SOURCE_STATE_DOWN: SourceState.ValueType  # 4
 """The source has never delivered usable figures since the service started."""
 Global___SourceState: _TypeAlias = SourceState  # noqa: Y015
 
+class _VenueType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VenueTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VenueType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VENUE_TYPE_UNSPECIFIED: _VenueType.ValueType  # 0
+    VENUE_TYPE_CEX: _VenueType.ValueType  # 1
+    VENUE_TYPE_DEX: _VenueType.ValueType  # 2
+
+class VenueType(_VenueType, metaclass=_VenueTypeEnumTypeWrapper):
+    """VenueType says where a venue's book lives."""
+
+VENUE_TYPE_UNSPECIFIED: VenueType.ValueType  # 0
+VENUE_TYPE_CEX: VenueType.ValueType  # 1
+VENUE_TYPE_DEX: VenueType.ValueType  # 2
+Global___VenueType: _TypeAlias = VenueType  # noqa: Y015
+
+class _MarginType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MarginTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MarginType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MARGIN_TYPE_UNSPECIFIED: _MarginType.ValueType  # 0
+    MARGIN_TYPE_STABLECOIN: _MarginType.ValueType  # 1
+    """USDT, USDC, USD and other dollar stablecoins."""
+    MARGIN_TYPE_COIN: _MarginType.ValueType  # 2
+    """The coin itself (inverse) or another coin (quanto)."""
+
+class MarginType(_MarginType, metaclass=_MarginTypeEnumTypeWrapper):
+    """MarginType says what a market is margined and settled in."""
+
+MARGIN_TYPE_UNSPECIFIED: MarginType.ValueType  # 0
+MARGIN_TYPE_STABLECOIN: MarginType.ValueType  # 1
+"""USDT, USDC, USD and other dollar stablecoins."""
+MARGIN_TYPE_COIN: MarginType.ValueType  # 2
+"""The coin itself (inverse) or another coin (quanto)."""
+Global___MarginType: _TypeAlias = MarginType  # noqa: Y015
+
+class _ContractKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ContractKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ContractKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONTRACT_KIND_UNSPECIFIED: _ContractKind.ValueType  # 0
+    CONTRACT_KIND_LINEAR: _ContractKind.ValueType  # 1
+    CONTRACT_KIND_INVERSE: _ContractKind.ValueType  # 2
+    CONTRACT_KIND_QUANTO: _ContractKind.ValueType  # 3
+
+class ContractKind(_ContractKind, metaclass=_ContractKindEnumTypeWrapper):
+    """ContractKind says how one contract relates to the base asset."""
+
+CONTRACT_KIND_UNSPECIFIED: ContractKind.ValueType  # 0
+CONTRACT_KIND_LINEAR: ContractKind.ValueType  # 1
+CONTRACT_KIND_INVERSE: ContractKind.ValueType  # 2
+CONTRACT_KIND_QUANTO: ContractKind.ValueType  # 3
+Global___ContractKind: _TypeAlias = ContractKind  # noqa: Y015
+
+class _Convention:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConventionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Convention.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONVENTION_UNSPECIFIED: _Convention.ValueType  # 0
+    CONVENTION_ONE_SIDED: _Convention.ValueType  # 1
+    CONVENTION_SINGLE_SIDE_FIELD: _Convention.ValueType  # 2
+    CONVENTION_TWO_SIDED_HALVED: _Convention.ValueType  # 3
+    CONVENTION_POOL_LONG_PLUS_SHORT: _Convention.ValueType  # 4
+    CONVENTION_LARGER_SIDE: _Convention.ValueType  # 5
+
+class Convention(_Convention, metaclass=_ConventionEnumTypeWrapper):
+    """Convention is the rule that made the venue's figure one-sided (API.md section 1)."""
+
+CONVENTION_UNSPECIFIED: Convention.ValueType  # 0
+CONVENTION_ONE_SIDED: Convention.ValueType  # 1
+CONVENTION_SINGLE_SIDE_FIELD: Convention.ValueType  # 2
+CONVENTION_TWO_SIDED_HALVED: Convention.ValueType  # 3
+CONVENTION_POOL_LONG_PLUS_SHORT: Convention.ValueType  # 4
+CONVENTION_LARGER_SIDE: Convention.ValueType  # 5
+Global___Convention: _TypeAlias = Convention  # noqa: Y015
+
+class _RawUnit:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RawUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RawUnit.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RAW_UNIT_UNSPECIFIED: _RawUnit.ValueType  # 0
+    RAW_UNIT_CONTRACTS: _RawUnit.ValueType  # 1
+    RAW_UNIT_BASE: _RawUnit.ValueType  # 2
+    RAW_UNIT_USD: _RawUnit.ValueType  # 3
+    RAW_UNIT_QUOTE: _RawUnit.ValueType  # 4
+
+class RawUnit(_RawUnit, metaclass=_RawUnitEnumTypeWrapper):
+    """RawUnit is the unit of the venue's own OI figure."""
+
+RAW_UNIT_UNSPECIFIED: RawUnit.ValueType  # 0
+RAW_UNIT_CONTRACTS: RawUnit.ValueType  # 1
+RAW_UNIT_BASE: RawUnit.ValueType  # 2
+RAW_UNIT_USD: RawUnit.ValueType  # 3
+RAW_UNIT_QUOTE: RawUnit.ValueType  # 4
+Global___RawUnit: _TypeAlias = RawUnit  # noqa: Y015
+
+class _PriceKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PriceKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PriceKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRICE_KIND_UNSPECIFIED: _PriceKind.ValueType  # 0
+    PRICE_KIND_MARK: _PriceKind.ValueType  # 1
+    PRICE_KIND_ORACLE: _PriceKind.ValueType  # 2
+    PRICE_KIND_INDEX: _PriceKind.ValueType  # 3
+    PRICE_KIND_LAST: _PriceKind.ValueType  # 4
+    PRICE_KIND_MID: _PriceKind.ValueType  # 5
+
+class PriceKind(_PriceKind, metaclass=_PriceKindEnumTypeWrapper):
+    """PriceKind is which price converted the figure to USD."""
+
+PRICE_KIND_UNSPECIFIED: PriceKind.ValueType  # 0
+PRICE_KIND_MARK: PriceKind.ValueType  # 1
+PRICE_KIND_ORACLE: PriceKind.ValueType  # 2
+PRICE_KIND_INDEX: PriceKind.ValueType  # 3
+PRICE_KIND_LAST: PriceKind.ValueType  # 4
+PRICE_KIND_MID: PriceKind.ValueType  # 5
+Global___PriceKind: _TypeAlias = PriceKind  # noqa: Y015
+
 @_typing.final
 class GetOpenInterestRequest(_message.Message):
     """GetOpenInterestRequest names one symbol, or none for all symbols."""
@@ -352,3 +482,422 @@ class SourceStatus(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__last_success) -> _WhichOneofReturnType__last_success | None: ...
 
 Global___SourceStatus: _TypeAlias = SourceStatus  # noqa: Y015
+
+@_typing.final
+class ListMarketsRequest(_message.Message):
+    """ListMarketsRequest names the symbol and optionally one source."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """Canonical base symbol (case-insensitive). Required."""
+    source: _builtins.str
+    """Source id to restrict the answer to; empty for every source."""
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source", b"source", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMarketsRequest: _TypeAlias = ListMarketsRequest  # noqa: Y015
+
+@_typing.final
+class ListMarketsResponse(_message.Message):
+    """ListMarketsResponse lists one symbol's counted markets, ordered by oi_usd descending."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    MARKETS_FIELD_NUMBER: _builtins.int
+    timestamp: _builtins.int
+    symbol: _builtins.str
+    @_builtins.property
+    def markets(self) -> _containers.RepeatedCompositeFieldContainer[Global___Market]: ...
+    def __init__(
+        self,
+        *,
+        timestamp: _builtins.int = ...,
+        symbol: _builtins.str = ...,
+        markets: _abc.Iterable[Global___Market] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["markets", b"markets", "symbol", b"symbol", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMarketsResponse: _TypeAlias = ListMarketsResponse  # noqa: Y015
+
+@_typing.final
+class RawFigure(_message.Message):
+    """RawFigure is the venue's own OI figure exactly as it was sent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    """The venue's field name, e.g. "openInterest"."""
+    value: _builtins.str
+    """The value's text exactly as sent."""
+    unit: Global___RawUnit.ValueType
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        value: _builtins.str = ...,
+        unit: Global___RawUnit.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "unit", b"unit", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RawFigure: _TypeAlias = RawFigure  # noqa: Y015
+
+@_typing.final
+class Price(_message.Message):
+    """Price is the price used to convert, as the venue sent it (per venue unit)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USD_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    BASE_FACTOR_FIELD_NUMBER: _builtins.int
+    usd: _builtins.float
+    kind: Global___PriceKind.ValueType
+    base_factor: _builtins.float
+    """Canonical coins per venue unit where a bundle applied (1000 for 1000PEPE); 1 otherwise."""
+    def __init__(
+        self,
+        *,
+        usd: _builtins.float = ...,
+        kind: Global___PriceKind.ValueType = ...,
+        base_factor: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_factor", b"base_factor", "kind", b"kind", "usd", b"usd"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Price: _TypeAlias = Price  # noqa: Y015
+
+@_typing.final
+class Funding(_message.Message):
+    """Funding is one market's funding rate; positive = longs pay shorts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RATE_FIELD_NUMBER: _builtins.int
+    INTERVAL_HOURS_FIELD_NUMBER: _builtins.int
+    RATE_8H_FIELD_NUMBER: _builtins.int
+    APR_FIELD_NUMBER: _builtins.int
+    NEXT_AT_FIELD_NUMBER: _builtins.int
+    SHORT_RATE_FIELD_NUMBER: _builtins.int
+    rate: _builtins.float
+    """The rate longs pay per interval, as the venue sends it (a fraction)."""
+    interval_hours: _builtins.float
+    """The market's funding interval in hours, from the venue's own data."""
+    rate_8h: _builtins.float
+    """rate x 8 / interval_hours."""
+    apr: _builtins.float
+    """rate x 8760 / interval_hours (simple)."""
+    next_at: _builtins.int
+    """Unix ms of the next funding, where the venue gives it."""
+    short_rate: _builtins.float
+    """The rate shorts pay, where the venue quotes it separately (Drift, Avantis)."""
+    def __init__(
+        self,
+        *,
+        rate: _builtins.float = ...,
+        interval_hours: _builtins.float = ...,
+        rate_8h: _builtins.float = ...,
+        apr: _builtins.float = ...,
+        next_at: _builtins.int | None = ...,
+        short_rate: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_next_at", b"_next_at", "_short_rate", b"_short_rate", "next_at", b"next_at", "short_rate", b"short_rate"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_next_at", b"_next_at", "_short_rate", b"_short_rate", "apr", b"apr", "interval_hours", b"interval_hours", "next_at", b"next_at", "rate", b"rate", "rate_8h", b"rate_8h", "short_rate", b"short_rate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__next_at: _TypeAlias = _typing.Literal["next_at"]  # noqa: Y015
+    _WhichOneofArgType__next_at: _TypeAlias = _typing.Literal["_next_at", b"_next_at"]  # noqa: Y015
+    _WhichOneofReturnType__short_rate: _TypeAlias = _typing.Literal["short_rate"]  # noqa: Y015
+    _WhichOneofArgType__short_rate: _TypeAlias = _typing.Literal["_short_rate", b"_short_rate"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__next_at) -> _WhichOneofReturnType__next_at | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__short_rate) -> _WhichOneofReturnType__short_rate | None: ...
+
+Global___Funding: _TypeAlias = Funding  # noqa: Y015
+
+@_typing.final
+class Market(_message.Message):
+    """Market is one perpetual market's reading with its provenance."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    VENUE_SYMBOL_FIELD_NUMBER: _builtins.int
+    VENUE_TYPE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    MARGIN_ASSET_FIELD_NUMBER: _builtins.int
+    MARGIN_TYPE_FIELD_NUMBER: _builtins.int
+    CONTRACT_SIZE_FIELD_NUMBER: _builtins.int
+    RAW_FIELD_NUMBER: _builtins.int
+    CONVENTION_FIELD_NUMBER: _builtins.int
+    OI_CONTRACTS_FIELD_NUMBER: _builtins.int
+    OI_USD_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    FUNDING_FIELD_NUMBER: _builtins.int
+    BORROW_RATE_1H_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    venue_symbol: _builtins.str
+    venue_type: Global___VenueType.ValueType
+    kind: Global___ContractKind.ValueType
+    margin_asset: _builtins.str
+    """USDT, USDC, USD, or the coin for inverse/quanto markets."""
+    margin_type: Global___MarginType.ValueType
+    contract_size: _builtins.float
+    """Per contract (base units for linear, USD for inverse), where the raw figure counts contracts."""
+    convention: Global___Convention.ValueType
+    oi_contracts: _builtins.float
+    """OI in base-asset coins; absent where it cannot be derived."""
+    oi_usd: _builtins.float
+    """OI in USD, rounded to cents."""
+    borrow_rate_1h: _builtins.float
+    """Pool borrow/rollover fee per hour (a fraction), never funding; absent elsewhere."""
+    updated_at: _builtins.int
+    """Unix ms of the fetch this market's figure comes from."""
+    @_builtins.property
+    def raw(self) -> Global___RawFigure: ...
+    @_builtins.property
+    def price(self) -> Global___Price:
+        """Absent where the venue reports USD and no price was needed."""
+
+    @_builtins.property
+    def funding(self) -> Global___Funding:
+        """Absent where the venue has no funding or its interval is unknown."""
+
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        venue_symbol: _builtins.str = ...,
+        venue_type: Global___VenueType.ValueType = ...,
+        kind: Global___ContractKind.ValueType = ...,
+        margin_asset: _builtins.str = ...,
+        margin_type: Global___MarginType.ValueType = ...,
+        contract_size: _builtins.float | None = ...,
+        raw: Global___RawFigure | None = ...,
+        convention: Global___Convention.ValueType = ...,
+        oi_contracts: _builtins.float | None = ...,
+        oi_usd: _builtins.float = ...,
+        price: Global___Price | None = ...,
+        funding: Global___Funding | None = ...,
+        borrow_rate_1h: _builtins.float | None = ...,
+        updated_at: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_borrow_rate_1h", b"_borrow_rate_1h", "_contract_size", b"_contract_size", "_oi_contracts", b"_oi_contracts", "borrow_rate_1h", b"borrow_rate_1h", "contract_size", b"contract_size", "funding", b"funding", "oi_contracts", b"oi_contracts", "price", b"price", "raw", b"raw"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_borrow_rate_1h", b"_borrow_rate_1h", "_contract_size", b"_contract_size", "_oi_contracts", b"_oi_contracts", "borrow_rate_1h", b"borrow_rate_1h", "contract_size", b"contract_size", "convention", b"convention", "funding", b"funding", "kind", b"kind", "margin_asset", b"margin_asset", "margin_type", b"margin_type", "oi_contracts", b"oi_contracts", "oi_usd", b"oi_usd", "price", b"price", "raw", b"raw", "source", b"source", "updated_at", b"updated_at", "venue_symbol", b"venue_symbol", "venue_type", b"venue_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__borrow_rate_1h: _TypeAlias = _typing.Literal["borrow_rate_1h"]  # noqa: Y015
+    _WhichOneofArgType__borrow_rate_1h: _TypeAlias = _typing.Literal["_borrow_rate_1h", b"_borrow_rate_1h"]  # noqa: Y015
+    _WhichOneofReturnType__contract_size: _TypeAlias = _typing.Literal["contract_size"]  # noqa: Y015
+    _WhichOneofArgType__contract_size: _TypeAlias = _typing.Literal["_contract_size", b"_contract_size"]  # noqa: Y015
+    _WhichOneofReturnType__oi_contracts: _TypeAlias = _typing.Literal["oi_contracts"]  # noqa: Y015
+    _WhichOneofArgType__oi_contracts: _TypeAlias = _typing.Literal["_oi_contracts", b"_oi_contracts"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__borrow_rate_1h) -> _WhichOneofReturnType__borrow_rate_1h | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__contract_size) -> _WhichOneofReturnType__contract_size | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__oi_contracts) -> _WhichOneofReturnType__oi_contracts | None: ...
+
+Global___Market: _TypeAlias = Market  # noqa: Y015
+
+@_typing.final
+class GetSymbolStatsRequest(_message.Message):
+    """GetSymbolStatsRequest names one symbol, or none for all."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSymbolStatsRequest: _TypeAlias = GetSymbolStatsRequest  # noqa: Y015
+
+@_typing.final
+class GetSymbolStatsResponse(_message.Message):
+    """GetSymbolStatsResponse is one snapshot's statistics, ordered by total_oi_usd descending."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    timestamp: _builtins.int
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolStats]: ...
+    def __init__(
+        self,
+        *,
+        timestamp: _builtins.int = ...,
+        symbols: _abc.Iterable[Global___SymbolStats] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbols", b"symbols", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSymbolStatsResponse: _TypeAlias = GetSymbolStatsResponse  # noqa: Y015
+
+@_typing.final
+class WatchSymbolStatsRequest(_message.Message):
+    """WatchSymbolStatsRequest names the symbols to follow; none = all."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        symbols: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbols", b"symbols"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchSymbolStatsRequest: _TypeAlias = WatchSymbolStatsRequest  # noqa: Y015
+
+@_typing.final
+class WatchSymbolStatsResponse(_message.Message):
+    """WatchSymbolStatsResponse is the requested symbols' statistics at one snapshot."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    timestamp: _builtins.int
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolStats]: ...
+    def __init__(
+        self,
+        *,
+        timestamp: _builtins.int = ...,
+        symbols: _abc.Iterable[Global___SymbolStats] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbols", b"symbols", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchSymbolStatsResponse: _TypeAlias = WatchSymbolStatsResponse  # noqa: Y015
+
+@_typing.final
+class SymbolStats(_message.Message):
+    """SymbolStats is one symbol's statistics (API.md section 5)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    TOTAL_OI_USD_FIELD_NUMBER: _builtins.int
+    EXCHANGE_COUNT_FIELD_NUMBER: _builtins.int
+    TOTAL_OI_COINS_FIELD_NUMBER: _builtins.int
+    COINS_COVERAGE_FIELD_NUMBER: _builtins.int
+    PRICE_USD_FIELD_NUMBER: _builtins.int
+    FUNDING_8H_FIELD_NUMBER: _builtins.int
+    FUNDING_APR_FIELD_NUMBER: _builtins.int
+    FUNDING_COVERAGE_FIELD_NUMBER: _builtins.int
+    OI_USD_STABLECOIN_MARGINED_FIELD_NUMBER: _builtins.int
+    OI_USD_COIN_MARGINED_FIELD_NUMBER: _builtins.int
+    OI_USD_CEX_FIELD_NUMBER: _builtins.int
+    OI_USD_DEX_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    total_oi_usd: _builtins.float
+    exchange_count: _builtins.int
+    total_oi_coins: _builtins.float
+    """Sum of oi_contracts over the markets that have it; absent when none does."""
+    coins_coverage: _builtins.float
+    """Share of total_oi_usd held by the markets counted in total_oi_coins (0..1)."""
+    price_usd: _builtins.float
+    """OI-weighted average price per coin; absent when no market used a price."""
+    funding_8h: _builtins.float
+    """OI-weighted average of the markets' funding per 8 h; absent when none has funding."""
+    funding_apr: _builtins.float
+    funding_coverage: _builtins.float
+    """Share of total_oi_usd with funding (0..1)."""
+    oi_usd_stablecoin_margined: _builtins.float
+    """USD by margin type; sums to total_oi_usd."""
+    oi_usd_coin_margined: _builtins.float
+    oi_usd_cex: _builtins.float
+    """USD by venue type; sums to total_oi_usd."""
+    oi_usd_dex: _builtins.float
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        total_oi_usd: _builtins.float = ...,
+        exchange_count: _builtins.int = ...,
+        total_oi_coins: _builtins.float | None = ...,
+        coins_coverage: _builtins.float = ...,
+        price_usd: _builtins.float | None = ...,
+        funding_8h: _builtins.float | None = ...,
+        funding_apr: _builtins.float | None = ...,
+        funding_coverage: _builtins.float = ...,
+        oi_usd_stablecoin_margined: _builtins.float = ...,
+        oi_usd_coin_margined: _builtins.float = ...,
+        oi_usd_cex: _builtins.float = ...,
+        oi_usd_dex: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_funding_8h", b"_funding_8h", "_funding_apr", b"_funding_apr", "_price_usd", b"_price_usd", "_total_oi_coins", b"_total_oi_coins", "funding_8h", b"funding_8h", "funding_apr", b"funding_apr", "price_usd", b"price_usd", "total_oi_coins", b"total_oi_coins"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_funding_8h", b"_funding_8h", "_funding_apr", b"_funding_apr", "_price_usd", b"_price_usd", "_total_oi_coins", b"_total_oi_coins", "coins_coverage", b"coins_coverage", "exchange_count", b"exchange_count", "funding_8h", b"funding_8h", "funding_apr", b"funding_apr", "funding_coverage", b"funding_coverage", "oi_usd_cex", b"oi_usd_cex", "oi_usd_coin_margined", b"oi_usd_coin_margined", "oi_usd_dex", b"oi_usd_dex", "oi_usd_stablecoin_margined", b"oi_usd_stablecoin_margined", "price_usd", b"price_usd", "symbol", b"symbol", "total_oi_coins", b"total_oi_coins", "total_oi_usd", b"total_oi_usd"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__funding_8h: _TypeAlias = _typing.Literal["funding_8h"]  # noqa: Y015
+    _WhichOneofArgType__funding_8h: _TypeAlias = _typing.Literal["_funding_8h", b"_funding_8h"]  # noqa: Y015
+    _WhichOneofReturnType__funding_apr: _TypeAlias = _typing.Literal["funding_apr"]  # noqa: Y015
+    _WhichOneofArgType__funding_apr: _TypeAlias = _typing.Literal["_funding_apr", b"_funding_apr"]  # noqa: Y015
+    _WhichOneofReturnType__price_usd: _TypeAlias = _typing.Literal["price_usd"]  # noqa: Y015
+    _WhichOneofArgType__price_usd: _TypeAlias = _typing.Literal["_price_usd", b"_price_usd"]  # noqa: Y015
+    _WhichOneofReturnType__total_oi_coins: _TypeAlias = _typing.Literal["total_oi_coins"]  # noqa: Y015
+    _WhichOneofArgType__total_oi_coins: _TypeAlias = _typing.Literal["_total_oi_coins", b"_total_oi_coins"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__funding_8h) -> _WhichOneofReturnType__funding_8h | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__funding_apr) -> _WhichOneofReturnType__funding_apr | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price_usd) -> _WhichOneofReturnType__price_usd | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__total_oi_coins) -> _WhichOneofReturnType__total_oi_coins | None: ...
+
+Global___SymbolStats: _TypeAlias = SymbolStats  # noqa: Y015

@@ -55,6 +55,21 @@ class OpenInterestServiceStub:
                 request_serializer=openinterest_dot_v1_dot_open__interest__pb2.ListSourcesRequest.SerializeToString,
                 response_deserializer=openinterest_dot_v1_dot_open__interest__pb2.ListSourcesResponse.FromString,
                 _registered_method=True)
+        self.ListMarkets = channel.unary_unary(
+                '/openinterest.v1.OpenInterestService/ListMarkets',
+                request_serializer=openinterest_dot_v1_dot_open__interest__pb2.ListMarketsRequest.SerializeToString,
+                response_deserializer=openinterest_dot_v1_dot_open__interest__pb2.ListMarketsResponse.FromString,
+                _registered_method=True)
+        self.GetSymbolStats = channel.unary_unary(
+                '/openinterest.v1.OpenInterestService/GetSymbolStats',
+                request_serializer=openinterest_dot_v1_dot_open__interest__pb2.GetSymbolStatsRequest.SerializeToString,
+                response_deserializer=openinterest_dot_v1_dot_open__interest__pb2.GetSymbolStatsResponse.FromString,
+                _registered_method=True)
+        self.WatchSymbolStats = channel.unary_stream(
+                '/openinterest.v1.OpenInterestService/WatchSymbolStats',
+                request_serializer=openinterest_dot_v1_dot_open__interest__pb2.WatchSymbolStatsRequest.SerializeToString,
+                response_deserializer=openinterest_dot_v1_dot_open__interest__pb2.WatchSymbolStatsResponse.FromString,
+                _registered_method=True)
 
 
 class OpenInterestServiceServicer:
@@ -92,6 +107,32 @@ class OpenInterestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMarkets(self, request, context):
+        """ListMarkets explains one symbol: every counted perpetual market with its provenance (the
+        venue's raw figure, the convention applied, the price used) and funding.
+        Errors: INVALID_ARGUMENT for a malformed symbol or an unknown source, NOT_FOUND for a symbol
+        nobody reports.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSymbolStats(self, request, context):
+        """GetSymbolStats returns per-symbol statistics: coins, OI-weighted price and funding, and the
+        splits by margin type and venue type; all symbols, or the one named.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchSymbolStats(self, request, context):
+        """WatchSymbolStats streams the requested symbols' statistics (none = all), conflating like
+        WatchOpenInterest: the current state first, then one message per snapshot that changes them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OpenInterestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +150,21 @@ def add_OpenInterestServiceServicer_to_server(servicer, server):
                     servicer.ListSources,
                     request_deserializer=openinterest_dot_v1_dot_open__interest__pb2.ListSourcesRequest.FromString,
                     response_serializer=openinterest_dot_v1_dot_open__interest__pb2.ListSourcesResponse.SerializeToString,
+            ),
+            'ListMarkets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMarkets,
+                    request_deserializer=openinterest_dot_v1_dot_open__interest__pb2.ListMarketsRequest.FromString,
+                    response_serializer=openinterest_dot_v1_dot_open__interest__pb2.ListMarketsResponse.SerializeToString,
+            ),
+            'GetSymbolStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSymbolStats,
+                    request_deserializer=openinterest_dot_v1_dot_open__interest__pb2.GetSymbolStatsRequest.FromString,
+                    response_serializer=openinterest_dot_v1_dot_open__interest__pb2.GetSymbolStatsResponse.SerializeToString,
+            ),
+            'WatchSymbolStats': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSymbolStats,
+                    request_deserializer=openinterest_dot_v1_dot_open__interest__pb2.WatchSymbolStatsRequest.FromString,
+                    response_serializer=openinterest_dot_v1_dot_open__interest__pb2.WatchSymbolStatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -197,6 +253,87 @@ class OpenInterestService:
             '/openinterest.v1.OpenInterestService/ListSources',
             openinterest_dot_v1_dot_open__interest__pb2.ListSourcesRequest.SerializeToString,
             openinterest_dot_v1_dot_open__interest__pb2.ListSourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMarkets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/openinterest.v1.OpenInterestService/ListMarkets',
+            openinterest_dot_v1_dot_open__interest__pb2.ListMarketsRequest.SerializeToString,
+            openinterest_dot_v1_dot_open__interest__pb2.ListMarketsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSymbolStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/openinterest.v1.OpenInterestService/GetSymbolStats',
+            openinterest_dot_v1_dot_open__interest__pb2.GetSymbolStatsRequest.SerializeToString,
+            openinterest_dot_v1_dot_open__interest__pb2.GetSymbolStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchSymbolStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/openinterest.v1.OpenInterestService/WatchSymbolStats',
+            openinterest_dot_v1_dot_open__interest__pb2.WatchSymbolStatsRequest.SerializeToString,
+            openinterest_dot_v1_dot_open__interest__pb2.WatchSymbolStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,6 +53,20 @@ class OpenInterestServiceStub:
     """
     ListSources: _grpc.UnaryUnaryMultiCallable[_open_interest_pb2.ListSourcesRequest, _open_interest_pb2.ListSourcesResponse]
     """ListSources reports every polled source's health: what happened on its last polls."""
+    ListMarkets: _grpc.UnaryUnaryMultiCallable[_open_interest_pb2.ListMarketsRequest, _open_interest_pb2.ListMarketsResponse]
+    """ListMarkets explains one symbol: every counted perpetual market with its provenance (the
+    venue's raw figure, the convention applied, the price used) and funding.
+    Errors: INVALID_ARGUMENT for a malformed symbol or an unknown source, NOT_FOUND for a symbol
+    nobody reports.
+    """
+    GetSymbolStats: _grpc.UnaryUnaryMultiCallable[_open_interest_pb2.GetSymbolStatsRequest, _open_interest_pb2.GetSymbolStatsResponse]
+    """GetSymbolStats returns per-symbol statistics: coins, OI-weighted price and funding, and the
+    splits by margin type and venue type; all symbols, or the one named.
+    """
+    WatchSymbolStats: _grpc.UnaryStreamMultiCallable[_open_interest_pb2.WatchSymbolStatsRequest, _open_interest_pb2.WatchSymbolStatsResponse]
+    """WatchSymbolStats streams the requested symbols' statistics (none = all), conflating like
+    WatchOpenInterest: the current state first, then one message per snapshot that changes them.
+    """
 
 @_typing.type_check_only
 class OpenInterestServiceAsyncStub(OpenInterestServiceStub):
@@ -78,6 +92,20 @@ class OpenInterestServiceAsyncStub(OpenInterestServiceStub):
     """
     ListSources: _aio.UnaryUnaryMultiCallable[_open_interest_pb2.ListSourcesRequest, _open_interest_pb2.ListSourcesResponse]  # type: ignore[assignment]
     """ListSources reports every polled source's health: what happened on its last polls."""
+    ListMarkets: _aio.UnaryUnaryMultiCallable[_open_interest_pb2.ListMarketsRequest, _open_interest_pb2.ListMarketsResponse]  # type: ignore[assignment]
+    """ListMarkets explains one symbol: every counted perpetual market with its provenance (the
+    venue's raw figure, the convention applied, the price used) and funding.
+    Errors: INVALID_ARGUMENT for a malformed symbol or an unknown source, NOT_FOUND for a symbol
+    nobody reports.
+    """
+    GetSymbolStats: _aio.UnaryUnaryMultiCallable[_open_interest_pb2.GetSymbolStatsRequest, _open_interest_pb2.GetSymbolStatsResponse]  # type: ignore[assignment]
+    """GetSymbolStats returns per-symbol statistics: coins, OI-weighted price and funding, and the
+    splits by margin type and venue type; all symbols, or the one named.
+    """
+    WatchSymbolStats: _aio.UnaryStreamMultiCallable[_open_interest_pb2.WatchSymbolStatsRequest, _open_interest_pb2.WatchSymbolStatsResponse]  # type: ignore[assignment]
+    """WatchSymbolStats streams the requested symbols' statistics (none = all), conflating like
+    WatchOpenInterest: the current state first, then one message per snapshot that changes them.
+    """
 
 class OpenInterestServiceServicer(metaclass=_abc_1.ABCMeta):
     """OpenInterestService serves aggregated open interest (OI) of crypto perpetual futures.
@@ -118,5 +146,37 @@ class OpenInterestServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_open_interest_pb2.ListSourcesResponse, _abc.Awaitable[_open_interest_pb2.ListSourcesResponse]]:
         """ListSources reports every polled source's health: what happened on its last polls."""
+
+    @_abc_1.abstractmethod
+    def ListMarkets(
+        self,
+        request: _open_interest_pb2.ListMarketsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_open_interest_pb2.ListMarketsResponse, _abc.Awaitable[_open_interest_pb2.ListMarketsResponse]]:
+        """ListMarkets explains one symbol: every counted perpetual market with its provenance (the
+        venue's raw figure, the convention applied, the price used) and funding.
+        Errors: INVALID_ARGUMENT for a malformed symbol or an unknown source, NOT_FOUND for a symbol
+        nobody reports.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSymbolStats(
+        self,
+        request: _open_interest_pb2.GetSymbolStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_open_interest_pb2.GetSymbolStatsResponse, _abc.Awaitable[_open_interest_pb2.GetSymbolStatsResponse]]:
+        """GetSymbolStats returns per-symbol statistics: coins, OI-weighted price and funding, and the
+        splits by margin type and venue type; all symbols, or the one named.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchSymbolStats(
+        self,
+        request: _open_interest_pb2.WatchSymbolStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_open_interest_pb2.WatchSymbolStatsResponse], _abc.AsyncIterator[_open_interest_pb2.WatchSymbolStatsResponse]]:
+        """WatchSymbolStats streams the requested symbols' statistics (none = all), conflating like
+        WatchOpenInterest: the current state first, then one message per snapshot that changes them.
+        """
 
 def add_OpenInterestServiceServicer_to_server(servicer: OpenInterestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
