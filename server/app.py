@@ -101,7 +101,7 @@ class App:
     # --- snapshots and health ------------------------------------------------------------------
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
-        self.hub.publish(PreparedSnapshot(snapshot))
+        self.hub.publish(PreparedSnapshot(snapshot, previous=self.hub.latest))
         serving = bool(self.book.fresh_sources())
         if serving != self._serving and self._health is not None:
             self._serving = serving

@@ -19,7 +19,7 @@ from typing import Final
 
 from server.api import views
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
-from server.core.model import Snapshot
+from server.core.model import Snapshot, SymbolTotal
 from server.core.stats import SymbolStats, symbol_stats
 
 BASE_DECIMALS: Final = 8
@@ -43,29 +43,30 @@ class SymbolRow:
 cents = views.cents
 
 
+def symbol_row(total: SymbolTotal) -> SymbolRow:
+    """Round and order one symbol's figures for display (pure)."""
+    exchanges = sorted(
+        (
+            ExchangeRow(
+                source=v.source,
+                oi_usd_cents=views.market_cents(v),
+                oi_contracts=None if v.oi_base is None else round(v.oi_base, BASE_DECIMALS),
+                updated_at_ms=v.updated_at_ms,
+            )
+            for v in total.venues
+        ),
+        key=lambda e: (-e.oi_usd_cents, e.source),
+    )
+    return SymbolRow(
+        symbol=total.symbol,
+        total_cents=sum(e.oi_usd_cents for e in exchanges),
+        exchanges=tuple(exchanges),
+    )
+
+
 def present(snapshot: Snapshot) -> tuple[SymbolRow, ...]:
     """Round and order a snapshot for display (pure)."""
-    result = []
-    for total in snapshot.symbols.values():
-        exchanges = sorted(
-            (
-                ExchangeRow(
-                    source=v.source,
-                    oi_usd_cents=views.market_cents(v),
-                    oi_contracts=None if v.oi_base is None else round(v.oi_base, BASE_DECIMALS),
-                    updated_at_ms=v.updated_at_ms,
-                )
-                for v in total.venues
-            ),
-            key=lambda e: (-e.oi_usd_cents, e.source),
-        )
-        result.append(
-            SymbolRow(
-                symbol=total.symbol,
-                total_cents=sum(e.oi_usd_cents for e in exchanges),
-                exchanges=tuple(exchanges),
-            )
-        )
+    result = [symbol_row(total) for total in snapshot.symbols.values()]
     result.sort(key=lambda s: (-s.total_cents, s.symbol))
     return tuple(result)
 
@@ -108,18 +109,106 @@ def framed(entry: pb.SymbolOpenInterest) -> bytes:
     return pb.GetOpenInterestResponse(symbols=[entry]).SerializeToString()
 
 
-class PreparedSnapshot:
-    """One snapshot version with its serialized forms; per-symbol and per-filter pieces are made
-    on first use and then reused by every request and stream of this version."""
+def ok_prefix(timestamp_ms: int) -> bytes:
+    """The start of every ``ok_json`` body, up to ``"data":``."""
+    return b'{"status":"ok","timestamp":%d,"data":' % timestamp_ms
+
+
+class SymbolPieces:
+    """Everything served about one ``SymbolTotal`` that does not depend on the snapshot's time,
+    built on first use. A symbol whose figures a new reading did not change keeps the same
+    ``SymbolTotal`` object (``core.aggregate.Aggregator``), so the next version takes over its
+    pieces as they are: a snapshot costs work in proportion to what changed, not to its size."""
 
     __slots__ = (
+        "_detail_json",
         "_detail_pb",
+        "_markets",
+        "_stats",
+        "_stats_entry",
+        "_stats_json",
+        "row",
+        "total",
+        "totals_json",
+        "totals_pb",
+    )
+
+    def __init__(self, total: SymbolTotal) -> None:
+        self.total = total
+        self.row = row = symbol_row(total)
+        self.totals_pb = framed(symbol_pb(row, with_exchanges=False))
+        self.totals_json = _dumps(
+            {row.symbol: {"total_oi_usd": row.total_cents / 100, "exchange_count": len(row.exchanges)}}
+        )[1:-1]
+        self._detail_json: bytes | None = None
+        self._detail_pb: bytes | None = None
+        self._markets: dict[tuple[str | None, bool], bytes] = {}
+        self._stats: SymbolStats | None = None
+        self._stats_entry: bytes | None = None
+        self._stats_json: bytes | None = None
+
+    @property
+    def detail_json(self) -> bytes:
+        """The ``data`` of the seed endpoint's ``?symbol=`` body."""
+        if self._detail_json is None:
+            self._detail_json = _dumps(symbol_json_data(self.row))
+        return self._detail_json
+
+    @property
+    def detail_pb(self) -> bytes:
+        """The framed entry with its exchanges."""
+        if self._detail_pb is None:
+            self._detail_pb = framed(symbol_pb(self.row, with_exchanges=True))
+        return self._detail_pb
+
+    @property
+    def stats(self) -> SymbolStats:
+        if self._stats is None:
+            self._stats = symbol_stats(self.total)
+        return self._stats
+
+    @property
+    def stats_json(self) -> bytes:
+        """``"SYMBOL":{statistics}`` as in the ``/v1/symbols`` data map."""
+        if self._stats_json is None:
+            document = views.stats_json(self.total, self.row.total_cents, self.stats)
+            self._stats_json = _dumps({self.row.symbol: document})[1:-1]
+        return self._stats_json
+
+    @property
+    def stats_entry(self) -> bytes:
+        """This symbol's ``SymbolStats`` framed as field 2 of a stats response."""
+        if self._stats_entry is None:
+            entry = views.stats_pb(self.total, self.row.total_cents, self.stats)
+            self._stats_entry = pb.GetSymbolStatsResponse(symbols=[entry]).SerializeToString()
+        return self._stats_entry
+
+    def markets(self, source: str | None, *, as_pb: bool) -> bytes:
+        """The markets view without its timestamp: JSON ``data``, or the response's other fields."""
+        key = (source, as_pb)
+        cached = self._markets.get(key)
+        if cached is None:
+            if as_pb:
+                cached = views.markets_pb(
+                    0, self.total, source
+                ).SerializeToString()  # timestamp 0: not on the wire
+            else:
+                cached = _dumps(views.markets_json_data(self.total, source))
+            self._markets[key] = cached
+        return cached
+
+
+class PreparedSnapshot:
+    """One snapshot version with its serialized forms. Per-symbol pieces come from the previous
+    version where the symbol did not change, or are built on first use; per-request bodies are
+    the timestamp's prefix joined to those pieces, made once per version and shared by every
+    request and stream."""
+
+    __slots__ = (
         "_filters",
         "_markets",
         "_messages",
         "_one_pb",
-        "_stats",
-        "_stats_entries",
         "_stats_json",
         "_stats_messages",
         "_symbol_json",
@@ -127,57 +216,53 @@ class PreparedSnapshot:
         "all_pb",
         "all_symbols_pb",
         "by_symbol",
+        "pieces",
         "rows",
         "snapshot",
         "timestamp_ms",
         "timestamp_pb",
     )
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, previous: PreparedSnapshot | None = None) -> None:
         self.snapshot = snapshot
         self.timestamp_ms = snapshot.built_at_ms
-        self.rows = present(snapshot)
+        before: dict[str, SymbolPieces] = previous.pieces if previous is not None else {}
+        pieces: dict[str, SymbolPieces] = {}
+        for symbol, total in snapshot.symbols.items():
+            kept = before.get(symbol)
+            pieces[symbol] = kept if kept is not None and kept.total is total else SymbolPieces(total)
+        ordered = sorted(pieces.values(), key=lambda p: (-p.row.total_cents, p.row.symbol))
+        self.pieces: dict[str, SymbolPieces] = {p.row.symbol: p for p in ordered}
+        self.rows = tuple(p.row for p in ordered)
         self.by_symbol = {row.symbol: row for row in self.rows}
         self.timestamp_pb = pb.GetOpenInterestResponse(timestamp=self.timestamp_ms).SerializeToString()
-        self.all_symbols_pb = b"".join(framed(symbol_pb(row, with_exchanges=False)) for row in self.rows)
+        self.all_symbols_pb = b"".join(p.totals_pb for p in ordered)
         self.all_pb = self.timestamp_pb + self.all_symbols_pb
-        self.all_json = ok_json(
-            self.timestamp_ms,
-            {
-                r.symbol: {"total_oi_usd": r.total_cents / 100, "exchange_count": len(r.exchanges)}
-                for r in self.rows
-            },
+        self.all_json = (
+            ok_prefix(self.timestamp_ms) + b"{" + b",".join(p.totals_json for p in ordered) + b"}}"
         )
         self._symbol_json: dict[str, bytes] = {}
-        self._detail_pb: dict[str, bytes] = {}
         self._one_pb: dict[str, bytes] = {}
         self._filters: dict[tuple[str, ...], bytes] = {}
         self._messages: dict[tuple[str, ...], bytes] = {}
         self._markets: dict[tuple[str, str | None, bool], bytes] = {}
-        self._stats: dict[str, SymbolStats] = {}
         self._stats_json: dict[str | None, bytes] = {}
-        self._stats_entries: dict[str, bytes] = {}
         self._stats_messages: dict[tuple[str, ...] | None, bytes] = {}
 
     def symbol_json(self, symbol: str) -> bytes | None:
         """The ``?symbol=`` body, or None when no exchange reports ``symbol``."""
         cached = self._symbol_json.get(symbol)
         if cached is None:
-            row = self.by_symbol.get(symbol)
-            if row is None:
+            piece = self.pieces.get(symbol)
+            if piece is None:
                 return None
-            cached = self._symbol_json[symbol] = ok_json(self.timestamp_ms, symbol_json_data(row))
+            cached = self._symbol_json[symbol] = ok_prefix(self.timestamp_ms) + piece.detail_json + b"}"
         return cached
 
     def detail_pb(self, symbol: str) -> bytes | None:
         """``symbol``'s framed entry with its exchanges, or None when nobody reports it."""
-        cached = self._detail_pb.get(symbol)
-        if cached is None:
-            row = self.by_symbol.get(symbol)
-            if row is None:
-                return None
-            cached = self._detail_pb[symbol] = framed(symbol_pb(row, with_exchanges=True))
-        return cached
+        piece = self.pieces.get(symbol)
+        return None if piece is None else piece.detail_pb
 
     def one_symbol_pb(self, symbol: str) -> bytes | None:
         """The whole ``GetOpenInterestResponse`` for one symbol, or None when nobody reports it."""
@@ -189,17 +274,20 @@ class PreparedSnapshot:
             cached = self._one_pb[symbol] = self.timestamp_pb + detail
         return cached
 
+    def _present(self, symbols: tuple[str, ...]) -> list[SymbolPieces]:
+        """The named symbols that someone reports, in the snapshot's order (by total, then name)."""
+        return sorted(
+            (self.pieces[s] for s in symbols if s in self.pieces),
+            key=lambda p: (-p.row.total_cents, p.row.symbol),
+        )
+
     def watch_symbols_pb(self, symbols: tuple[str, ...] | None) -> bytes:
         """The symbols part of a watch message for this filter (None = all, totals only)."""
         if symbols is None:
             return self.all_symbols_pb
         cached = self._filters.get(symbols)
         if cached is None:
-            present_rows = sorted(
-                (self.by_symbol[s] for s in symbols if s in self.by_symbol),
-                key=lambda r: (-r.total_cents, r.symbol),
-            )
-            cached = self._filters[symbols] = b"".join(self.detail_pb(r.symbol) or b"" for r in present_rows)
+            cached = self._filters[symbols] = b"".join(p.detail_pb for p in self._present(symbols))
         return cached
 
     def watch_message(self, symbols: tuple[str, ...] | None) -> bytes:
@@ -217,7 +305,7 @@ class PreparedSnapshot:
             cached = self._messages[symbols] = self.timestamp_pb + self.watch_symbols_pb(symbols)
         return cached
 
-    # --- sections 4 and 5: markets and symbol statistics, built on first use per version -------
+    # --- sections 4 and 5: markets and symbol statistics ----------------------------------------
 
     def markets_json(self, symbol: str, source: str | None) -> bytes | None:
         """The ``/v1/markets`` body for ``symbol`` (one source, or all), or None when nobody reports it."""
@@ -231,63 +319,38 @@ class PreparedSnapshot:
         key = (symbol, source, as_pb)
         cached = self._markets.get(key)
         if cached is None:
-            total = self.snapshot.symbols.get(symbol)
-            if total is None:
+            piece = self.pieces.get(symbol)
+            if piece is None:
                 return None
-            if as_pb:
-                cached = views.markets_pb(self.timestamp_ms, total, source).SerializeToString()
-            else:
-                cached = ok_json(self.timestamp_ms, views.markets_json_data(total, source))
+            body = piece.markets(source, as_pb=as_pb)
+            # ListMarketsResponse.timestamp is field 1, like GetOpenInterestResponse's
+            cached = self.timestamp_pb + body if as_pb else ok_prefix(self.timestamp_ms) + body + b"}"
             self._markets[key] = cached
         return cached
 
     def stats(self, symbol: str) -> SymbolStats:
-        cached = self._stats.get(symbol)
-        if cached is None:
-            cached = self._stats[symbol] = symbol_stats(self.snapshot.symbols[symbol])
-        return cached
-
-    def _stats_document(self, row: SymbolRow) -> dict[str, object]:
-        return views.stats_json(self.snapshot.symbols[row.symbol], row.total_cents, self.stats(row.symbol))
+        return self.pieces[symbol].stats
 
     def symbols_json(self, symbol: str | None) -> bytes | None:
         """The ``/v1/symbols`` body: every symbol, or the one named (None when nobody reports it)."""
         cached = self._stats_json.get(symbol)
         if cached is None:
             if symbol is None:
-                data = {row.symbol: self._stats_document(row) for row in self.rows}
+                chosen = list(self.pieces.values())
+            elif symbol in self.pieces:
+                chosen = [self.pieces[symbol]]
             else:
-                row = self.by_symbol.get(symbol)
-                if row is None:
-                    return None
-                data = {symbol: self._stats_document(row)}
-            cached = self._stats_json[symbol] = ok_json(self.timestamp_ms, data)
-        return cached
-
-    def _stats_entry(self, symbol: str) -> bytes:
-        """One symbol's ``SymbolStats`` framed as field 2 of a stats response."""
-        cached = self._stats_entries.get(symbol)
-        if cached is None:
-            row = self.by_symbol[symbol]
-            entry = views.stats_pb(self.snapshot.symbols[symbol], row.total_cents, self.stats(symbol))
-            cached = self._stats_entries[symbol] = pb.GetSymbolStatsResponse(
-                symbols=[entry]
-            ).SerializeToString()
+                return None
+            data = b"{" + b",".join(p.stats_json for p in chosen) + b"}"
+            cached = self._stats_json[symbol] = ok_prefix(self.timestamp_ms) + data + b"}"
         return cached
 
     def stats_symbols_pb(self, symbols: tuple[str, ...] | None) -> bytes:
         """The symbols part of a stats response for this filter (None = all), ordered by total."""
         cached = self._stats_messages.get(symbols)
         if cached is None:
-            rows = (
-                self.rows
-                if symbols is None
-                else sorted(
-                    (self.by_symbol[s] for s in symbols if s in self.by_symbol),
-                    key=lambda r: (-r.total_cents, r.symbol),
-                )
-            )
-            cached = self._stats_messages[symbols] = b"".join(self._stats_entry(r.symbol) for r in rows)
+            chosen = list(self.pieces.values()) if symbols is None else self._present(symbols)
+            cached = self._stats_messages[symbols] = b"".join(p.stats_entry for p in chosen)
         return cached
 
     def stats_message(self, symbols: tuple[str, ...] | None) -> bytes:

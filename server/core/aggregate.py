@@ -43,19 +43,55 @@ def aggregate(
     readings: Mapping[str, VenueReading], *, now_ms: int, stale_after_ms: Mapping[str, int]
 ) -> Snapshot:
     """Build the snapshot of every fresh source's latest good reading."""
-    per_symbol: dict[str, list[VenueFigure]] = defaultdict(list)
-    for source in sorted(readings):
-        reading = readings[source]
-        if not is_fresh(reading, now_ms, stale_after_ms[source]):
-            continue
-        for base, figure in venue_figures(reading).items():
-            per_symbol[base].append(figure)
-    symbols = {
-        symbol: SymbolTotal(
-            symbol=symbol,
-            total_oi_usd=math.fsum(f.oi_usd for f in figures),
-            venues=tuple(sorted(figures, key=lambda f: (-f.oi_usd, f.source))),
-        )
-        for symbol, figures in sorted(per_symbol.items())
-    }
-    return Snapshot(built_at_ms=now_ms, symbols=symbols)
+    return Aggregator().build(readings, now_ms=now_ms, stale_after_ms=stale_after_ms)
+
+
+class Aggregator:
+    """``aggregate``, remembering what the last build made so the next costs only what changed.
+
+    A reading's per-symbol figures are grouped once (readings are immutable: the same object
+    gives the same figures), and a symbol whose figures are the very same objects as in the last
+    snapshot keeps the same ``SymbolTotal`` object. Everything built from a ``SymbolTotal``
+    downstream (rounded rows, serialized bytes, statistics) can then be reused by identity.
+    """
+
+    def __init__(self) -> None:
+        self._figures: dict[str, tuple[VenueReading, dict[str, VenueFigure]]] = {}
+        self._last: Mapping[str, SymbolTotal] = {}
+
+    def _figures_of(self, reading: VenueReading) -> dict[str, VenueFigure]:
+        cached = self._figures.get(reading.source)
+        if cached is not None and cached[0] is reading:
+            return cached[1]
+        figures = venue_figures(reading)
+        self._figures[reading.source] = (reading, figures)
+        return figures
+
+    def build(
+        self, readings: Mapping[str, VenueReading], *, now_ms: int, stale_after_ms: Mapping[str, int]
+    ) -> Snapshot:
+        per_symbol: dict[str, list[VenueFigure]] = defaultdict(list)
+        for source in sorted(readings):
+            reading = readings[source]
+            if not is_fresh(reading, now_ms, stale_after_ms[source]):
+                continue
+            for base, figure in self._figures_of(reading).items():
+                per_symbol[base].append(figure)
+        for source in self._figures.keys() - readings.keys():
+            del self._figures[source]
+        symbols: dict[str, SymbolTotal] = {}
+        for symbol, figures in sorted(per_symbol.items()):
+            venues = tuple(sorted(figures, key=lambda f: (-f.oi_usd, f.source)))
+            before = self._last.get(symbol)
+            if (
+                before is not None
+                and len(before.venues) == len(venues)
+                and all(a is b for a, b in zip(before.venues, venues, strict=True))
+            ):
+                symbols[symbol] = before
+            else:
+                symbols[symbol] = SymbolTotal(
+                    symbol=symbol, total_oi_usd=math.fsum(f.oi_usd for f in venues), venues=venues
+                )
+        self._last = symbols
+        return Snapshot(built_at_ms=now_ms, symbols=symbols)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from server.core.aggregate import aggregate, is_fresh
+from server.core.aggregate import Aggregator, is_fresh
 from server.core.model import Snapshot, VenueReading
 
 
@@ -34,6 +34,7 @@ class ReadingsBook:
         self.readings: dict[str, VenueReading] = {}
         self.last: Snapshot | None = None
         self._next_expiry_ms: int | None = None  # when the first counted reading goes stale
+        self._aggregator = Aggregator()
 
     def accept(self, reading: VenueReading) -> None:
         self.readings[reading.source] = reading
@@ -63,7 +64,7 @@ class ReadingsBook:
             self._pending = None
         now = self._clock_ms()
         limits = {source: self._stale_after_ms(source) for source in self.readings}
-        snapshot = aggregate(self.readings, now_ms=now, stale_after_ms=limits)
+        snapshot = self._aggregator.build(self.readings, now_ms=now, stale_after_ms=limits)
         deadlines = [
             r.fetched_at_ms + limits[s] for s, r in self.readings.items() if is_fresh(r, now, limits[s])
         ]

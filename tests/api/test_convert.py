@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from server.api.convert import PreparedSnapshot, cents
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
-from tests.api.conftest import NOW, snapshot
+from server.core.aggregate import Aggregator
+from tests.api.conftest import NOW, reading, snapshot
 
 
 def test_cents() -> None:
@@ -71,3 +73,31 @@ def test_watch_filter_is_cached_and_ordered() -> None:
 def test_unknown_symbol() -> None:
     prepared = PreparedSnapshot(snapshot())
     assert prepared.symbol_json("DOGE") is None and prepared.one_symbol_pb("DOGE") is None
+
+
+def test_a_version_built_on_the_previous_one_serves_the_same_bytes_as_a_fresh_one() -> None:
+
+    aggregator = Aggregator()
+    limits = {"binance": 10**9, "okx": 10**9}
+    readings = {
+        "binance": reading("binance", NOW, ("BTC", 1.0, 100.0), ("ETH", 2.0, 50.0)),
+        "okx": reading("okx", NOW, ("BTC", 0.5, 49.994)),
+    }
+    old = PreparedSnapshot(aggregator.build(readings, now_ms=NOW, stale_after_ms=limits))
+    old.symbols_json(None)  # pieces built on the old version are taken over
+    readings["okx"] = reading("okx", NOW + 1, ("BTC", 0.7, 70.005))
+    snapshot = aggregator.build(readings, now_ms=NOW + 2, stale_after_ms=limits)
+    reused, fresh = PreparedSnapshot(snapshot, previous=old), PreparedSnapshot(snapshot)
+    assert reused.pieces["ETH"] is old.pieces["ETH"] and reused.pieces["BTC"] is not old.pieces["BTC"]
+    views: tuple[Callable[[PreparedSnapshot], bytes | None], ...] = (
+        lambda p: p.all_json,
+        lambda p: p.all_pb,
+        lambda p: p.symbol_json("BTC"),
+        lambda p: p.symbols_json(None),
+        lambda p: p.markets_json("ETH", None),
+        lambda p: p.markets_pb("BTC", "okx"),
+        lambda p: p.stats_message(None),
+        lambda p: p.watch_message(("BTC", "ETH")),
+    )
+    for view in views:
+        assert view(reused) == view(fresh)

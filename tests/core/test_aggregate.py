@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import math
 
-from server.core.aggregate import aggregate
+from server.core.aggregate import Aggregator, aggregate
 from server.core.model import MarketOI, VenueReading
 
 
@@ -75,3 +75,23 @@ def test_same_figures_ignores_build_time() -> None:
     assert first.same_figures(second)
     changed = aggregate({"a": reading("a", 1100, ("BTC", 1.0, 101.0))}, now_ms=1200, stale_after_ms=STALE)
     assert not first.same_figures(changed)
+
+
+def test_aggregator_reuses_unchanged_symbols_and_equals_a_fresh_build() -> None:
+
+    def one(source: str, base: str, usd: float, at: int) -> VenueReading:
+        market = MarketOI(venue_symbol=f"{base}USDT", base=base, oi_base=1.0, oi_usd=usd, price_usd=usd)
+        return VenueReading(source=source, fetched_at_ms=at, markets=(market,))
+
+    limits = {"a": 10_000, "b": 10_000}
+    readings = {"a": one("a", "BTC", 100.0, 1_000), "b": one("b", "ETH", 50.0, 1_000)}
+    aggregator = Aggregator()
+    first = aggregator.build(readings, now_ms=2_000, stale_after_ms=limits)
+    readings["b"] = one("b", "ETH", 60.0, 1_500)  # only ETH changes
+    second = aggregator.build(readings, now_ms=2_500, stale_after_ms=limits)
+    assert second.symbols["BTC"] is first.symbols["BTC"]
+    assert second.symbols["ETH"] is not first.symbols["ETH"] and second.symbols["ETH"].total_oi_usd == 60.0
+    assert second == aggregate(readings, now_ms=2_500, stale_after_ms=limits)
+    # a source going stale changes its symbols, never leaves a stale total behind
+    third = aggregator.build(readings, now_ms=11_200, stale_after_ms=limits)
+    assert set(third.symbols) == {"ETH"}
