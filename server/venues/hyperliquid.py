@@ -24,6 +24,15 @@ default, they list mostly equities, indices and commodities, margin in other col
 (USDH, USDE, ...) whose USD price we would need, and would cost 20 weight per dex per cycle; API.md
 has no sub-venue id to report them under.
 Undecided on the page: two-sidedness is not confirmed by an API doc sentence; we halve (API.md).
+Provenance: ``raw`` = ``openInterest`` as sent (base units of ``name``, two-sided), convention
+two_sided_halved, price kind mark (oracle on the rows that fell back to ``oraclePx``).
+Funding: ctx ``funding`` (decimal string), the fraction longs pay per HOUR (positive = longs pay
+shorts): Hyperliquid settles funding every hour, the 8-hour premium formula divided by 8, capped at
+4 %/h (https://hyperliquid.gitbook.io/hyperliquid-docs/trading/funding; the notes' sources
+docs.hyena.trade/trading/funding-rates and cortex-vigil.com/wiki/funding-rates reproduce it). The
+interval is that fixed hour (``FUNDING_INTERVAL_H``): the ctx carries no interval field; the recorded
+ctxs show the baseline "0.0000125" = 0.01 %/8 h ÷ 8. No next-funding time is sent (settlement is on
+the hour); a missing or unusable ``funding`` leaves funding None, never the OI reading.
 Fixtures: tests/fixtures/hyperliquid/ (see SOURCES.md there).
 """
 
@@ -34,7 +43,16 @@ from collections.abc import Sequence
 from typing import Final
 
 from server.core.errors import MalformedResponse, SchemaDrift
-from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
+from server.core.model import (
+    ContractKind,
+    Convention,
+    Market,
+    MarketOI,
+    ParsedPoll,
+    PriceKind,
+    RawUnit,
+    VenueType,
+)
 from server.core.symbols import canonical_base
 from server.core.units import market_oi
 from server.venues.base import (
@@ -46,8 +64,11 @@ from server.venues.base import (
     always,
     collect,
     field_rows,
+    funding_of,
     num,
     opt_num,
+    optional,
+    raw_figure,
     rows,
     text,
 )
@@ -57,6 +78,8 @@ META_AND_CTXS: Final = "metaAndAssetCtxs"
 REQUEST_WEIGHT: Final = 20
 BOTH_SIDES: Final = 2.0  # openInterest counts longs + shorts
 HIP3_SEPARATOR: Final = ":"  # builder-dex markets are named "dex:COIN"
+# Funding is paid every hour: https://hyperliquid.gitbook.io/hyperliquid-docs/trading/funding
+FUNDING_INTERVAL_H: Final = 1.0
 
 
 def meta_and_ctxs(body: object) -> tuple[Sequence[Row], Sequence[Row]]:
@@ -96,7 +119,15 @@ def convert(pair: tuple[Row, Row]) -> MarketOI | None:
         return None  # listed but nobody holds a position
     mark = opt_num(ctx, "markPx")
     price = mark if mark is not None else num(ctx, "oraclePx")
-    return market_oi(market, two_sided / BOTH_SIDES, price)
+    return market_oi(
+        market,
+        two_sided / BOTH_SIDES,
+        price,
+        raw=raw_figure(ctx, "openInterest", RawUnit.BASE),
+        price_kind=PriceKind.MARK if mark is not None else PriceKind.ORACLE,
+        convention=Convention.TWO_SIDED_HALVED,
+        funding=optional(lambda: funding_of(num(ctx, "funding"), FUNDING_INTERVAL_H)),
+    )
 
 
 def parse(_: Catalog, bodies: Bodies) -> ParsedPoll:
@@ -114,4 +145,5 @@ SPEC: Final = VenueSpec(
         )
     ),
     parse=parse,
+    venue_type=VenueType.DEX,
 )

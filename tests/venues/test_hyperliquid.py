@@ -8,7 +8,7 @@ import json
 import pytest
 
 from server.core.errors import MalformedResponse, SchemaDrift
-from server.core.model import ParsedPoll
+from server.core.model import ContractKind, Convention, ParsedPoll, PriceKind, Raw, RawUnit, VenueType
 from server.sim.render import hyperliquid as hyperliquid_sim
 from server.venues import hyperliquid
 from server.venues.base import Catalog
@@ -138,6 +138,51 @@ def test_hip3_builder_dex_names_never_count() -> None:
 def test_oracle_price_when_mark_is_missing() -> None:
     # oi_usd = 13676.58841 × oraclePx 77605.0 = 1,061,371,643.55805 USD
     assert market(parse(main_with(0, markPx=None)), "BTC").oi_usd == pytest.approx(1_061_371_643.56, abs=0.01)
+
+
+def test_provenance_of_a_two_sided_figure() -> None:
+    btc = market(parse(MAIN), "BTC")
+    assert btc.raw == Raw(field="openInterest", value="27353.17682", unit=RawUnit.BASE)
+    assert btc.convention is Convention.TWO_SIDED_HALVED
+    assert btc.price_kind is PriceKind.MARK and btc.venue_price == 77562.0
+    assert (btc.kind, btc.margin_asset, btc.margin_type.value) == (ContractKind.LINEAR, "USDC", "stablecoin")
+    assert btc.contract_size is None  # raw counts coins, not contracts
+    pepe = market(parse(MAIN), "kPEPE")
+    assert pepe.raw == Raw(field="openInterest", value="5235352696.0", unit=RawUnit.BASE)
+    assert pepe.base_factor == 1000.0 and pepe.venue_price == pytest.approx(0.003632, rel=1e-12)
+    assert hyperliquid.SPEC.venue_type is VenueType.DEX
+
+
+def test_price_kind_says_oracle_when_mark_is_missing() -> None:
+    btc = market(parse(main_with(0, markPx=None)), "BTC")
+    assert btc.price_kind is PriceKind.ORACLE and btc.price_usd == 77605.0
+
+
+def test_golden_funding_hourly() -> None:
+    parsed = parse(MAIN)
+    btc = market(parsed, "BTC").funding
+    # funding "-0.0000015186" per 1 h (shorts pay): rate_8h = -0.0000015186 × 8 / 1 = -0.0000121488;
+    # apr = -0.0000015186 × 8760 / 1 = -0.013302936
+    assert btc is not None and (btc.rate, btc.interval_hours) == (-0.0000015186, 1.0)
+    assert btc.rate_8h == pytest.approx(-0.0000121488, abs=1e-15)
+    assert btc.apr == pytest.approx(-0.013302936, abs=1e-12)
+    assert btc.next_at_ms is None and btc.short_rate is None
+    eth = market(parsed, "ETH").funding
+    # the baseline "0.0000125" per 1 h: rate_8h = 0.0000125 × 8 = 0.0001 (0.01 %/8 h); apr = 0.1095
+    assert eth is not None and eth.rate_8h == pytest.approx(0.0001, abs=1e-15)
+    assert eth.apr == pytest.approx(0.1095, abs=1e-12)
+    sol = market(parse(fixture("hyperliquid", "metaAndAssetCtxs_ccxt_SOL.json")), "SOL").funding
+    # real REST body: "0.0000198" per 1 h: apr = 0.0000198 × 8760 = 0.173448
+    assert sol is not None and sol.apr == pytest.approx(0.173448, abs=1e-12)
+
+
+@pytest.mark.parametrize("bad", [None, "abc", "NaN", "", [], "inf"])
+def test_missing_or_malformed_funding_leaves_the_oi_alone(bad: object) -> None:
+    body = main_with(0, funding=None) if bad is None else main_with(0, funding=bad)
+    parsed = parse(body)
+    btc = market(parsed, "BTC")
+    assert btc.funding is None and parsed.skipped == ()
+    assert btc.oi_usd == pytest.approx(1_060_783_550.26, abs=0.01)  # the golden figure, unchanged
 
 
 def test_drift_missing_open_interest() -> None:

@@ -5,6 +5,8 @@ paired by position, decimal strings with prices at 5 significant figures ("77562
 ``openInterest`` TWO-SIDED (longs + shorts = 2 × the simulated one-sided units). Bundled coins are
 ``kPEPE``/``kSHIB``/``kBONK`` (1000 coins per unit, priced per unit). A delisted MATIC sits at
 index 3, as on mainnet (``isDelisted``, OI "0.0", null mid/premium/impact): the adapter skips it.
+``funding`` is the listing's hourly rate (every listing has the venue's fixed 1 h interval), as a
+decimal string of up to 10 places like the recorded "-0.0000015186"; the delisted row sends "0.0".
 Any other body (another ``type``, a HIP-3 ``dex``) gets the venue's HTTP 422.
 """
 
@@ -16,12 +18,13 @@ from typing import Final
 
 from server.sim.market import Asset, Listing
 from server.sim.venue import SimHttpError, SimRequest, SimRoute, SimVenue, fmt, real_assets, with_synthetic
-from server.venues.hyperliquid import INFO_PATH, META_AND_CTXS
+from server.venues.hyperliquid import FUNDING_INTERVAL_H, INFO_PATH, META_AND_CTXS
 
 BUNDLED: Final = {"PEPE": "kPEPE", "SHIB": "kSHIB", "BONK": "kBONK"}
 DELISTED_INDEX: Final = 3
 BAD_BODY: Final = "Failed to deserialize the JSON body into the target type"
 MAX_SZ_DECIMALS: Final = 5
+FUNDING_DECIMALS: Final = 10
 
 
 def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
@@ -31,11 +34,17 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
             asset=a.symbol,
             venue_factor=1000.0 if a.symbol in BUNDLED else 1.0,
             settle="USDC",
+            funding_interval_h=FUNDING_INTERVAL_H,
         )
         for a in real_assets(assets)
     ]
     return with_synthetic(
-        result, assets, 180, lambda a: Listing(venue_symbol=a.symbol, asset=a.symbol, settle="USDC")
+        result,
+        assets,
+        180,
+        lambda a: Listing(
+            venue_symbol=a.symbol, asset=a.symbol, settle="USDC", funding_interval_h=FUNDING_INTERVAL_H
+        ),
     )
 
 
@@ -59,10 +68,12 @@ def _asset(name: str, decimals: int, **extra: object) -> dict[str, object]:
     return {"szDecimals": decimals, "name": name, "maxLeverage": 20, "marginTableId": 20, **extra}
 
 
-def _ctx(price: float, open_interest: str, decimals: int, *, live: bool = True) -> dict[str, object]:
+def _ctx(
+    price: float, open_interest: str, decimals: int, *, funding: float = 0.0, live: bool = True
+) -> dict[str, object]:
     volume_usd = 1e6 if live else 0.0
     return {
-        "funding": "0.0000125" if live else "0.0",
+        "funding": sz(funding, FUNDING_DECIMALS) if live else "0.0",
         "openInterest": open_interest,
         "prevDayPx": px(price * 0.99),
         "dayNtlVlm": sz(volume_usd, 4),
@@ -85,7 +96,8 @@ def meta_and_asset_ctxs(request: SimRequest) -> object:
         decimals = sz_decimals(state.venue_price)
         universe.append(_asset(state.listing.venue_symbol, decimals))
         # two-sided: every matched contract is counted once for the long and once for the short
-        ctxs.append(_ctx(state.venue_price, sz(2 * state.venue_units, decimals), decimals))
+        open_interest = sz(2 * state.venue_units, decimals)
+        ctxs.append(_ctx(state.venue_price, open_interest, decimals, funding=state.funding_rate))
     at = min(DELISTED_INDEX, len(universe))
     universe.insert(at, _asset("MATIC", 1, isDelisted=True))
     ctxs.insert(at, _ctx(0.37621, "0.0", 1, live=False))
