@@ -20,6 +20,16 @@ Counted: ``status`` ACTIVE, and PAUSED / CANCEL_ONLY / POST_ONLY (positions stil
 INITIALIZING (pre-launch), FINAL_SETTLEMENT (delisting) and ``openInterest`` zero; an unknown status
 skips the row and is reported. ``marketType`` ISOLATED markets are crypto perps too: counted.
 Symbols: ``<BASE>-USD`` → BASE, then the shared 1000-prefix rule (none observed on dYdX).
+Provenance: ``raw`` = ``openInterest`` as sent (base coins), convention one_sided, price kind oracle.
+Funding: ``nextFundingRate`` (decimal string), the PREDICTED rate longs pay for the current hour
+(positive = longs pay shorts), as a fraction: the indexer averages the protocol's premium samples
+of the hour and adds ``defaultFundingRate1H`` (dydxprotocol/v4-chain
+``indexer/packages/redis/src/caches/next-funding-cache.ts`` @ 0e2e39bd7da60fcdf05376b010180b76308c8dc6,
+``getNextFunding``). dYdX v4 pays funding every hour, so the interval is that fixed hour
+(``FUNDING_INTERVAL_H``; the row has no interval field). The recorded ETH row's "0.00000125" is
+0.01 %/8 h ÷ 8, the usual baseline. No next-funding time is sent. The indexer leaves the rate
+undefined just after a settlement: a missing or unusable ``nextFundingRate`` gives funding None and
+never touches the OI reading.
 Fixtures: tests/fixtures/dydx/ (see SOURCES.md there).
 """
 
@@ -29,7 +39,7 @@ import functools
 from typing import Final
 
 from server.core.errors import ImplausibleValue
-from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
+from server.core.model import ContractKind, Market, MarketOI, ParsedPoll, PriceKind, RawUnit, VenueType
 from server.core.symbols import canonical_base
 from server.core.units import market_oi
 from server.venues.base import (
@@ -41,8 +51,11 @@ from server.venues.base import (
     always,
     collect,
     field_of,
+    funding_of,
     num,
     obj,
+    optional,
+    raw_figure,
     text,
 )
 
@@ -50,6 +63,8 @@ MARKETS_PATH: Final = "/v4/perpetualMarkets"
 QUOTE_SUFFIX: Final = "-USD"
 COUNTED: Final = frozenset({"ACTIVE", "PAUSED", "CANCEL_ONLY", "POST_ONLY"})
 NOT_COUNTED: Final = frozenset({"INITIALIZING", "FINAL_SETTLEMENT"})
+# Funding is paid every hour; nextFundingRate is the predicted 1-hour rate (next-funding-cache.ts).
+FUNDING_INTERVAL_H: Final = 1.0
 
 
 def markets(body: object) -> list[Row]:
@@ -93,7 +108,14 @@ def convert(row: Row) -> MarketOI | None:
     open_interest = num(row, "openInterest")
     if open_interest == 0:
         return None
-    return market_oi(market, open_interest, num(row, "oraclePrice"))
+    return market_oi(
+        market,
+        open_interest,
+        num(row, "oraclePrice"),
+        raw=raw_figure(row, "openInterest", RawUnit.BASE),
+        price_kind=PriceKind.ORACLE,
+        funding=optional(lambda: funding_of(num(row, "nextFundingRate"), FUNDING_INTERVAL_H)),
+    )
 
 
 def parse(_: Catalog, bodies: Bodies) -> ParsedPoll:
@@ -106,4 +128,5 @@ SPEC: Final = VenueSpec(
     docs_url="https://docs.dydx.xyz/indexer-client/http#get-perpetual-markets",
     cycle_requests=always(Request(key="perpetualMarkets", path=MARKETS_PATH)),
     parse=parse,
+    venue_type=VenueType.DEX,
 )

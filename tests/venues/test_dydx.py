@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from server.core.errors import MalformedResponse, SchemaDrift
-from server.core.model import ParsedPoll
+from server.core.model import ContractKind, Convention, ParsedPoll, PriceKind, Raw, RawUnit, VenueType
 from server.sim.render import dydx as dydx_sim
 from server.venues import dydx
 from server.venues.base import Catalog
@@ -59,6 +59,40 @@ def test_golden_eth_and_sol() -> None:
     assert market(parsed, "ETH-USD").oi_usd == pytest.approx(23_139_480.70, abs=0.01)
     # SOL: 41917.9 SOL × 135.3 = 5,671,491.87 USD
     assert market(parsed, "SOL-USD").oi_usd == pytest.approx(5_671_491.87, abs=0.01)
+
+
+def test_provenance_one_sided_base_coins_at_the_oracle() -> None:
+    btc = market(parse(MARKETS), "BTC-USD")
+    assert btc.raw == Raw(field="openInterest", value="381.7348", unit=RawUnit.BASE)
+    assert btc.convention is Convention.ONE_SIDED and btc.price_kind is PriceKind.ORACLE
+    assert (btc.kind, btc.margin_asset, btc.contract_size) == (ContractKind.LINEAR, "USDC", None)
+    assert btc.margin_type.value == "stablecoin" and dydx.SPEC.venue_type is VenueType.DEX
+
+
+def test_golden_funding_predicted_hourly() -> None:
+    parsed = parse(MARKETS)
+    btc = market(parsed, "BTC-USD").funding
+    # nextFundingRate "0.00000254545454545455" per 1 h:
+    # rate_8h = 0.00000254545454545455 × 8 / 1 = 0.0000203636363636364
+    # apr = 0.00000254545454545455 × 8760 / 1 = 0.0222981818181818
+    assert btc is not None and (btc.rate, btc.interval_hours) == (0.00000254545454545455, 1.0)
+    assert btc.rate_8h == pytest.approx(0.0000203636363636364, abs=1e-15)
+    assert btc.apr == pytest.approx(0.0222981818181818, abs=1e-12)
+    assert btc.next_at_ms is None and btc.short_rate is None
+    sol = market(parsed, "SOL-USD").funding
+    # "-0.00000143181818181818" per 1 h (shorts pay): apr = -0.00000143181818181818 × 8760 = -0.0125427272727
+    assert sol is not None and sol.apr == pytest.approx(-0.0125427272727, abs=1e-12)
+    eth = market(parsed, "ETH-USD").funding
+    # the baseline "0.00000125" per 1 h: rate_8h = 0.00001 (0.001 %/8 h); apr = 0.01095
+    assert eth is not None and eth.rate_8h == pytest.approx(0.00001, abs=1e-15)
+
+
+@pytest.mark.parametrize("bad", [None, "", "abc", "NaN", {"rate": 1}])
+def test_missing_or_malformed_funding_leaves_the_oi_alone(bad: object) -> None:
+    parsed = parse(with_row("BTC-USD", nextFundingRate=bad))  # None removes the field
+    btc = market(parsed, "BTC-USD")
+    assert btc.funding is None and parsed.skipped == ()
+    assert btc.oi_usd == pytest.approx(34_325_287.83, abs=0.01)  # the golden figure, unchanged
 
 
 def test_base_open_interest_is_never_read() -> None:

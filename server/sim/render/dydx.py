@@ -5,6 +5,9 @@ tickers (no 1000-prefixes: PEPE-USD quotes one PEPE), ``openInterest`` one-sided
 ``oraclePrice`` in USD, the five integer fields as JSON numbers. Synthetic coins are ``ISOLATED``
 (permissionless) markets, counted like the rest. Decoys the adapter must skip: a FINAL_SETTLEMENT
 market that still shows open interest and an INITIALIZING (pre-launch) one.
+``nextFundingRate`` is the listing's hourly rate (every listing has dYdX's fixed 1 h interval),
+written with 20 decimals like the recorded "0.00000254545454545455"; ``defaultFundingRate1H`` "0"
+as recorded.
 """
 
 from __future__ import annotations
@@ -15,18 +18,22 @@ from typing import Final
 
 from server.sim.market import Asset, Listing, ListingState
 from server.sim.venue import SimRequest, SimRoute, SimVenue, fmt, real_assets, with_synthetic
-from server.venues.dydx import MARKETS_PATH
+from server.venues.dydx import FUNDING_INTERVAL_H, MARKETS_PATH
 
 DECOYS: Final = (("MATIC-USD", "FINAL_SETTLEMENT", 0.38, 125000.0), ("NEWCOIN-USD", "INITIALIZING", 1.0, 0.0))
+FUNDING_DECIMALS: Final = 20
+DECOY_FUNDING: Final = 0.00000125
+
+
+def _listing(symbol: str) -> Listing:
+    return Listing(
+        venue_symbol=f"{symbol}-USD", asset=symbol, settle="USDC", funding_interval_h=FUNDING_INTERVAL_H
+    )
 
 
 def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
-    result = [
-        Listing(venue_symbol=f"{a.symbol}-USD", asset=a.symbol, settle="USDC") for a in real_assets(assets)
-    ]
-    return with_synthetic(
-        result, assets, 230, lambda a: Listing(venue_symbol=f"{a.symbol}-USD", asset=a.symbol, settle="USDC")
-    )
+    result = [_listing(a.symbol) for a in real_assets(assets)]
+    return with_synthetic(result, assets, 230, lambda a: _listing(a.symbol))
 
 
 def _size_decimals(price: float) -> int:
@@ -34,7 +41,15 @@ def _size_decimals(price: float) -> int:
     return max(0, min(4, round(math.log10(price)) - 1))
 
 
-def _row(index: int, ticker: str, status: str, price: float, open_interest: float) -> dict[str, object]:
+def _row(
+    index: int,
+    ticker: str,
+    status: str,
+    price: float,
+    open_interest: float,
+    *,
+    funding: float = DECOY_FUNDING,
+) -> dict[str, object]:
     decimals = _size_decimals(price)
     price_decimals = max(0, 6 - math.floor(math.log10(price)))
     return {
@@ -45,7 +60,7 @@ def _row(index: int, ticker: str, status: str, price: float, open_interest: floa
         "priceChange24H": fmt(price * 0.01, price_decimals),
         "volume24H": "1000000",
         "trades24H": 1000,
-        "nextFundingRate": "0.00000125",
+        "nextFundingRate": fmt(funding, FUNDING_DECIMALS),
         "initialMarginFraction": "0.05",
         "maintenanceMarginFraction": "0.03",
         "openInterest": fmt(open_interest, decimals),
@@ -64,7 +79,8 @@ def _row(index: int, ticker: str, status: str, price: float, open_interest: floa
 
 
 def _market(index: int, state: ListingState) -> dict[str, object]:
-    return _row(index, state.listing.venue_symbol, "ACTIVE", state.venue_price, state.venue_units)
+    symbol, price = state.listing.venue_symbol, state.venue_price
+    return _row(index, symbol, "ACTIVE", price, state.venue_units, funding=state.funding_rate)
 
 
 def perpetual_markets(request: SimRequest) -> object:
