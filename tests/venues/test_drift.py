@@ -8,10 +8,10 @@ import copy
 import pytest
 
 from server.core.errors import MalformedResponse, SchemaDrift, VenueRejected
-from server.core.model import ParsedPoll
+from server.core.model import ContractKind, Convention, ParsedPoll, PriceKind, Raw, RawUnit, VenueType
 from server.sim.render import drift as drift_sim
 from server.venues import drift
-from server.venues.base import Catalog
+from server.venues.base import Catalog, funding_of
 from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages, recorded_samples
 
 RECORDED = "stats_markets.json"
@@ -57,6 +57,97 @@ def test_golden_thousand_bundle() -> None:
     assert wen.base == "WEN"
     assert wen.oi_base == pytest.approx(912_345_000.0, rel=1e-12)
     assert wen.oi_usd == pytest.approx(28_510.78125, rel=1e-12)
+
+
+def recorded_btc_with(**changes: object) -> object:
+    """The recorded body with BTC-PERP's fields changed (``None`` removes a field)."""
+    body = copy.deepcopy(fixture("drift", RECORDED))
+    row = body["markets"][0]  # type: ignore[index]
+    for name, value in changes.items():
+        if value is None:
+            del row[name]
+        else:
+            row[name] = value
+    return body
+
+
+def test_provenance_names_the_larger_side() -> None:
+    btc = market(parse(fixture("drift", RECORDED)), "BTC-PERP")
+    # the short side (-312.3766) is the larger one: that is the figure, minus sign and all
+    assert btc.raw == Raw(field="openInterest.short", value="-312.3766", unit=RawUnit.BASE)
+    assert btc.convention is Convention.LARGER_SIDE and btc.price_kind is PriceKind.ORACLE
+    assert (btc.kind, btc.margin_asset, btc.contract_size) == (ContractKind.LINEAR, "USDC", None)
+    bonk = market(parse(assembled()), "1MBONK-PERP")
+    assert bonk.raw == Raw(field="openInterest.long", value="7531.2040", unit=RawUnit.BASE)
+    assert bonk.base_factor == 1_000_000.0 and bonk.venue_price == pytest.approx(6.884512, rel=1e-12)
+    assert drift.SPEC.venue_type is VenueType.DEX
+
+
+def test_golden_funding_percent_per_hour_as_received() -> None:
+    funding = market(parse(fixture("drift", RECORDED)), "BTC-PERP").funding
+    # fundingRate long "0.00093", short "-0.00093": percent per hour, each side as RECEIVED
+    # (longs receive 0.00093 %/h, shorts pay it; the mark 68481.85 is below the oracle 68525.84).
+    # rate (what longs pay) = -0.00093 / 100 = -0.0000093 per 1 h; short_rate = +0.0000093
+    # rate_8h = -0.0000093 × 8 / 1 = -0.0000744; apr = -0.0000093 × 8760 / 1 = -0.081468
+    assert funding is not None
+    assert (funding.rate, funding.short_rate, funding.interval_hours) == (-0.0000093, 0.0000093, 1.0)
+    assert funding.rate_8h == pytest.approx(-0.0000744, abs=1e-15)
+    assert funding.apr == pytest.approx(-0.081468, abs=1e-12)
+    # fundingRateUpdateTs 1770728410 = 13:00:10 UTC (10 s after the hour): next update on the next
+    # hour, 1770732000 s = 2026-02-10 14:00:00 UTC
+    assert funding.next_at_ms == 1_770_732_000_000
+
+
+def test_asymmetric_sides_are_kept_apart() -> None:
+    btc = market(parse(recorded_btc_with(fundingRate={"long": "-0.002", "short": "0.0015"})), "BTC-PERP")
+    # longs pay 0.002 %/h, shorts receive a capped 0.0015 %/h: rate 0.00002, short_rate -0.000015
+    assert btc.funding is not None
+    assert btc.funding.rate == pytest.approx(0.00002, abs=1e-18)
+    assert btc.funding.short_rate == pytest.approx(-0.000015, abs=1e-18)
+
+
+@pytest.mark.parametrize(
+    ("last", "next_s"),
+    [
+        (1_770_728_400, 1_770_732_000),  # on the hour: one period later
+        (1_770_728_410, 1_770_732_000),  # 10 s late: the next hour
+        (1_770_729_600, 1_770_732_000),  # 1200 s late (a third of the hour): still the next hour
+        (1_770_729_601, 1_770_735_600),  # later than that: the hour after
+    ],
+)
+def test_next_funding_on_the_hour(last: int, next_s: int) -> None:
+    assert drift.next_funding_s(last) == next_s
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"fundingRate": None},
+        {"fundingRate": {"long": "", "short": ""}},  # the backend's value when its calculation failed
+        {"fundingRate": "0.00093"},
+        {"fundingRate": {"short": "-0.00093"}},
+        {"fundingRate": {"long": "NaN", "short": "-0.00093"}},
+    ],
+)
+def test_missing_or_malformed_funding_leaves_the_oi_alone(changes: dict[str, object]) -> None:
+    parsed = parse(recorded_btc_with(**changes))
+    btc = market(parsed, "BTC-PERP")
+    assert btc.funding is None and parsed.skipped == ()
+    assert btc.oi_usd == pytest.approx(21_405_868.22, abs=0.01)  # the golden figure, unchanged
+
+
+def test_partial_funding_keeps_what_is_usable() -> None:
+    no_short = market(parse(recorded_btc_with(fundingRate={"long": "0.00093", "short": "x"})), "BTC-PERP")
+    assert no_short.funding is not None and no_short.funding.short_rate is None
+    no_time = market(parse(recorded_btc_with(fundingRateUpdateTs=None)), "BTC-PERP")
+    assert no_time.funding is not None and no_time.funding.next_at_ms is None
+    assert no_time.funding.rate == -0.0000093
+
+
+def test_an_unknown_interval_is_never_guessed() -> None:
+    # Drift's interval is the documented hour; with no interval a rate gives no funding at all.
+    assert funding_of(-0.0000093, None) is None
+    assert drift.FUNDING_INTERVAL_H == 1.0
 
 
 def test_spot_prediction_delisted_and_prelaunch_are_skipped() -> None:
