@@ -26,6 +26,22 @@ Undecided on the page, chosen here: ``openInterest`` missing is SchemaDrift (nev
 missing gives no coin figure (``oi_base`` None), not 0. ``/v2/trading`` legs already include core's
 ``pending*`` legs (2026-08-19 captures, pair 116: long = longOI + pendingLongOI); taken as sent. The
 page's host fallback is not automatic: one ``base_url``, switched with ``--venue-url``.
+Provenance: convention pool_long_plus_short; price none (price kind null); ``raw`` = ``pairOI``
+verbatim (USD), the venue's own long + short of exactly the two ``openInterest`` legs summed here;
+``openInterest.long`` verbatim where a pair sends no ``pairOI``.
+Funding (v2, continuous, quoted per hour): ``fundingRate.long`` / ``.short`` (JSON numbers), each
+side's rate in PERCENT PER HOUR, positive = that side pays. The unit: the SDK's data docs show
+``fundingRate`` {0.012, -0.012} beside ``fundingFeePerHourP`` 0.012 (Avantis-Labs/avantis_trader_sdk
+``docs/mintlify/data/socket-io.mdx``), and its ``markets.mdx`` prints ``fundingFeePerHourP`` as
+"funding/h: … %"; read as a fraction, the recorded SOL short rate −0.0617 would be −6 %/h. The
+sign: the recorded sides pay and receive the same dollars (SOL: 0.0022027 × 94,758.95 USD long ≈
+0.0617252 × 3,441.35 USD short ≈ 210 USD/h; mainnet BTC likewise with the signs reversed), so
+positive = pays on both sides. Hence rate = long / 100 (what longs pay) and short_rate = short / 100
+(what shorts pay), per 1 h (``FUNDING_INTERVAL_H``: the quote's own hour; no settlement times, so
+no next_at). Rollover (``marginFee.{long,short}``, percent per hour: 0.0017123… = 15 %/yr ÷ 8760) is
+a borrow fee, never funding: ``borrow_rate_1h`` = ``marginFee.long`` / 100, the LONG side's (both
+sides are equal in every recording). Missing or unusable funding/rollover fields give None, never
+a failed OI reading.
 Fixtures: tests/fixtures/avantis/ (see SOURCES.md there).
 """
 
@@ -35,7 +51,17 @@ from collections.abc import Mapping
 from typing import Final
 
 from server.core.errors import ImplausibleValue, VenueRateLimited, VenueRejected
-from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
+from server.core.model import (
+    ContractKind,
+    Convention,
+    Funding,
+    Market,
+    MarketOI,
+    ParsedPoll,
+    Raw,
+    RawUnit,
+    VenueType,
+)
 from server.core.symbols import canonical_base
 from server.core.units import reported_oi, require_amount
 from server.venues.base import (
@@ -48,8 +74,11 @@ from server.venues.base import (
     collect,
     field_of,
     flag,
+    funding_of,
     num,
     obj,
+    optional,
+    raw_figure,
     text,
 )
 
@@ -58,6 +87,9 @@ QUOTE: Final = "USD"
 CRYPTO_GROUP_PREFIX: Final = "CRYPTO"  # CRYPTO1..4; FOREX, COMMODITIES, EQUITIES are not crypto
 TWIN_SUFFIXES: Final = ("_UPSIDE", "_DEGEN")
 RATE_LIMIT_CODE: Final = "RATE_LIMITED"
+# fundingRate and marginFee are quoted in percent per hour: the rate's own interval is one hour.
+FUNDING_INTERVAL_H: Final = 1.0
+PERCENT: Final = 100.0
 
 
 def strip_twin(name: str) -> str:
@@ -108,6 +140,31 @@ def long_plus_short(pair: Row, name: str) -> float:
     )
 
 
+def pool_raw(pair: Row) -> Raw:
+    """``pairOI`` as sent (the venue's own long + short), else the long leg as sent."""
+    total = pair.get("pairOI")
+    if isinstance(total, int | float | str) and not isinstance(total, bool):
+        return raw_figure(pair, "pairOI", RawUnit.USD)
+    sent = raw_figure(obj(field_of(pair, "openInterest"), "openInterest"), "long", RawUnit.USD)
+    return Raw(field="openInterest.long", value=sent.value, unit=RawUnit.USD)
+
+
+def funding(pair: Row) -> Funding | None:
+    """``fundingRate`` per side, percent per hour, positive = that side pays: rate = long / 100,
+    short_rate = short / 100."""
+    rates = obj(field_of(pair, "fundingRate"), "fundingRate")
+    return funding_of(
+        num(rates, "long") / PERCENT,
+        FUNDING_INTERVAL_H,
+        short_rate=optional(lambda: num(rates, "short") / PERCENT),
+    )
+
+
+def rollover_1h(pair: Row) -> float:
+    """The long side's rollover (``marginFee.long``, percent per hour) as a fraction per hour."""
+    return num(obj(field_of(pair, "marginFee"), "marginFee"), "long") / PERCENT
+
+
 def parse(_: Catalog, bodies: Bodies) -> ParsedPoll:
     snapshot = obj(bodies.one("trading"), "v2/trading")
     pairs = obj(field_of(snapshot, "pairInfos"), "pairInfos")
@@ -122,7 +179,16 @@ def parse(_: Catalog, bodies: Bodies) -> ParsedPoll:
         if oi_usd == 0:
             return None  # listed but nobody holds a position (coinOI may keep 1e-10 dust)
         coins = long_plus_short(pair, "coinOI") if pair.get("coinOI") is not None else None
-        return reported_oi(market, oi_base=coins, oi_usd=oi_usd, price_usd=None)
+        return reported_oi(
+            market,
+            oi_base=coins,
+            oi_usd=oi_usd,
+            price_usd=None,
+            raw=pool_raw(pair),
+            convention=Convention.POOL_LONG_PLUS_SHORT,
+            funding=optional(lambda: funding(pair)),
+            borrow_rate_1h=optional(lambda: rollover_1h(pair)),
+        )
 
     return collect(pairs.items(), convert, label=lambda item: f"pair {item[0]}")
 
@@ -146,4 +212,5 @@ SPEC: Final = VenueSpec(
     cycle_requests=always(Request(key="trading", path=TRADING_PATH)),
     parse=parse,
     check_envelope=check_envelope,
+    venue_type=VenueType.DEX,
 )

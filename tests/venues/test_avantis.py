@@ -9,7 +9,7 @@ import math
 import pytest
 
 from server.core.errors import MalformedResponse, SchemaDrift, VenueRateLimited, VenueRejected
-from server.core.model import ParsedPoll
+from server.core.model import ContractKind, Convention, ParsedPoll, Raw, RawUnit, VenueType
 from server.sim.render import avantis as avantis_sim
 from server.venues import avantis
 from server.venues.base import Catalog
@@ -40,6 +40,80 @@ def test_golden_btc_long_plus_short() -> None:
     assert btc.oi_usd == pytest.approx(2_224_379.41, abs=0.001)
     assert btc.oi_base == pytest.approx(33.1669006978, rel=1e-12)
     assert btc.price_usd is None  # USD is the venue's own figure: no price used
+
+
+def with_pair(key: str, /, name: str = SDK_SNAPSHOT, **changes: object) -> object:
+    """A snapshot with one pair's fields changed (``None`` removes a field)."""
+    body = snapshot(name)
+    pair = body["pairInfos"][key]
+    for field, value in changes.items():
+        if value is None:
+            del pair[field]
+        else:
+            pair[field] = value
+    return body
+
+
+def test_provenance_pool_long_plus_short_in_usd() -> None:
+    btc = market(parse(snapshot()), "BTC/USD")
+    assert btc.raw == Raw(field="pairOI", value="2224379.41", unit=RawUnit.USD)
+    assert btc.convention is Convention.POOL_LONG_PLUS_SHORT
+    assert btc.price_kind is None and btc.venue_price is None
+    assert (btc.kind, btc.margin_asset, btc.contract_size) == (ContractKind.LINEAR, "USDC", None)
+    assert btc.margin_type.value == "stablecoin" and avantis.SPEC.venue_type is VenueType.DEX
+    upside = market(parse(snapshot(MAINNET)), "BTC_UPSIDE/USD")
+    assert upside.raw == Raw(field="pairOI", value="1299592.6600000001", unit=RawUnit.USD)  # as recorded
+    no_total = market(parse(with_pair("1", pairOI=None)), "BTC/USD")
+    assert no_total.raw == Raw(field="openInterest.long", value="1167771.77", unit=RawUnit.USD)
+
+
+def test_golden_funding_per_side_percent_per_hour() -> None:
+    funding = market(parse(snapshot()), "BTC/USD").funding
+    # fundingRate long 0.0003153597260463827 %/h (longs pay), short -0.00036587258792132853 %/h
+    # (shorts receive). rate = 0.0003153597260463827 / 100 = 0.000003153597260463827 per 1 h;
+    # short_rate = -0.0000036587258792132853; rate_8h = 0.000003153597260463827 × 8 = 0.0000252287780837106;
+    # apr = 0.000003153597260463827 × 8760 = 0.0276255120016631
+    assert funding is not None and funding.interval_hours == 1.0 and funding.next_at_ms is None
+    assert funding.rate == pytest.approx(0.000003153597260463827, rel=1e-12)
+    assert funding.short_rate == pytest.approx(-0.0000036587258792132853, rel=1e-12)
+    assert funding.rate_8h == pytest.approx(0.0000252287780837106, rel=1e-12)
+    assert funding.apr == pytest.approx(0.0276255120016631, rel=1e-12)
+    sol = market(parse(snapshot()), "SOL/USD").funding
+    # the sides move the same dollars: 0.0022026874982929764 % × 94,758.95 ≈ 0.0617 % × 3,441.35
+    assert sol is not None
+    long_pays, short_receives = sol.rate * 94_758.95, -(sol.short_rate or 0.0) * 3_441.35
+    assert long_pays == pytest.approx(short_receives, rel=0.02)
+    mainnet = market(parse(snapshot(MAINNET)), "BTC/USD").funding
+    # mainnet -0.00010008 %/h: longs receive; apr = -0.0000010008 × 8760 = -0.008767008
+    assert mainnet is not None and mainnet.apr == pytest.approx(-0.008767008, rel=1e-12)
+
+
+def test_golden_rollover_is_a_borrow_rate_never_funding() -> None:
+    btc = market(parse(snapshot()), "BTC/USD")
+    # marginFee long 0.0017123287671232876 %/h (= 15 %/yr ÷ 8760): 0.000017123287671232876 per hour
+    assert btc.borrow_rate_1h is not None
+    assert btc.borrow_rate_1h == pytest.approx(0.000017123287671232876, rel=1e-12)
+    assert btc.borrow_rate_1h * 8760 == pytest.approx(0.15, rel=1e-12)
+    assert btc.funding is not None and btc.funding.rate != btc.borrow_rate_1h
+    mainnet = market(parse(snapshot(MAINNET)), "BTC/USD")
+    assert mainnet.borrow_rate_1h == pytest.approx(0.0000022824, rel=1e-12)  # 0.00022824 %/h ≈ 2 %/yr
+
+
+@pytest.mark.parametrize("bad", [None, {}, {"long": "x", "short": 0.1}, {"long": math.nan}, "0.01", [0.1]])
+def test_missing_or_malformed_funding_leaves_the_oi_alone(bad: object) -> None:
+    parsed = parse(with_pair("1", fundingRate=bad))
+    btc = market(parsed, "BTC/USD")
+    assert btc.funding is None and parsed.skipped == ()
+    assert btc.oi_usd == pytest.approx(2_224_379.41, abs=0.001)  # the golden figure, unchanged
+    assert btc.borrow_rate_1h is not None  # rollover is read on its own
+
+
+@pytest.mark.parametrize("bad", [None, {"short": 0.001}, {"long": "abc"}, 0.0017])
+def test_missing_or_malformed_rollover_gives_no_borrow_rate(bad: object) -> None:
+    parsed = parse(with_pair("1", marginFee=bad))
+    btc = market(parsed, "BTC/USD")
+    assert btc.borrow_rate_1h is None and btc.funding is not None and parsed.skipped == ()
+    assert btc.oi_usd == pytest.approx(2_224_379.41, abs=0.001)
 
 
 def test_golden_pepe_in_raw_units() -> None:

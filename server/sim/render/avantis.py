@@ -6,6 +6,10 @@ to 10 decimals). Pool venue: a listing's OI is split into ``long`` and ``short``
 coins) that add up to it, as the vault faces every trader; ``pairOI`` = long + short. ``_UPSIDE``
 twins of ETH, BTC, SOL, XRP and HYPE share their base's OI. Decoys the adapter must skip: FX, metal
 and equity pairs, a delisted pair with a phantom USD leg, and an empty placeholder pair.
+Funding per side in percent per hour, positive = that side pays (``fundingRate``): longs pay the
+listing's hourly rate (every listing has the 1 h quote interval) and shorts the rate that moves the
+same dollars the other way, as the recorded pairs do; rollover ``marginFee`` is 15 %/yr per hour on
+both sides, as in the recorded snapshot (0.0017123… %/h).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Final
 
 from server.sim.market import Asset, Listing, ListingState
 from server.sim.venue import SimRequest, SimRoute, SimVenue, with_synthetic
-from server.venues.avantis import TRADING_PATH
+from server.venues.avantis import FUNDING_INTERVAL_H, PERCENT, TRADING_PATH
 
 AVANTIS_ASSETS: Final = (
     *("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB", "HYPE", "SUI", "ADA", "LINK", "AVAX", "LTC"),
@@ -26,6 +30,8 @@ UPSIDE_SHARE: Final = 0.25
 GROUPS: Final = ("CRYPTO1", "CRYPTO2", "FOREX", "COMMODITIES", "CRYPTO3", "CRYPTO4", "EQUITIES")
 CRYPTO_GROUPS: Final = (1, 4, 5)  # groups of the other crypto pairs; BTC and ETH are in group 0
 MARKET_COUNT: Final = 75  # estimate: listed crypto pairs among ~120 pair indices (reference page)
+ROLLOVER_PCT_PER_H: Final = 15 / 8760  # 15 %/yr, the recorded crypto pairs' marginFee
+DECOY_FUNDING: Final = {"long": -0.001205382547771408, "short": 0.0007890155277678827}  # recorded ETH
 # (from, to, group, assetType, listed, long USD) of the pairs the adapter must skip
 DECOYS: Final = (
     ("USD", "JPY", 2, "fx", True, 1000700.6),
@@ -43,22 +49,35 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
             continue
         twin = asset.symbol in UPSIDE_TWINS
         share = 1.0 - UPSIDE_SHARE if twin else 1.0
-        result.append(
-            Listing(venue_symbol=f"{asset.symbol}/USD", asset=asset.symbol, settle="USDC", share=share)
-        )
+        result.append(_listing(f"{asset.symbol}/USD", asset.symbol, share))
         if twin:
-            upside = f"{asset.symbol}_UPSIDE/USD"
-            result.append(Listing(venue_symbol=upside, asset=asset.symbol, settle="USDC", share=UPSIDE_SHARE))
-    return with_synthetic(
-        result,
-        assets,
-        MARKET_COUNT,
-        lambda a: Listing(venue_symbol=f"{a.symbol}/USD", asset=a.symbol, settle="USDC"),
+            result.append(_listing(f"{asset.symbol}_UPSIDE/USD", asset.symbol, UPSIDE_SHARE))
+    return with_synthetic(result, assets, MARKET_COUNT, lambda a: _listing(f"{a.symbol}/USD", a.symbol, 1.0))
+
+
+def _listing(symbol: str, asset: str, share: float) -> Listing:
+    return Listing(
+        venue_symbol=symbol, asset=asset, settle="USDC", share=share, funding_interval_h=FUNDING_INTERVAL_H
     )
 
 
+def funding_rates(rate: float, long_usd: float, short_usd: float) -> dict[str, float]:
+    """Each side's rate in percent per hour (positive = pays) from ``rate``, the fraction longs pay:
+    the shorts' rate moves the same dollars (rate × long = −short rate × short)."""
+    long_pct = rate * PERCENT
+    short_pct = -long_pct * long_usd / short_usd if short_usd > 0 else 0.0
+    return {"long": long_pct, "short": short_pct}
+
+
 def _pair(
-    index: int, pair: tuple[str, str], group: int, asset_type: str, *, listed: bool, legs: tuple[float, ...]
+    index: int,
+    pair: tuple[str, str],
+    group: int,
+    asset_type: str,
+    *,
+    listed: bool,
+    legs: tuple[float, ...],
+    funding: dict[str, float] = DECOY_FUNDING,
 ) -> dict[str, object]:
     long_usd, short_usd, long_coins, short_coins = legs
     kind = {"crypto": "Crypto", "fx": "FX", "metal": "Metal", "equity": "Equity.US"}.get(asset_type, "")
@@ -83,13 +102,15 @@ def _pair(
         "from": pair[0],
         "to": pair[1],
         "openInterest": {"long": round(long_usd, 2), "short": round(short_usd, 2)},
+        "marginFee": {"long": ROLLOVER_PCT_PER_H, "short": ROLLOVER_PCT_PER_H},
         "pairOI": round(long_usd, 2) + round(short_usd, 2),
         "pairMaxOI": 26118551.95,
         "index": index,
         "isPairListed": listed,
         "lazerFeed": {"feedId": index + 1, "exponent": -8, "minChannel": "real_time", "state": "stable"},
         "coinOI": {"long": round(long_coins, 10), "short": round(short_coins, 10)},
-        "fundingRate": {"long": -0.001205382547771408, "short": 0.0007890155277678827},
+        "fundingFeePerHourP": 0.0022842,
+        "fundingRate": funding,
         "additionalPairParams2": {"openTakerFeeP": 0.05, "closeTakerFeeP": 0.05, "closeOnlyMode": False},
     }
 
@@ -117,7 +138,10 @@ def trading(request: SimRequest) -> object:
         )
         base, quote = market.listing.venue_symbol.split("/")
         group = _crypto_group(market, index)
-        pairs[str(index)] = _pair(index, (base, quote), group, "crypto", listed=True, legs=legs)
+        funding = funding_rates(market.funding_rate, legs[0], legs[1])
+        pairs[str(index)] = _pair(
+            index, (base, quote), group, "crypto", listed=True, legs=legs, funding=funding
+        )
         group_oi[group] += market.oi_usd
     for offset, (base, quote, group, asset_type, listed, long_usd) in enumerate(DECOYS):
         index = len(request.markets) + offset
