@@ -34,6 +34,17 @@ market-stats failed is left out of that cycle. Not implemented: the on-chain fal
 ``getMultipleAccounts`` on the Custody accounts). It lives on another host (a VenueSpec has one base
 URL), still needs market-stats for a price (so it does not survive a perps-api outage), and no
 response of it was recorded either.
+Provenance: convention pool_long_plus_short; ``raw`` = ``locked`` as sent (the main field: raw
+token units of the longs, counted as contracts of the catalog's 10^-decimals tokens), with
+``globalShortSizes`` (USD × 1e6) added for the shorts; price kind oracle (``market-stats.price`` is
+Jupiter's own oracle price, at which it marks positions). Margin asset: the catalog's "USD" (a
+USD-quoted linear pool market; longs actually post the token itself and shorts USDC/USDT, which one
+field cannot say).
+Funding: none. Jupiter Perps has no funding, only an hourly, utilisation-driven borrow fee
+(API.md: funding null). ``borrow_rate_1h`` stays None too: neither polled response carries a
+borrow rate (jlp-info and market-stats field lists on the reference page); it lives in
+``/v1/pool-info``, whose field names are unverified and which no recording shows, so it is not
+polled.
 Errors: HTTP statuses only (no in-body error codes documented). Fixtures: tests/fixtures/jupiter/.
 """
 
@@ -43,7 +54,16 @@ import math
 from typing import Final
 
 from server.core.errors import ImplausibleValue, MalformedResponse
-from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
+from server.core.model import (
+    ContractKind,
+    Convention,
+    Market,
+    MarketOI,
+    ParsedPoll,
+    PriceKind,
+    RawUnit,
+    VenueType,
+)
 from server.core.units import reported_oi, require_amount, require_price
 from server.venues.base import (
     Bodies,
@@ -58,6 +78,7 @@ from server.venues.base import (
     field_rows,
     num,
     obj,
+    raw_figure,
     text,
 )
 
@@ -139,6 +160,9 @@ def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
             oi_base=long_base + short_usd / price,
             oi_usd=long_base * price + short_usd,
             price_usd=price,
+            raw=raw_figure(row, "locked", RawUnit.CONTRACTS),
+            price_kind=PriceKind.ORACLE,
+            convention=Convention.POOL_LONG_PLUS_SHORT,
         )
 
     return collect(
@@ -165,4 +189,5 @@ SPEC: Final = VenueSpec(
     cycle_requests=cycle_requests,
     parse=parse,
     pacing=Pacing(weight_per_minute=KEYLESS_REQUESTS_PER_MINUTE),
+    venue_type=VenueType.DEX,
 )

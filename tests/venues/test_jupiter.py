@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from server.core.errors import ImplausibleValue, MalformedResponse, SchemaDrift
-from server.core.model import ContractKind
+from server.core.model import ContractKind, Convention, PriceKind, Raw, RawUnit, VenueType
 from server.sim.render import jupiter as jupiter_sim
 from server.venues import jupiter
 from server.venues.base import Bodies, Catalog
@@ -69,6 +69,22 @@ def test_golden_btc_long_plus_short() -> None:
     assert btc.oi_base == pytest.approx(255.34732757, rel=1e-12)
     assert btc.oi_usd == pytest.approx(15_320_839.6542, abs=0.0001)
     assert btc.price_usd == 60_000.0
+
+
+def test_provenance_pool_longs_in_raw_token_units() -> None:
+    btc = market(jupiter.parse(catalog(), cycle()), WBTC_MINT)
+    # locked is the main figure (the longs), as sent; each raw unit is 10^-8 BTC
+    assert btc.raw == Raw(field="locked", value="18034732757", unit=RawUnit.CONTRACTS)
+    assert btc.contract_size == pytest.approx(1e-8, rel=1e-12)
+    assert btc.convention is Convention.POOL_LONG_PLUS_SHORT and btc.price_kind is PriceKind.ORACLE
+    assert (btc.kind, btc.margin_asset, btc.margin_type.value) == (ContractKind.LINEAR, "USD", "stablecoin")
+    assert jupiter.SPEC.venue_type is VenueType.DEX
+
+
+def test_no_funding_and_no_borrow_rate_in_the_polled_responses() -> None:
+    # Jupiter has no funding; its borrow fee is not in jlp-info or market-stats: both stay None.
+    parsed = jupiter.parse(catalog(), cycle())
+    assert [(m.funding, m.borrow_rate_1h) for m in parsed.markets] == [(None, None)] * 3
 
 
 def test_golden_sol_nine_decimals() -> None:

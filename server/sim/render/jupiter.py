@@ -5,7 +5,8 @@ response was ever recorded). Integers are strings: token fields raw (10^decimals
 fields × 1e6. Each market's OI is split into longs (``locked``, tokens) and shorts
 (``globalShortSizes``, USD at the mark), which the adapter adds back together. The USDC and USDT
 custodies (collateral only, with ``locked`` shorts' stablecoins) are the decoys it must skip.
-Jupiter lists three markets, so no synthetic coins are added.
+Jupiter lists three markets, so no synthetic coins are added. Neither endpoint carries funding
+(Jupiter has none) or a borrow rate, as on the reference page: none is served.
 """
 
 from __future__ import annotations
