@@ -18,6 +18,14 @@ page's safety net: third-party market lists show kBONK/kPEPE/kSHIB); oi_usd = op
 Price: ``markPrice`` from /markPrices (USDC = USD), the venue's margining price, as the page says.
 Counted: ``marketType`` PERP, ``orderBookState`` Open, ``visible`` not false, not a tokenized stock
 (``rwaMarketType`` STOCK or a ``.US`` base). Spot, IPERP, DATED, PREDICTION, closed markets skipped.
+Funding: ``fundingRate`` of each /markPrices element (string, a fraction per interval, positive = longs
+pay shorts: ccxt reads it as the rate for ``nextFundingTimestamp``) and ``nextFundingTimestamp`` (unix
+ms) as the next settlement; the interval is the catalog row's ``fundingInterval`` (milliseconds:
+3,600,000 = 1 h in the recorded market, 8 h in older ones), kept per symbol in ``BackpackCatalog``
+because the shared ``Market`` has no interval field. A missing or malformed rate or interval gives
+funding None and never touches the OI reading.
+Provenance: raw = ``openInterest`` (base units), convention one_sided, price mark; margin asset the
+market's ``quoteSymbol`` (USDC).
 One-sided: not documented; Backpack is a central limit order book of matched positions, so each
 matched contract is counted once (assumed, as the reference page says): used as is.
 Errors: HTTP 4xx/5xx with ``{"code": "<ApiErrorCode>", "message"}``; the same body in a 200 is
@@ -27,10 +35,12 @@ rejected too (TOO_MANY_REQUESTS = rate limit). Fixtures: tests/fixtures/backpack
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Final
 
 from server.core.errors import VenueRateLimited, VenueRejected
-from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
+from server.core.model import ContractKind, Funding, Market, MarketOI, ParsedPoll, PriceKind, RawUnit
 from server.core.symbols import canonical_base
 from server.core.units import market_oi
 from server.venues.base import (
@@ -42,7 +52,11 @@ from server.venues.base import (
     always,
     catalog_of,
     collect,
+    funding_of,
     num,
+    opt_num,
+    optional,
+    raw_figure,
     rows,
     text,
 )
@@ -53,6 +67,15 @@ MARK_PRICES_PATH: Final = "/api/v1/markPrices"
 CATALOG_TTL_S: Final = 300.0
 RATE_LIMIT_CODE: Final = "TOO_MANY_REQUESTS"
 STOCK_MARKER: Final = ".US"  # tokenized US equities: SPCX.US_USDC, NVDA.US_USDC_PERP
+HOUR_MS: Final = 3_600_000.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackpackCatalog(Catalog):
+    """The shared catalog plus each perp's funding interval in hours (``fundingInterval`` of /markets);
+    a market whose interval is missing or unusable is absent, so its funding is None."""
+
+    funding_interval_h: Mapping[str, float] = field(default_factory=dict)
 
 
 def perp_market(row: Row) -> Market | None:
@@ -77,19 +100,49 @@ def perp_market(row: Row) -> Market | None:
     )
 
 
+def interval_hours(row: Row) -> float | None:
+    """A market's ``fundingInterval`` (ms) in hours, or None when missing, null or not positive."""
+    interval = opt_num(row, "fundingInterval")
+    return interval / HOUR_MS if interval is not None and interval > 0 else None
+
+
 def parse_catalog(bodies: Bodies) -> Catalog:
-    return catalog_of(perp_market(row) for row in rows(bodies.one("markets"), "markets"))
+    markets = rows(bodies.one("markets"), "markets")
+    catalog = catalog_of(perp_market(row) for row in markets)
+    intervals: dict[str, float] = {}
+    for row in markets:
+        symbol = row.get("symbol")
+        if isinstance(symbol, str) and symbol in catalog.markets:
+            hours = optional(partial(interval_hours, row))
+            if hours is not None:
+                intervals[symbol] = hours
+    return BackpackCatalog(markets=catalog.markets, funding_interval_h=intervals)
+
+
+def mark_funding(mark: Row, interval_h: float | None) -> Funding | None:
+    """``fundingRate`` per the catalog's interval, settling at ``nextFundingTimestamp`` (where usable)."""
+    next_at = optional(lambda: num(mark, "nextFundingTimestamp"))
+    return funding_of(num(mark, "fundingRate"), interval_h, next_at_ms=next_at)
 
 
 def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
     marks = {text(row, "symbol"): row for row in rows(bodies.one("markPrices"), "markPrices")}
+    intervals = catalog.funding_interval_h if isinstance(catalog, BackpackCatalog) else {}
 
     def convert(row: Row) -> MarketOI | None:
         market = catalog.markets.get(text(row, "symbol"))
         mark = None if market is None else marks.get(market.venue_symbol)
         if market is None or mark is None:
             return None  # not a perp we count, or not priced yet
-        return market_oi(market, num(row, "openInterest"), num(mark, "markPrice"))
+        interval_h = intervals.get(market.venue_symbol)
+        return market_oi(
+            market,
+            num(row, "openInterest"),
+            num(mark, "markPrice"),
+            raw=raw_figure(row, "openInterest", RawUnit.BASE),
+            price_kind=PriceKind.MARK,
+            funding=optional(lambda: mark_funding(mark, interval_h)),
+        )
 
     return collect(
         rows(bodies.one("openInterest"), "openInterest"), convert, label=lambda r: str(r.get("symbol"))

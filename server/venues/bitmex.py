@@ -28,6 +28,14 @@ Units (USD, USDT and USDC quotes taken as USD):
   for every base that has a quanto book.
 Price: each record's ``markPrice`` (BitMEX's fair price, at which positions are margined); XBt is
 priced at XBTUSD's ``markPrice``, as the page says.
+Funding: ``fundingRate`` (JSON number, a fraction: the rate paid at ``fundingTimestamp``, the next
+settlement; positive = longs pay shorts; ``indicativeFundingRate``, the interval after, is not read).
+Interval: ``fundingInterval``, which BitMEX sends as a timestamp measured from 2000-01-01T00:00Z
+("2000-01-01T08:00:00.000Z" = 8 h), parsed here as that duration. ``fundingTimestamp`` (ISO) is
+``next_at``. A missing or malformed rate or interval gives funding None and never touches the OI.
+Provenance: raw = ``openInterest`` (contracts), convention one_sided, price mark (on the XBTETH cross,
+XBTUSD's mark, which prices the XBT amount); margin asset = ``settlCurrency`` in whole units: ``XBt``
+is XBT (inverse XBTUSD, the XBTETH cross and every quanto), ``USDt`` is USDT (linear).
 One-sided: ``openInterest`` counts open contracts, each held by one long and one short, and
 ``openValue`` is that same count × contract value (the tests cross-check it): used as is, never halved.
 Skipped: ``typ`` other than FFWCSX (dated FFCCSX, spot IFXXXP, ``.``-indices), ``state`` other than Open;
@@ -41,10 +49,11 @@ body arriving with HTTP 200 is rejected here too). Fixtures: tests/fixtures/bitm
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Final
 
 from server.core.errors import ImplausibleValue, VenueRejected
-from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
+from server.core.model import ContractKind, Funding, Market, MarketOI, ParsedPoll, PriceKind, RawUnit
 from server.core.symbols import canonical_base
 from server.core.units import market_oi, quanto_market_oi, reported_oi, require_amount, require_price
 from server.venues.base import (
@@ -57,9 +66,12 @@ from server.venues.base import (
     collect,
     field_of,
     flag,
+    funding_of,
     num,
     obj,
     opt_num,
+    optional,
+    raw_figure,
     rows,
     text,
 )
@@ -70,6 +82,9 @@ OPEN: Final = "Open"
 XBT_PRICE_SYMBOL: Final = "XBTUSD"  # its markPrice prices XBt
 USD_QUOTES: Final = frozenset({"USD", "USDT", "USDC"})
 SETTLE_SCALE: Final = {"XBt": 1e8, "USDt": 1e6}  # minor units per settle coin
+SETTLE_ASSET: Final = {"XBt": "XBT", "USDt": "USDT"}  # the margin asset each minor unit belongs to
+FUNDING_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)  # fundingInterval counts from here
+HOUR_S: Final = 3600.0
 QUANTO_BASE_DERIVABLE: Final = True
 
 
@@ -111,16 +126,36 @@ def instrument_market(row: Row) -> Market | None:
         base_factor=factor,
         kind=kind,
         contract_size=size,
-        settle=settle,
+        settle=SETTLE_ASSET[settle],
     )
 
 
 def settle_price_usd(market: Market, xbt_usd: float | None) -> float:
-    if market.settle == "USDt":
+    if market.settle == SETTLE_ASSET["USDt"]:
         return 1.0
     if xbt_usd is None:
         raise ImplausibleValue(f"no {XBT_PRICE_SYMBOL} mark to price XBt")
     return xbt_usd
+
+
+def iso_time(row: Row, name: str) -> datetime:
+    """An ISO-8601 UTC timestamp field ("2024-03-02T04:00:00.000Z")."""
+    value = text(row, name)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ImplausibleValue(f"field {name!r}: {value[:40]!r} is not an ISO time") from None
+    if moment.tzinfo is None:
+        raise ImplausibleValue(f"field {name!r}: {value[:40]!r} has no time zone")
+    return moment
+
+
+def instrument_funding(row: Row) -> Funding | None:
+    """``fundingRate`` per ``fundingInterval`` (a time since 2000-01-01T00:00Z read as a duration),
+    paid at ``fundingTimestamp``."""
+    interval_h = (iso_time(row, "fundingInterval") - FUNDING_EPOCH).total_seconds() / HOUR_S
+    next_at = optional(lambda: iso_time(row, "fundingTimestamp").timestamp() * 1000)
+    return funding_of(num(row, "fundingRate"), interval_h, next_at_ms=next_at)
 
 
 def instrument_oi(row: Row, xbt_usd: float | None) -> MarketOI | None:
@@ -130,18 +165,37 @@ def instrument_oi(row: Row, xbt_usd: float | None) -> MarketOI | None:
         return None
     contracts, mark = nullable_num(row, "openInterest"), nullable_num(row, "markPrice")
     usd_quoted = text(row, "quoteCurrency") in USD_QUOTES
+    raw = raw_figure(row, "openInterest", RawUnit.CONTRACTS)
+    funding = optional(lambda: instrument_funding(row))
     if market.kind is ContractKind.QUANTO:
         if not usd_quoted:
             return None
         settle_usd = settle_price_usd(market, xbt_usd)
-        return quanto_market_oi(market, contracts, mark, settle_usd, base_derivable=QUANTO_BASE_DERIVABLE)
+        return quanto_market_oi(
+            market,
+            contracts,
+            mark,
+            settle_usd,
+            base_derivable=QUANTO_BASE_DERIVABLE,
+            raw=raw,
+            price_kind=PriceKind.MARK,
+            funding=funding,
+        )
     if usd_quoted:
-        return market_oi(market, contracts, mark)
+        return market_oi(market, contracts, mark, raw=raw, price_kind=PriceKind.MARK, funding=funding)
     if market.kind is ContractKind.INVERSE:  # a cross such as XBTETH: base coin = settle coin
         require_amount(contracts, f"{market.venue_symbol} open interest")
         oi_base = contracts * market.contract_size / require_price(mark, f"{market.venue_symbol} price")
-        price_usd = settle_price_usd(market, xbt_usd)
-        return reported_oi(market, oi_base=oi_base, oi_usd=oi_base * price_usd, price_usd=price_usd)
+        price_usd = settle_price_usd(market, xbt_usd)  # XBTUSD's mark
+        return reported_oi(
+            market,
+            oi_base=oi_base,
+            oi_usd=oi_base * price_usd,
+            price_usd=price_usd,
+            raw=raw,
+            price_kind=PriceKind.MARK,
+            funding=funding,
+        )
     return None
 
 

@@ -24,6 +24,19 @@ CDE, ``GET /api/v3/brokerage/market/products?product_type=FUTURE`` (``pagination
 - Counted: ``product_venue`` FCM (INTX rows there are counted from INTX only), perp-style (non-null
   ``funding_interval``, ``PERP`` in ``display_name`` or ``Perp`` in ``group_description``; the
   ``contract_expiry_type`` is EXPIRING for both), crypto, not disabled/cancel-only. Dated skipped.
+Funding (both books: the rate is a fraction per interval, positive = longs pay shorts):
+- INTX gives only the *predicted* rate: ``quote.predicted_funding`` (string, the rate expected at the
+  end of the running interval; the settled rate lives in a per-instrument history endpoint that is
+  not polled), so that predicted figure is the rate reported. Interval: the row's ``funding_interval``
+  (nanoseconds as a string: "3600000000000" = 1 h). No next funding time in the response: None.
+- CDE: ``future_product_details.funding_rate`` (string; "" on dated contracts) per
+  ``future_product_details.funding_interval`` (a duration in seconds, "3600s" = 1 h: funding accrues
+  hourly and is settled twice a day). ``funding_time`` is not read as the next funding time: no doc
+  says whether it is the last or the next accrual, so ``next_at`` stays None rather than a guess.
+A missing or malformed rate or interval gives funding None and never touches the OI reading.
+Provenance: raw = INTX ``open_interest`` (base units) / CDE ``future_product_details.open_interest``
+(contracts); price kind mark on INTX, on CDE the price actually used (last, mid or index); margin
+asset: INTX ``quote_asset_name`` (USDC), CDE ``quote_currency_id`` (USD).
 One-sided (both): neither doc says; both are matched order books (CDE a CFTC DCM, where OI counts
 one side by convention), so the figure is used as is, per the reference page.
 Errors: HTTP statuses; an Advanced Trade body with ``error`` is rejected. Fixtures: tests/fixtures/coinbase/.
@@ -36,7 +49,7 @@ from dataclasses import replace
 from typing import Final
 
 from server.core.errors import ImplausibleValue, VenueRejected
-from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
+from server.core.model import ContractKind, Funding, Market, MarketOI, ParsedPoll, PriceKind, RawUnit
 from server.core.symbols import canonical_base
 from server.core.units import market_oi
 from server.venues.base import (
@@ -50,9 +63,12 @@ from server.venues.base import (
     field_of,
     field_rows,
     flag,
+    funding_of,
     num,
     obj,
     opt_num,
+    optional,
+    raw_figure,
     rows,
     text,
 )
@@ -69,7 +85,12 @@ PRODUCTS_PARAMS: Final = (
 CDE_VENUE: Final = "FCM"
 CRYPTO: Final = "FUTURES_ASSET_TYPE_CRYPTO"
 DISABLED_FLAGS: Final = ("trading_disabled", "is_disabled", "cancel_only")
-PRICE_FIELDS: Final = ("price", "mid_market_price")  # then future_product_details.index_price
+# The CDE prices in the page's order, each with its kind: the row's last trade and mid, then the
+# contract's index price (in future_product_details).
+ROW_PRICES: Final = (("price", PriceKind.LAST), ("mid_market_price", PriceKind.MID))
+DETAILS_PRICES: Final = (("index_price", PriceKind.INDEX),)
+NS_PER_HOUR: Final = 3_600_000_000_000.0
+S_PER_HOUR: Final = 3600.0
 
 
 # --- INTX -----------------------------------------------------------------------------------------
@@ -93,6 +114,12 @@ def intx_market(row: Row) -> Market | None:
     )
 
 
+def intx_funding(row: Row) -> Funding | None:
+    """INTX's predicted rate (the only one in the response) per ``funding_interval`` nanoseconds."""
+    rate = num(obj(field_of(row, "quote"), "quote"), "predicted_funding")
+    return funding_of(rate, num(row, "funding_interval") / NS_PER_HOUR)
+
+
 def instrument_oi(row: Row) -> MarketOI | None:
     """One INTX instrument (an element of /instruments, or /instruments/{symbol} itself)."""
     market = intx_market(row)
@@ -102,7 +129,14 @@ def instrument_oi(row: Row) -> MarketOI | None:
     mark = opt_num(obj(field_of(row, "quote"), "quote"), "mark_price")
     if mark is None:
         raise ImplausibleValue("no quote.mark_price")
-    return market_oi(market, num(row, "open_interest"), mark)
+    return market_oi(
+        market,
+        num(row, "open_interest"),
+        mark,
+        raw=raw_figure(row, "open_interest", RawUnit.BASE),
+        price_kind=PriceKind.MARK,
+        funding=optional(lambda: intx_funding(row)),
+    )
 
 
 def intx_rows(bodies: Bodies) -> list[Row]:
@@ -145,16 +179,45 @@ def cde_market(row: Row) -> Market | None:
     )
 
 
+def seconds(value: str) -> float:
+    """A protobuf-style duration ("3600s") in seconds; anything else is ImplausibleValue."""
+    if not value.endswith("s"):
+        raise ImplausibleValue(f"duration {value[:40]!r} is not in seconds")
+    try:
+        return float(value.removesuffix("s"))
+    except ValueError:
+        raise ImplausibleValue(f"duration {value[:40]!r} is not a number of seconds") from None
+
+
+def cde_funding(details: Row) -> Funding | None:
+    """CDE's ``funding_rate`` per ``funding_interval`` ("3600s"); no next time (see the docstring)."""
+    return funding_of(num(details, "funding_rate"), seconds(text(details, "funding_interval")) / S_PER_HOUR)
+
+
+def cde_price(row: Row, details: Row) -> tuple[float, PriceKind]:
+    """The first usable CDE price in the page's order (last, mid, index), with its kind."""
+    candidates = [(row, *p) for p in ROW_PRICES] + [(details, *p) for p in DETAILS_PRICES]
+    for source, name, kind in candidates:
+        price = opt_num(source, name)
+        if price is not None:
+            return price, kind
+    raise ImplausibleValue("no price, mid_market_price or index_price")
+
+
 def product_oi(row: Row) -> MarketOI | None:
     market = cde_market(row)
     if market is None:
         return None
     details = obj(row["future_product_details"], "future_product_details")
-    prices = [opt_num(row, name) for name in PRICE_FIELDS] + [opt_num(details, "index_price")]
-    price = next((p for p in prices if p is not None), None)
-    if price is None:
-        raise ImplausibleValue("no price, mid_market_price or index_price")
-    return market_oi(market, num(details, "open_interest"), price)
+    price, kind = cde_price(row, details)
+    return market_oi(
+        market,
+        num(details, "open_interest"),
+        price,
+        raw=raw_figure(details, "open_interest", RawUnit.CONTRACTS),
+        price_kind=kind,
+        funding=optional(lambda: cde_funding(details)),
+    )
 
 
 def products(bodies: Bodies) -> list[Row]:

@@ -19,6 +19,14 @@ BTC-PERPETUAL, 0.001 BTC for BTC_USDC-PERPETUAL) is the order-amount step and is
 multiplying by it would be wrong (reference page). No quanto markets and no 1000-prefixed names.
 Price: ``mark_price`` of the same book-summary item (USD for inverse, USDC for linear): the venue's
 own valuation price for positions, taken at the same instant as the open interest.
+Funding: ``funding_8h`` of the same book-summary item (JSON number, a fraction; Deribit's reference for
+this method documents it as "Funding 8h (perpetual only)", i.e. the funding over 8 hours, positive =
+longs pay shorts), so rate = funding_8h and interval = 8 h (a constant: the field's own window).
+``current_funding`` ("Current funding (perpetual only)") is not read: no interval is documented for it,
+and an interval is never guessed. Deribit funding accrues continuously, so there is no next time
+(``next_at`` None). A missing or malformed ``funding_8h`` gives funding None and never touches the OI.
+Provenance: raw = ``open_interest`` (unit usd on inverse, base on linear), convention one_sided, price
+mark; margin asset = ``settlement_currency`` (the coin on inverse, USDC on linear).
 One-sided: Deribit defines OI as the outstanding contracts (the matched position count); the worked
 example (333,091,400 USD = 14,229.56 BTC on 2023-02-28) agrees with aggregators' one-sided figure.
 Counted: ``kind`` future, ``settlement_period`` perpetual, ``is_active``; dated futures (BTC-27DEC24)
@@ -34,7 +42,7 @@ from __future__ import annotations
 from typing import Final
 
 from server.core.errors import MalformedResponse, VenueRateLimited, VenueRejected
-from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
+from server.core.model import ContractKind, Funding, Market, MarketOI, ParsedPoll, PriceKind, RawUnit
 from server.core.symbols import canonical_base
 from server.core.units import market_oi
 from server.venues.base import (
@@ -46,8 +54,11 @@ from server.venues.base import (
     collect,
     field_rows,
     flag,
+    funding_of,
     num,
     obj,
+    optional,
+    raw_figure,
     text,
 )
 
@@ -59,6 +70,11 @@ KINDS: Final = {"reversed": ContractKind.INVERSE, "linear": ContractKind.LINEAR}
 AMOUNT_UNIT: Final = 1.0  # open_interest is already USD (inverse) or coins (linear)
 RATE_LIMIT_CODE: Final = 10028
 RATE_LIMIT_WAIT_S: Final = 1.0  # credits refill continuously
+# funding_8h is the funding over 8 hours ("Funding 8h (perpetual only)"):
+# https://docs.deribit.com/api-reference/market-data/public-get_book_summary_by_currency.md
+FUNDING_8H_HOURS: Final = 8.0
+# open_interest is USD on inverse books and coins on linear ones (see the module docstring)
+RAW_UNITS: Final = {ContractKind.INVERSE: RawUnit.USD, ContractKind.LINEAR: RawUnit.BASE}
 
 
 def instrument_market(row: Row) -> Market | None:
@@ -101,9 +117,21 @@ def parse_catalog(bodies: Bodies) -> Catalog:
     return Catalog(markets=markets, groups=tuple(groups))
 
 
+def summary_funding(row: Row) -> Funding | None:
+    """``funding_8h``: a rate per 8 hours by its documented name."""
+    return funding_of(num(row, "funding_8h"), FUNDING_8H_HOURS)
+
+
 def summary_oi(market: Market, row: Row) -> MarketOI:
     """One book-summary (or ticker) item: ``open_interest`` amount at ``mark_price``."""
-    return market_oi(market, num(row, "open_interest"), num(row, "mark_price"))
+    return market_oi(
+        market,
+        num(row, "open_interest"),
+        num(row, "mark_price"),
+        raw=raw_figure(row, "open_interest", RAW_UNITS[market.kind]),
+        price_kind=PriceKind.MARK,
+        funding=optional(lambda: summary_funding(row)),
+    )
 
 
 def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:

@@ -26,6 +26,17 @@ Used as is, never halved.
 Skipped: ``type`` FFICSX (dated futures), ``status`` other than Open (Init, Paused, BeingSettled,
 Settled, Closed, CancelOnly), linear contracts quoted in anything but USDT/USDC/USD.
 Errors: ``code`` is a string, "200000" = success, even under HTTP 200; "429000"/"200002" = rate limit.
+Funding: ``fundingFeeRate`` (JSON number, a fraction per interval: KuCoin's "current funding rate",
+the rate longs pay at the next settlement, positive = longs pay shorts), interval from the same
+record's ``fundingRateGranularity`` (milliseconds, "Funding interval (milliseconds)" in KuCoin's
+universal SDK spec: 28,800,000 = 8 h; 4 h and 1 h contracts carry their own). ``predictedFundingFeeRate``
+is not read. ``nextFundingRateTime`` is a duration, not a time: the recorded samples give 17,752,926
+and 17,402,942 (about 4.9 h, less than the 8 h interval), i.e. milliseconds until the next settlement.
+Turning it into a time needs the moment of the response, and ``parse`` gets no clock (``Bodies`` carries
+no fetch time and the body no timestamp), so ``next_at`` is left None. A missing or malformed rate or
+interval gives funding None and never touches the OI reading.
+Provenance: raw = ``openInterest`` (contracts: lots), convention one_sided, price mark; the margin asset
+is ``settleCurrency`` (USDT/USDC on linear contracts, the coin itself, e.g. XBT, on inverse ones).
 Fixtures: tests/fixtures/kucoin/.
 """
 
@@ -35,7 +46,7 @@ import functools
 from typing import Final
 
 from server.core.errors import ImplausibleValue
-from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
+from server.core.model import ContractKind, Funding, Market, MarketOI, ParsedPoll, PriceKind, RawUnit
 from server.core.symbols import canonical_base
 from server.core.units import market_oi
 from server.venues.base import (
@@ -49,8 +60,11 @@ from server.venues.base import (
     collect,
     field_of,
     flag,
+    funding_of,
     num,
     obj,
+    optional,
+    raw_figure,
     rows,
     text,
 )
@@ -61,6 +75,7 @@ OPEN: Final = "Open"
 USD_QUOTES: Final = frozenset({"USDT", "USDC", "USD"})
 SUCCESS: Final = "200000"
 RATE_LIMIT_CODES: Final = frozenset({"429000", "200002"})
+HOUR_MS: Final = 3_600_000.0
 
 
 @functools.lru_cache(maxsize=4096)  # pure, and the same few hundred names come every poll
@@ -98,12 +113,24 @@ def contract_market(row: Row) -> Market | None:
     )
 
 
+def contract_funding(row: Row) -> Funding | None:
+    """``fundingFeeRate`` per ``fundingRateGranularity`` ms (no next time: see the module docstring)."""
+    return funding_of(num(row, "fundingFeeRate"), num(row, "fundingRateGranularity") / HOUR_MS)
+
+
 def contract_oi(row: Row) -> MarketOI | None:
     """One contract record (an element of ``contracts/active``, or ``contracts/{symbol}``'s data)."""
     market = contract_market(row)
     if market is None:
         return None
-    return market_oi(market, num(row, "openInterest"), num(row, "markPrice"))
+    return market_oi(
+        market,
+        num(row, "openInterest"),
+        num(row, "markPrice"),
+        raw=raw_figure(row, "openInterest", RawUnit.CONTRACTS),
+        price_kind=PriceKind.MARK,
+        funding=optional(lambda: contract_funding(row)),
+    )
 
 
 def parse(_: Catalog, bodies: Bodies) -> ParsedPoll:

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from server.core.errors import MalformedResponse, SchemaDrift, VenueRateLimited, VenueRejected
-from server.core.model import ContractKind, ParsedPoll
+from server.core.model import ContractKind, Convention, ParsedPoll, PriceKind, Raw, RawUnit
 from server.sim.render import backpack as render
 from server.venues import backpack
 from server.venues.base import Bodies, Catalog
@@ -53,6 +53,71 @@ def test_golden_btc_base_units_times_mark() -> None:
     assert btc.oi_base == pytest.approx(1273.85214, rel=1e-12)
     assert btc.oi_usd == pytest.approx(150_752_144.3440094, abs=1e-4)
     assert btc.price_usd == pytest.approx(118343.51853741)
+
+
+def test_golden_funding_1h_and_provenance() -> None:
+    btc = market(parse(), "BTC_USDC_PERP")
+    assert btc.raw == Raw(field="openInterest", value="1273.85214", unit=RawUnit.BASE)
+    assert btc.convention is Convention.ONE_SIDED and btc.price_kind is PriceKind.MARK
+    assert (btc.kind, btc.margin_asset, btc.margin_type) == (ContractKind.LINEAR, "USDC", "stablecoin")
+    assert btc.contract_size is None  # raw counts base units, not contracts
+    assert btc.funding is not None
+    # fundingRate "0.0001" per the catalog's fundingInterval 3,600,000 ms = 1 h
+    assert btc.funding.rate == 0.0001 and btc.funding.interval_hours == 1.0
+    # rate_8h = 0.0001 × 8 / 1 = 0.0008; apr = 0.0001 × 8760 / 1 = 0.876
+    assert btc.funding.rate_8h == pytest.approx(0.0008, rel=1e-12)
+    assert btc.funding.apr == pytest.approx(0.876, rel=1e-12)
+    assert btc.funding.next_at_ms == 1753113600000  # nextFundingTimestamp: 2025-07-21T16:00:00Z
+
+
+def test_golden_funding_8h_interval_from_the_catalog() -> None:
+    rows = [market_row(), {**market_row(), "symbol": "BTC_USDC_PERP", "fundingInterval": 28800000}]
+    btc = market(parse(cat=catalog(rows)), "BTC_USDC_PERP")
+    assert btc.funding is not None and btc.funding.interval_hours == 8.0  # 28,800,000 ms / 3,600,000
+    # rate 0.0001 per 8 h: rate_8h = 0.0001; apr = 0.0001 × 8760 / 8 = 0.1095
+    assert btc.funding.rate_8h == pytest.approx(0.0001, rel=1e-12)
+    assert btc.funding.apr == pytest.approx(0.1095, rel=1e-12)
+
+
+@pytest.mark.parametrize("value", [None, "", "abc", "NaN", "absent"])
+def test_missing_or_malformed_funding_rate_gives_no_funding(value: object) -> None:
+    mark = copy.deepcopy(MARK_PRICES[0])  # type: ignore[index]
+    if value == "absent":
+        del mark["fundingRate"]
+    else:
+        mark["fundingRate"] = value
+    parsed = parse(marks=[mark])
+    btc = market(parsed, "BTC_USDC_PERP")
+    assert btc.funding is None and not parsed.skipped
+    assert btc.oi_usd == pytest.approx(150_752_144.3440094, abs=1e-4)  # the OI reading is untouched
+
+
+@pytest.mark.parametrize("value", [None, "soon", 1753113600, "absent"])
+def test_bad_next_funding_time_keeps_the_rate(value: object) -> None:
+    mark = copy.deepcopy(MARK_PRICES[0])  # type: ignore[index]
+    if value == "absent":
+        del mark["nextFundingTimestamp"]
+    else:
+        mark["nextFundingTimestamp"] = value  # 1753113600 is seconds, not ms: not a plausible ms time
+    btc = market(parse(marks=[mark]), "BTC_USDC_PERP")
+    assert btc.funding is not None and btc.funding.rate == 0.0001 and btc.funding.next_at_ms is None
+
+
+@pytest.mark.parametrize("value", [None, 0, -3600000, "abc", "absent"])
+def test_unknown_interval_gives_no_funding(value: object) -> None:
+    btc_row = {**market_row(), "symbol": "BTC_USDC_PERP", "fundingInterval": value}
+    if value == "absent":
+        del btc_row["fundingInterval"]
+    cat = catalog([market_row(), btc_row])
+    assert sorted(cat.markets) == ["BTC_USDC_PERP", "SOL_USDC_PERP"]  # the market is still counted
+    btc = market(parse(cat=cat), "BTC_USDC_PERP")
+    assert btc.funding is None and btc.oi_base == pytest.approx(1273.85214, rel=1e-12)
+
+
+def test_a_catalog_without_intervals_gives_no_funding() -> None:
+    plain = Catalog(markets=catalog().markets)  # not a BackpackCatalog: no interval known
+    btc = market(parse(cat=plain), "BTC_USDC_PERP")
+    assert btc.funding is None and btc.oi_base == pytest.approx(1273.85214, rel=1e-12)
 
 
 def test_golden_kbonk_thousand_bundle() -> None:

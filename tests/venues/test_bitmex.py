@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from server.core.errors import MalformedResponse, SchemaDrift, VenueRejected
+from server.core.model import ContractKind, Convention, PriceKind, Raw, RawUnit
 from server.sim.render import bitmex as bitmex_sim
 from server.venues import bitmex
 from server.venues.base import Catalog, obj
@@ -80,6 +81,95 @@ def test_golden_inverse_cross_quoted_in_eth() -> None:
     assert cross.oi_base == pytest.approx(5.7008559312, rel=1e-10)
     # oi_usd = 5.7008559312 BTC × XBTUSD markPrice 62,074.87 = 353,879.890816 USD
     assert cross.oi_usd == pytest.approx(353_879.890816, abs=1e-5)
+
+
+def test_golden_funding_8h_with_next_time() -> None:
+    btc = market(parse(fixture("bitmex", "instrument_XBTUSD.json")), "XBTUSD")  # type: ignore[arg-type]
+    assert btc.funding is not None
+    # fundingRate 0.00011 per fundingInterval "2000-01-01T08:00:00.000Z" = 8 h past 2000-01-01T00:00Z
+    assert btc.funding.rate == 0.00011 and btc.funding.interval_hours == 8.0
+    # rate_8h = 0.00011 × 8 / 8 = 0.00011; apr = 0.00011 × 8760 / 8 = 0.12045
+    assert btc.funding.rate_8h == pytest.approx(0.00011, rel=1e-12)
+    assert btc.funding.apr == pytest.approx(0.12045, rel=1e-12)
+    assert btc.funding.next_at_ms == 1732507200000  # fundingTimestamp 2024-11-25T04:00:00.000Z
+
+
+def test_golden_funding_every_kind() -> None:
+    parsed = parse(*subset().values(), ethusd())
+    jto, cross, eth = market(parsed, "JTOUSDT"), market(parsed, "XBTETH"), market(parsed, "ETHUSD")
+    assert jto.funding is not None and cross.funding is not None and eth.funding is not None
+    assert jto.funding.rate == 0.0001 and jto.funding.next_at_ms == 1709352000000  # 2024-03-02T04:00Z
+    # XBTETH -0.002141 per 8 h (shorts pay longs): apr = -0.002141 × 8760 / 8 = -2.344395
+    assert cross.funding.apr == pytest.approx(-2.344395, rel=1e-12)
+    # quanto ETHUSD 0.000224 per 8 h: apr = 0.000224 × 8760 / 8 = 0.24528
+    assert eth.funding.apr == pytest.approx(0.24528, rel=1e-12) and eth.funding.interval_hours == 8.0
+
+
+def test_golden_funding_4h_interval() -> None:
+    row = {**subset()["JTOUSDT"], "fundingInterval": "2000-01-01T04:00:00.000Z"}
+    funding = market(parse(row), "JTOUSDT").funding
+    assert funding is not None and funding.interval_hours == 4.0
+    # rate 0.0001 per 4 h: rate_8h = 0.0001 × 8 / 4 = 0.0002; apr = 0.0001 × 8760 / 4 = 0.219
+    assert funding.rate_8h == pytest.approx(0.0002, rel=1e-12)
+    assert funding.apr == pytest.approx(0.219, rel=1e-12)
+
+
+def test_golden_provenance_and_margin_assets() -> None:
+    parsed = parse(*subset().values(), ethusd())
+    expected = {
+        # symbol: kind, margin asset, contract size, raw openInterest as sent
+        "XBTUSD": (ContractKind.INVERSE, "XBT", 1.0, "286362900"),
+        "XBTETH": (ContractKind.INVERSE, "XBT", 0.01, "10297"),
+        "JTOUSDT": (ContractKind.LINEAR, "USDT", 1.0, "6780"),
+        "ETHUSD": (ContractKind.QUANTO, "XBT", 0.000001, "1200000"),  # 100 XBt = 1e-6 XBT per USD
+    }
+    for symbol, (kind, margin, size, raw) in expected.items():
+        item = market(parsed, symbol)
+        assert (item.kind, item.margin_asset) == (kind, margin), symbol
+        assert item.contract_size == pytest.approx(size, rel=1e-12), symbol
+        assert item.raw == Raw(field="openInterest", value=raw, unit=RawUnit.CONTRACTS), symbol
+        assert item.convention is Convention.ONE_SIDED and item.price_kind is PriceKind.MARK, symbol
+    assert market(parsed, "JTOUSDT").margin_type == "stablecoin"
+    assert market(parsed, "ETHUSD").margin_type == "coin" and market(parsed, "XBTUSD").margin_type == "coin"
+
+
+@pytest.mark.parametrize("value", [None, "abc", "NaN", "absent"])
+def test_missing_or_malformed_funding_rate_gives_no_funding(value: object) -> None:
+    row = dict(fixture("bitmex", "instrument_XBTUSD.json"))  # type: ignore[call-overload]
+    if value == "absent":
+        del row["fundingRate"]
+    else:
+        row["fundingRate"] = value
+    parsed = parse(row)
+    btc = market(parsed, "XBTUSD")
+    assert btc.funding is None and not parsed.skipped
+    assert btc.oi_usd == pytest.approx(411_647_400.0, rel=1e-12)  # the OI reading is untouched
+    assert btc.oi_base == pytest.approx(4206.9331595703, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "8h", "2000-01-01T00:00:00.000Z", "1999-12-31T16:00:00.000Z", "2000-01-01T08:00:00", "absent"],
+)
+def test_unknown_interval_gives_no_funding(value: object) -> None:
+    row = dict(fixture("bitmex", "instrument_XBTUSD.json"))  # type: ignore[call-overload]
+    if value == "absent":
+        del row["fundingInterval"]
+    else:
+        row["fundingInterval"] = value  # zero, negative, no time zone: no usable interval
+    btc = market(parse(row), "XBTUSD")
+    assert btc.funding is None and btc.oi_usd == pytest.approx(411_647_400.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("value", [None, "later", "absent"])
+def test_bad_next_funding_time_keeps_the_rate(value: object) -> None:
+    row = dict(fixture("bitmex", "instrument_XBTUSD.json"))  # type: ignore[call-overload]
+    if value == "absent":
+        del row["fundingTimestamp"]
+    else:
+        row["fundingTimestamp"] = value
+    funding = market(parse(row), "XBTUSD").funding
+    assert funding is not None and funding.rate == 0.00011 and funding.next_at_ms is None
 
 
 def test_cross_check_with_open_value() -> None:

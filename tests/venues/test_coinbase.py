@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from server.core.errors import MalformedResponse, SchemaDrift, VenueRejected
-from server.core.model import MarketOI, ParsedPoll
+from server.core.model import ContractKind, Convention, MarketOI, ParsedPoll, PriceKind, Raw, RawUnit
 from server.sim.render import coinbase as render
 from server.venues import coinbase
 from server.venues.base import Bodies, Catalog, Request
@@ -87,6 +87,46 @@ def test_golden_intx_1000shib_bundle(name: str, multiplier: str) -> None:
     assert shib.price_usd == pytest.approx(0.0000155)
 
 
+def test_golden_intx_funding_is_the_predicted_rate_and_provenance() -> None:
+    btc = market(intx(INSTRUMENTS), "BTC-PERP")
+    assert btc.raw == Raw(field="open_interest", value="899.6503", unit=RawUnit.BASE)
+    assert btc.convention is Convention.ONE_SIDED and btc.price_kind is PriceKind.MARK
+    assert (btc.kind, btc.margin_asset, btc.margin_type) == (ContractKind.LINEAR, "USDC", "stablecoin")
+    assert btc.contract_size is None  # raw counts base units, not contracts
+    assert btc.funding is not None
+    # quote.predicted_funding "0.000031" per funding_interval "3600000000000" ns = 1 h
+    assert btc.funding.rate == 0.000031 and btc.funding.interval_hours == 1.0
+    # rate_8h = 0.000031 × 8 / 1 = 0.000248; apr = 0.000031 × 8760 / 1 = 0.27156
+    assert btc.funding.rate_8h == pytest.approx(0.000248, rel=1e-12)
+    assert btc.funding.apr == pytest.approx(0.27156, rel=1e-12)
+    assert btc.funding.next_at_ms is None
+    single = coinbase.instrument_oi(fixture("coinbase", "intx_instrument_BTC-PERP.json"))  # type: ignore[arg-type]
+    # a negative prediction: shorts pay longs; "-0.000044" per 1 h: apr = -0.000044 × 8760 = -0.38544
+    assert single is not None and single.funding is not None
+    assert single.funding.apr == pytest.approx(-0.38544, rel=1e-12)
+
+
+@pytest.mark.parametrize("value", [None, "", "abc", "absent"])
+def test_intx_missing_or_malformed_funding_gives_no_funding(value: object) -> None:
+    row = btc_perp_row()
+    quote = row["quote"]
+    assert isinstance(quote, dict)
+    if value == "absent":
+        del quote["predicted_funding"]
+    else:
+        quote["predicted_funding"] = value
+    parsed = intx([row])
+    btc = market(parsed, "BTC-PERP")
+    assert btc.funding is None and not parsed.skipped
+    assert btc.oi_usd == pytest.approx(88_655_588.98835, abs=1e-4)  # the OI reading is untouched
+
+
+@pytest.mark.parametrize("value", ["0", "-3600000000000", "1h", None])
+def test_intx_unknown_interval_gives_no_funding(value: object) -> None:
+    btc = market(intx([btc_perp_row(funding_interval=value)]), "BTC-PERP")
+    assert btc.funding is None and btc.oi_base == pytest.approx(899.6503, rel=1e-12)
+
+
 @pytest.mark.parametrize(("field", "value"), [("trading_state", "DELISTED"), ("type", "SPOT")])
 def test_intx_not_trading_or_not_perp_is_skipped(field: str, value: str) -> None:
     with pytest.raises(MalformedResponse, match="no perpetual markets"):
@@ -150,11 +190,49 @@ def test_cde_price_falls_back_to_mid_then_index() -> None:
         product.update(price="", mid_market_price="")
 
     # 1,832.83 BTC × mid_market_price 68925 = 126,327,807.75 USD
-    assert market(cde(bip_body(no_last)), "BIP-20DEC30-CDE").oi_usd == pytest.approx(126_327_807.75)
+    mid = market(cde(bip_body(no_last)), "BIP-20DEC30-CDE")
+    assert mid.oi_usd == pytest.approx(126_327_807.75) and mid.price_kind is PriceKind.MID
     # 1,832.83 BTC × index_price 68899.882564 = 126,281,771.75977612 USD
-    assert market(cde(bip_body(index_only)), "BIP-20DEC30-CDE").oi_usd == pytest.approx(
-        126_281_771.75977612, abs=1e-4
-    )
+    index = market(cde(bip_body(index_only)), "BIP-20DEC30-CDE")
+    assert index.oi_usd == pytest.approx(126_281_771.75977612, abs=1e-4)
+    assert index.price_kind is PriceKind.INDEX
+
+
+def test_golden_cde_funding_and_provenance() -> None:
+    bip = market(cde(PRODUCTS), "BIP-20DEC30-CDE")
+    assert bip.raw == Raw(field="open_interest", value="183283", unit=RawUnit.CONTRACTS)
+    assert bip.convention is Convention.ONE_SIDED and bip.price_kind is PriceKind.LAST  # price "68930"
+    assert (bip.kind, bip.margin_asset, bip.contract_size) == (ContractKind.LINEAR, "USD", 0.01)
+    assert bip.funding is not None
+    # funding_rate "0.000013" per funding_interval "3600s" = 1 h
+    assert bip.funding.rate == 0.000013 and bip.funding.interval_hours == 1.0
+    # rate_8h = 0.000013 × 8 / 1 = 0.000104; apr = 0.000013 × 8760 / 1 = 0.11388
+    assert bip.funding.rate_8h == pytest.approx(0.000104, rel=1e-12)
+    assert bip.funding.apr == pytest.approx(0.11388, rel=1e-12)
+    assert bip.funding.next_at_ms is None  # funding_time's meaning (last or next) is undocumented
+
+
+@pytest.mark.parametrize("value", ["", None, "abc", "absent"])
+def test_cde_missing_or_malformed_funding_rate_gives_no_funding(value: object) -> None:
+    def change(_: dict[str, object], details: dict[str, object]) -> None:
+        if value == "absent":
+            del details["funding_rate"]
+        else:
+            details["funding_rate"] = value
+
+    parsed = cde(bip_body(change))
+    bip = market(parsed, "BIP-20DEC30-CDE")
+    assert bip.funding is None and not parsed.skipped
+    assert bip.oi_usd == pytest.approx(126_336_971.90, abs=1e-4)  # the OI reading is untouched
+
+
+@pytest.mark.parametrize("value", ["3600", "1h", "0s", "-3600s", "s"])
+def test_cde_unknown_interval_gives_no_funding(value: str) -> None:
+    def change(_: dict[str, object], details: dict[str, object]) -> None:
+        details["funding_interval"] = value
+
+    bip = market(cde(bip_body(change)), "BIP-20DEC30-CDE")
+    assert bip.funding is None and bip.oi_base == pytest.approx(1832.83, rel=1e-12)
 
 
 def test_cde_without_any_price_is_a_skipped_row() -> None:

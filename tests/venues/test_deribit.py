@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from server.core.errors import MalformedResponse, SchemaDrift, VenueRateLimited, VenueRejected
-from server.core.model import ContractKind
+from server.core.model import ContractKind, Convention, PriceKind, Raw, RawUnit
 from server.sim.render import deribit as deribit_sim
 from server.venues import deribit
 from server.venues.base import Bodies, Catalog, Row
@@ -111,6 +111,63 @@ def test_golden_linear_usdc_perpetual() -> None:
     # oi_usd = 95.017 BTC × mark_price 3,579.73 USDC = 340,135.20541 USD
     assert btc.oi_base == pytest.approx(95.017, rel=1e-12)
     assert btc.oi_usd == pytest.approx(340_135.20541, abs=1e-5)
+
+
+def test_golden_funding_8h_and_provenance() -> None:
+    parsed = deribit.parse(catalog(), cycle())
+    inverse, linear = market(parsed, "BTC-PERPETUAL"), market(parsed, "BTC_USDC-PERPETUAL")
+    assert inverse.raw == Raw(field="open_interest", value="183180", unit=RawUnit.USD)
+    assert linear.raw == Raw(field="open_interest", value="95.017", unit=RawUnit.BASE)
+    assert inverse.convention is linear.convention is Convention.ONE_SIDED
+    assert inverse.price_kind is linear.price_kind is PriceKind.MARK
+    assert (inverse.kind, inverse.margin_asset, inverse.margin_type) == (ContractKind.INVERSE, "BTC", "coin")
+    assert (linear.kind, linear.margin_asset, linear.margin_type) == (
+        ContractKind.LINEAR,
+        "USDC",
+        "stablecoin",
+    )
+    assert inverse.contract_size is None and linear.contract_size is None  # amounts, not contracts
+    for item in (inverse, linear):
+        assert item.funding is not None
+        # funding_8h 0.0002574 is the rate per 8 h: rate = 0.0002574, interval 8 h,
+        # rate_8h = 0.0002574 × 8 / 8 = 0.0002574; apr = 0.0002574 × 8760 / 8 = 0.281853
+        assert item.funding.rate == 0.0002574 and item.funding.interval_hours == 8.0
+        assert item.funding.rate_8h == pytest.approx(0.0002574, rel=1e-12)
+        assert item.funding.apr == pytest.approx(0.281853, rel=1e-12)
+        assert item.funding.next_at_ms is None  # continuous funding: no settlement time
+
+
+def test_golden_funding_zero_on_the_recorded_ticker() -> None:
+    data = ticker_data(fixture("deribit", "ws_ticker_BTC-PERPETUAL.json"))
+    funding = deribit.summary_oi(catalog().markets["BTC-PERPETUAL"], data).funding
+    assert funding is not None and funding.rate == 0.0 and funding.apr == 0.0  # funding_8h 0.0
+
+
+@pytest.mark.parametrize("value", [None, "abc", "NaN", "absent"])
+def test_missing_or_malformed_funding_gives_no_funding(value: object) -> None:
+    body = copy.deepcopy(fixture("deribit", "book_summary_BTC_future.json"))
+    row = summary_row(body, "BTC-PERPETUAL")
+    assert isinstance(row, dict)
+    if value == "absent":
+        del row["funding_8h"]
+    else:
+        row["funding_8h"] = value
+    parsed = deribit.parse(catalog(), cycle(btc=body))
+    btc = market(parsed, "BTC-PERPETUAL")
+    assert btc.funding is None and not parsed.skipped
+    assert btc.oi_usd == pytest.approx(183_180.0)  # the OI reading is untouched
+    assert btc.oi_base == pytest.approx(51.171457065, rel=1e-9)
+
+
+def test_current_funding_alone_gives_no_funding() -> None:
+    # current_funding has no documented interval: without funding_8h the interval is unknown, so None
+    body = copy.deepcopy(fixture("deribit", "book_summary_BTC_future.json"))
+    row = summary_row(body, "BTC-PERPETUAL")
+    assert isinstance(row, dict)
+    del row["funding_8h"]
+    row["current_funding"] = 0.00001
+    btc = market(deribit.parse(catalog(), cycle(btc=body)), "BTC-PERPETUAL")
+    assert btc.funding is None and btc.oi_usd == pytest.approx(183_180.0)
 
 
 def test_one_sided_figure_used_as_is() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from server.core.errors import MalformedResponse, SchemaDrift, VenueRateLimited, VenueRejected
+from server.core.model import ContractKind, Convention, PriceKind, Raw, RawUnit
 from server.sim.render import kucoin as kucoin_sim
 from server.venues import kucoin
 from server.venues.base import Bodies, Catalog, obj
@@ -76,6 +77,69 @@ def test_golden_1000_prefixed(base_currency: str) -> None:
     assert parsed.oi_usd == pytest.approx(4_625_000.0, rel=1e-12)
     # price of one BONK = 0.0185 / 1000 = 0.0000185 USD
     assert parsed.price_usd == pytest.approx(0.0000185, rel=1e-12)
+
+
+def test_golden_funding_8h() -> None:
+    btc = market(kucoin.parse(Catalog(), active(xbtusdtm(), xbtusdm())), "XBTUSDTM")
+    assert btc.funding is not None
+    # fundingFeeRate 0.000052 per fundingRateGranularity 28,800,000 ms = 8 h
+    assert btc.funding.rate == 0.000052 and btc.funding.interval_hours == 8.0
+    # rate_8h = 0.000052 × 8 / 8 = 0.000052; apr = 0.000052 × 8760 / 8 = 0.05694
+    assert btc.funding.rate_8h == pytest.approx(0.000052, rel=1e-12)
+    assert btc.funding.apr == pytest.approx(0.05694, rel=1e-12)
+    # nextFundingRateTime 17,752,926 is ms remaining, and parse has no clock: no next time
+    assert btc.funding.next_at_ms is None and btc.funding.short_rate is None
+    inverse = market(kucoin.parse(Catalog(), active(xbtusdtm(), xbtusdm())), "XBTUSDM")
+    assert inverse.funding is not None
+    # fundingFeeRate 1.75E-4 per 8 h: apr = 0.000175 × 8760 / 8 = 0.191625
+    assert inverse.funding.rate == 0.000175 and inverse.funding.apr == pytest.approx(0.191625, rel=1e-12)
+
+
+def test_golden_funding_4h() -> None:
+    row = {**xbtusdtm(), "fundingFeeRate": 0.0001, "fundingRateGranularity": 14400000}
+    funding = market(kucoin.parse(Catalog(), active(row)), "XBTUSDTM").funding
+    assert funding is not None and funding.interval_hours == 4.0  # 14,400,000 ms / 3,600,000
+    # rate 0.0001 per 4 h: rate_8h = 0.0001 × 8 / 4 = 0.0002; apr = 0.0001 × 8760 / 4 = 0.219
+    assert funding.rate_8h == pytest.approx(0.0002, rel=1e-12)
+    assert funding.apr == pytest.approx(0.219, rel=1e-12)
+
+
+def test_golden_provenance() -> None:
+    parsed = kucoin.parse(Catalog(), active(xbtusdtm(), xbtusdm()))
+    linear, inverse = market(parsed, "XBTUSDTM"), market(parsed, "XBTUSDM")
+    assert linear.raw == Raw(field="openInterest", value="6748176", unit=RawUnit.CONTRACTS)
+    assert inverse.raw == Raw(field="openInterest", value="61725904", unit=RawUnit.CONTRACTS)
+    assert linear.convention is inverse.convention is Convention.ONE_SIDED
+    assert linear.price_kind is inverse.price_kind is PriceKind.MARK
+    assert (linear.kind, linear.margin_asset, linear.contract_size) == (ContractKind.LINEAR, "USDT", 0.001)
+    assert (inverse.kind, inverse.margin_asset, inverse.contract_size) == (ContractKind.INVERSE, "XBT", 1.0)
+    assert linear.margin_type == "stablecoin" and inverse.margin_type == "coin"
+    assert linear.venue_price == 86378.69
+
+
+@pytest.mark.parametrize("value", [None, "abc", "NaN", [0.0001], "absent"])
+def test_missing_or_malformed_funding_rate_gives_no_funding(value: object) -> None:
+    row = xbtusdtm()
+    if value == "absent":
+        del row["fundingFeeRate"]
+    else:
+        row["fundingFeeRate"] = value
+    parsed = kucoin.parse(Catalog(), active(row))
+    btc = market(parsed, "XBTUSDTM")
+    assert btc.funding is None and not parsed.skipped
+    assert btc.oi_base == pytest.approx(6748.176, rel=1e-12)  # the OI reading is untouched
+    assert btc.oi_usd == pytest.approx(582_898_602.76944, abs=0.001)
+
+
+@pytest.mark.parametrize("value", [0, -28800000, None, "8h", "absent"])
+def test_unknown_interval_gives_no_funding(value: object) -> None:
+    row = xbtusdtm()
+    if value == "absent":
+        del row["fundingRateGranularity"]
+    else:
+        row["fundingRateGranularity"] = value
+    btc = market(kucoin.parse(Catalog(), active(row)), "XBTUSDTM")
+    assert btc.funding is None and btc.oi_base == pytest.approx(6748.176, rel=1e-12)
 
 
 def test_dated_and_not_open_are_skipped() -> None:

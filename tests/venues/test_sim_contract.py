@@ -18,7 +18,18 @@ from tests.support import assert_sim_contract, sim_world
 # Venues with no funding at all (API.md section 4: ``funding`` is null there).
 NO_FUNDING = frozenset({"jupiter"})
 # Venues whose adapter does not yet read provenance and funding: each leaves this set with its work.
-PENDING = frozenset(REGISTRY) - {"hyperliquid", "dydx", "drift", "avantis", "jupiter"}
+PENDING = frozenset(REGISTRY) - {
+    "hyperliquid",
+    "dydx",
+    "drift",
+    "avantis",
+    "jupiter",
+    "kucoin",
+    "coinbase",
+    "backpack",
+    "deribit",
+    "bitmex",
+}
 
 
 def pending(venue: str, *, already: frozenset[str] = frozenset()) -> object:

@@ -5,6 +5,9 @@ openInterest and markPrices elements); bulk answers are arrays of those elements
 Backpack's k-prefix (kPEPE, kSHIB, kBONK = 1000 coins per unit). Decoys the adapter must skip: a spot
 market (SOL_USDC), a closed perp and a tokenized-stock perp (NVDA.US_USDC_PERP), the last two with
 open interest and a mark price.
+Funding: ``fundingInterval`` (ms) on each market of /markets (1 h, as recorded, with a few markets on
+8 h, the older setting), and on /markPrices the walked ``fundingRate`` per that interval (a decimal
+string) with ``nextFundingTimestamp`` the listing's next settlement.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ BUNDLED: Final = ("PEPE", "SHIB", "BONK")
 NOT_LISTED: Final = ("TRX",)
 CLOSED_SYMBOL: Final = "FTT_USDC_PERP"
 STOCK_SYMBOL: Final = "NVDA.US_USDC_PERP"
+FUNDING_HOURS: Final = 1.0  # the recorded market's fundingInterval: 3,600,000 ms
+EIGHT_HOURLY: Final = ("DOGE", "LINK", "AVAX")  # a few markets on the older 8 h interval (illustrative)
+RATE_DECIMALS: Final = 10
 
 
 def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
@@ -29,6 +35,7 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
             asset=a.symbol,
             venue_factor=1000.0 if a.symbol in BUNDLED else 1.0,
             settle="USDC",
+            funding_interval_h=8.0 if a.symbol in EIGHT_HOURLY else FUNDING_HOURS,
         )
         for a in real_assets(assets)
         if a.symbol not in NOT_LISTED
@@ -37,11 +44,16 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
         result,
         assets,
         80,
-        lambda a: Listing(venue_symbol=f"{a.symbol}_USDC_PERP", asset=a.symbol, settle="USDC"),
+        lambda a: Listing(
+            venue_symbol=f"{a.symbol}_USDC_PERP",
+            asset=a.symbol,
+            settle="USDC",
+            funding_interval_h=FUNDING_HOURS,
+        ),
     )
 
 
-def _market(symbol: str, base: str, price: float) -> dict[str, object]:
+def _market(symbol: str, base: str, price: float, funding_hours: float = FUNDING_HOURS) -> dict[str, object]:
     tick = fmt(price / 10_000, 10)
     return {
         "baseSymbol": base,
@@ -62,7 +74,7 @@ def _market(symbol: str, base: str, price: float) -> dict[str, object]:
             },
             "quantity": {"maxQuantity": None, "minQuantity": "0.00001", "stepSize": "0.00001"},
         },
-        "fundingInterval": 3600000,
+        "fundingInterval": round(funding_hours * 3_600_000),
         "fundingRateLowerBound": "-100",
         "fundingRateUpperBound": "100",
         "imfFunction": {"base": "0.02", "factor": "0.00006", "type": "sqrt"},
@@ -87,7 +99,10 @@ def _decoy_prices(markets: Sequence[ListingState]) -> dict[str, float]:
 
 
 def markets(request: SimRequest) -> object:
-    rows = [_market(m.listing.venue_symbol, _base_symbol(m.listing), m.venue_price) for m in request.markets]
+    rows = [
+        _market(m.listing.venue_symbol, _base_symbol(m.listing), m.venue_price, m.listing.funding_interval_h)
+        for m in request.markets
+    ]
     prices = _decoy_prices(request.markets)
     closed = {**_market(CLOSED_SYMBOL, "FTT", prices[CLOSED_SYMBOL]), "orderBookState": "Closed"}
     stock = _market(STOCK_SYMBOL, "NVDA.US", prices[STOCK_SYMBOL])
@@ -107,20 +122,24 @@ def open_interest(request: SimRequest) -> object:
     return [r for r in rows if r["symbol"] == wanted] if wanted else rows
 
 
+def _mark(symbol: str, price: float, rate: float, next_funding_ms: int) -> dict[str, object]:
+    return {
+        "fundingRate": fmt(rate, RATE_DECIMALS),
+        "indexPrice": fmt(price * 0.9999, 8),
+        "markPrice": fmt(price, 8),
+        "nextFundingTimestamp": next_funding_ms,
+        "symbol": symbol,
+    }
+
+
 def mark_prices(request: SimRequest) -> object:
-    next_funding = request.now_ms - request.now_ms % 3_600_000 + 3_600_000
-    priced = [(m.listing.venue_symbol, m.venue_price) for m in request.markets]
-    priced += [(s, p) for s, p in _decoy_prices(request.markets).items() if s != "SOL_USDC"]
+    next_hour = request.now_ms - request.now_ms % 3_600_000 + 3_600_000
     rows = [
-        {
-            "fundingRate": "0.0001",
-            "indexPrice": fmt(price * 0.9999, 8),
-            "markPrice": fmt(price, 8),
-            "nextFundingTimestamp": next_funding,
-            "symbol": symbol,
-        }
-        for symbol, price in priced
+        _mark(m.listing.venue_symbol, m.venue_price, m.funding_rate, m.next_funding_ms(request.now_ms))
+        for m in request.markets
     ]
+    decoys = _decoy_prices(request.markets).items()
+    rows += [_mark(s, p, 0.0001, next_hour) for s, p in decoys if s != "SOL_USDC"]
     wanted = request.query.get("symbol")
     return [r for r in rows if r["symbol"] == wanted] if wanted else rows
 

@@ -7,12 +7,16 @@ of ten (1,000,000 for XBTUSDT, 100,000 for ETHUSDT, 100 for XRPUSDT, as the refe
 quanto ETHUSD/SOLUSD/XRPUSD/DOGEUSD settled in XBt (``multiplier`` XBt per USD of price). PEPE, SHIB
 and BONK are left out: BitMEX's naming of them is unrecorded. Decoys the adapter must skip: a dated
 ``XBTZ26`` (FFCCSX), a spot pair (IFXXXP) and the ``.BXBT`` index.
+Funding as BitMEX sends it: ``fundingRate`` (the walked rate per the listing's interval),
+``fundingInterval`` as a timestamp that far past 2000-01-01T00:00Z ("2000-01-01T08:00:00.000Z" = 8 h;
+a few linear books on 4 h, illustrative) and ``fundingTimestamp`` the next settlement (ISO).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from server.core.model import ContractKind
@@ -26,7 +30,14 @@ from server.sim.venue import (
     significant,
     with_synthetic,
 )
-from server.venues.bitmex import INSTRUMENTS_PATH, OPEN, PERPETUAL, SETTLE_SCALE, XBT_PRICE_SYMBOL
+from server.venues.bitmex import (
+    FUNDING_EPOCH,
+    INSTRUMENTS_PATH,
+    OPEN,
+    PERPETUAL,
+    SETTLE_SCALE,
+    XBT_PRICE_SYMBOL,
+)
 
 SATOSHI: Final = SETTLE_SCALE["XBt"]
 MICRO_USDT: Final = SETTLE_SCALE["USDt"]
@@ -35,6 +46,13 @@ UNLISTED: Final = ("PEPE", "SHIB", "BONK")
 MARKET_COUNT: Final = 110  # estimate: the reference page gives no count
 DIGITS: Final = 7  # significant digits of BitMEX's JSON numbers
 TIMESTAMP: Final = "2024-03-02T02:44:11.507Z"
+FOUR_HOURLY: Final = ("SOL", "DOGE")  # linear books settling every 4 h (illustrative)
+RATE_DIGITS: Final = 10
+
+
+def _iso(moment: datetime) -> str:
+    """BitMEX's timestamp form: milliseconds and a Z ("2024-03-02T04:00:00.000Z")."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def positions_per_coin(price: float) -> int:
@@ -52,7 +70,11 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
         per_coin = positions_per_coin(asset.price_usd)
         result.append(
             Listing(
-                venue_symbol=f"{name}USDT", asset=asset.symbol, contract_size=1 / per_coin, share=linear_share
+                venue_symbol=f"{name}USDT",
+                asset=asset.symbol,
+                contract_size=1 / per_coin,
+                share=linear_share,
+                funding_interval_h=4.0 if asset.symbol in FOUR_HOURLY else 8.0,
             )
         )
         if asset.symbol == "BTC":
@@ -83,7 +105,7 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     )
 
 
-def _instrument(market: ListingState, xbt_usd: float) -> dict[str, object]:
+def _instrument(market: ListingState, xbt_usd: float, now_ms: int) -> dict[str, object]:
     listing = market.listing
     underlying = listing.venue_symbol.removesuffix("USDT").removesuffix("USD")
     price = significant(market.venue_price, DIGITS)
@@ -124,8 +146,13 @@ def _instrument(market: ListingState, xbt_usd: float) -> dict[str, object]:
         row |= {"multiplier": multiplier, "settlCurrency": "USDt"}
         row |= {"underlyingToPositionMultiplier": per_coin, "quoteToSettleMultiplier": 1000000}
         row |= {"isQuanto": False, "isInverse": False}
+    interval = timedelta(hours=listing.funding_interval_h)
+    next_funding = datetime.fromtimestamp(market.next_funding_ms(now_ms) / 1000, UTC)
     return row | {
-        "fundingRate": 0.0001,
+        "fundingTimestamp": _iso(next_funding),
+        "fundingInterval": _iso(FUNDING_EPOCH + interval),
+        "fundingRate": round(market.funding_rate, RATE_DIGITS),
+        "indicativeFundingRate": round(market.funding_rate * 0.9, RATE_DIGITS),
         "lastPrice": significant(price * 1.0001, DIGITS),
         "hasLiquidity": True,
         "openInterest": contracts,
@@ -141,8 +168,8 @@ def _instrument(market: ListingState, xbt_usd: float) -> dict[str, object]:
 def instrument_active(request: SimRequest) -> object:
     markets = by_symbol(request.markets)
     xbt_usd = significant(markets[XBT_PRICE_SYMBOL].venue_price, DIGITS)
-    rows = [_instrument(m, xbt_usd) for m in request.markets]
-    xbt = _instrument(markets[XBT_PRICE_SYMBOL], xbt_usd)
+    rows = [_instrument(m, xbt_usd, request.now_ms) for m in request.markets]
+    xbt = _instrument(markets[XBT_PRICE_SYMBOL], xbt_usd, request.now_ms)
     decoys = [
         {**xbt, "symbol": "XBTZ26", "typ": "FFCCSX", "markPrice": significant(xbt_usd * 1.01, DIGITS)},
         {**xbt, "symbol": "XBT_USDT", "typ": "IFXXXP", "openInterest": 0, "openValue": 0},

@@ -8,6 +8,10 @@ INTX perp row (``product_venue`` INTX): all decoys the adapters must skip. The 1
 unverified on INTX, so the two readings the reference page allows are both served: 1000SHIB-PERP
 names its base ``1000SHIB`` (multiplier 1.0), 1000PEPE-PERP names it ``PEPE`` with multiplier 1000.
 CDE product codes beyond BIP/ETP/SLP and the SOL/XRP contract sizes are illustrative.
+Funding: both books run hourly (every listing has ``funding_interval_h`` 1.0). INTX serves the walked
+rate as ``quote.predicted_funding`` with ``funding_interval`` in nanoseconds ("3600000000000"); CDE as
+``future_product_details.funding_rate`` with ``funding_interval`` "3600s" and ``funding_time`` the
+current hour (its meaning is unrecorded; the adapter does not read it).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ INTX_NAMING: Final = {"SHIB": ("1000SHIB", "1.0"), "PEPE": ("PEPE", "1000.0")}  
 CDE_CONTRACTS: Final = {"BTC": ("BIP", 0.01), "ETH": ("ETP", 0.1), "SOL": ("SLP", 5.0), "XRP": ("XPP", 500.0)}
 CDE_EXPIRY: Final = "20DEC30"
 DEFAULT_LIMIT: Final = 50
+FUNDING_HOURS: Final = 1.0  # both books accrue funding hourly
+RATE_DECIMALS: Final = 10  # rates as decimal strings, like the recorded "0.000031"
 
 
 def intx_listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
@@ -38,19 +44,31 @@ def intx_listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
             asset=symbol,
             venue_factor=1000.0 if symbol in INTX_NAMING else 1.0,
             settle="USDC",
+            funding_interval_h=FUNDING_HOURS,
         )
         for symbol in INTX_ASSETS
         if symbol in known
     ]
     return with_synthetic(
-        result, assets, 80, lambda a: Listing(venue_symbol=f"{a.symbol}-PERP", asset=a.symbol, settle="USDC")
+        result,
+        assets,
+        80,
+        lambda a: Listing(
+            venue_symbol=f"{a.symbol}-PERP", asset=a.symbol, settle="USDC", funding_interval_h=FUNDING_HOURS
+        ),
     )
 
 
 def cde_listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     known = {a.symbol for a in assets}
     result = [
-        Listing(venue_symbol=f"{code}-{CDE_EXPIRY}-CDE", asset=symbol, contract_size=size, settle="USD")
+        Listing(
+            venue_symbol=f"{code}-{CDE_EXPIRY}-CDE",
+            asset=symbol,
+            contract_size=size,
+            settle="USD",
+            funding_interval_h=FUNDING_HOURS,
+        )
         for symbol, (code, size) in CDE_CONTRACTS.items()
         if symbol in known
     ]
@@ -58,7 +76,12 @@ def cde_listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
         result,
         assets,
         8,
-        lambda a: Listing(venue_symbol=f"{a.symbol}P-{CDE_EXPIRY}-CDE", asset=a.symbol, settle="USD"),
+        lambda a: Listing(
+            venue_symbol=f"{a.symbol}P-{CDE_EXPIRY}-CDE",
+            asset=a.symbol,
+            settle="USD",
+            funding_interval_h=FUNDING_HOURS,
+        ),
     )
 
 
@@ -96,7 +119,7 @@ def _instrument(market: ListingState, index: int, now_ms: int) -> dict[str, obje
         "replacement_cost": "0.19",
         "base_imf": 0.1,
         "min_notional_value": "10",
-        "funding_interval": "3600000000000",
+        "funding_interval": str(round(listing.funding_interval_h * 3_600_000_000_000)),
         "trading_state": "TRADING",
         "quote": {
             "best_bid_price": fmt(price * 0.9999, 8),
@@ -110,7 +133,7 @@ def _instrument(market: ListingState, index: int, now_ms: int) -> dict[str, obje
             "settlement_price": fmt(price, 8),
             "limit_up": fmt(price * 1.1, 8),
             "limit_down": fmt(price * 0.9, 8),
-            "predicted_funding": "0.000031",
+            "predicted_funding": fmt(market.funding_rate, RATE_DECIMALS),
             "timestamp": _iso(now_ms),
         },
         "default_imf": 0.2,
@@ -218,9 +241,9 @@ def _product(market: ListingState, now_ms: int) -> dict[str, object]:
             "non_crypto": False,
             "contract_expiry_name": "2030-12",
             "twenty_four_by_seven": True,
-            "funding_interval": "3600s",
+            "funding_interval": f"{round(listing.funding_interval_h * 3600)}s",
             "open_interest": contracts,
-            "funding_rate": "0.000013",
+            "funding_rate": fmt(market.funding_rate, RATE_DECIMALS),
             "funding_time": _iso(now_ms - now_ms % 3_600_000),
             "display_name": f"{asset} Perpetual",
             "region_enabled": {},

@@ -5,6 +5,8 @@ JSON-RPC envelope with ``usIn``/``usOut``). ``open_interest`` is an amount: USD 
 BTC-/ETH-PERPETUAL (a multiple of their 10 / 1 USD contract), coins for the USDC-linear perpetuals (a
 multiple of the amount step). Decoys the adapter must skip: a dated ``BTC-26JUN26`` and an inactive
 ``NEWCOIN_USDC-PERPETUAL``, both in the instruments and in the book summary. USDT lists no future.
+Funding: ``funding_8h`` is the walked rate per 8 h (every listing keeps the 8 h interval, the field's
+own window); ``current_funding`` stays 0, as in the documented example (the adapter does not read it).
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def _summary(market: ListingState, now_ms: int, name: str | None = None) -> dict
         "last": price,
         "instrument_name": name or listing.venue_symbol,
         "high": round(price * 1.02, 8),
-        "funding_8h": 0.0002574,
+        "funding_8h": round(market.funding_8h, 10),
         "estimated_delivery_price": round(price * 0.9999, 8),
         "current_funding": 0,
         "creation_timestamp": now_ms,

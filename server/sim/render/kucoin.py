@@ -7,6 +7,9 @@ PEPE and SHIB per coin with large multipliers, BONK as ``1000BONKUSDTM`` (``base
 unverified, see the adapter). Books: USDT linear for the core coins, USDC for XBT/ETH, inverse
 (1 USD a lot, ``multiplier`` -1.0) for a few. Decoys the adapter must skip: a dated ``XBTMH26``
 (``type`` FFICSX) and a pre-launch contract (``status`` Init).
+Funding as KuCoin sends it: ``fundingFeeRate`` (the walked rate per the listing's interval),
+``fundingRateGranularity`` (the interval in ms: 8 h, with a few USDT books on 4 h and 1 h, as KuCoin
+runs some alts) and ``nextFundingRateTime`` (ms until the next settlement, as in the samples).
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ LOT_MULTIPLIERS: Final = {
     "ARB": 1.0,
     "OP": 1.0,
 }
+# USDT books that settle funding more often than every 8 h (illustrative choice of coins).
+FUNDING_HOURS: Final = {"SOL": 4.0, "DOGE": 4.0, "PEPE": 1.0, "WIF": 1.0}
+RATE_DIGITS: Final = 9  # fundingFeeRate as a JSON number with a few significant digits
 USDC_BOOKS: Final = ("BTC", "ETH")
 INVERSE_BOOKS: Final = ("BTC", "ETH", "SOL", "XRP", "DOT")
 DIGITS: Final = 7  # KuCoin's JSON numbers carry few significant digits
@@ -72,6 +78,7 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                 contract_size=size,
                 venue_factor=factor,
                 share=linear_share,
+                funding_interval_h=FUNDING_HOURS.get(asset.symbol, 8.0),
             )
         )
         if usdc:
@@ -112,6 +119,8 @@ def _contract(market: ListingState, now_ms: int) -> dict[str, object]:
     quote = "USD" if inverse else listing.settle
     base = listing.venue_symbol.removesuffix(f"{quote}M")
     price = significant(market.venue_price, DIGITS)
+    interval_ms = round(listing.funding_interval_h * 3_600_000)
+    rate = round(market.funding_rate, RATE_DIGITS)
     return {
         "symbol": listing.venue_symbol,
         "rootSymbol": base if inverse else quote,
@@ -133,15 +142,16 @@ def _contract(market: ListingState, now_ms: int) -> dict[str, object]:
         "fairMethod": "FundingRate",
         "indexSymbol": f".K{base}{quote}",
         "status": OPEN,
-        "fundingFeeRate": 0.0001,
-        "fundingRateGranularity": 28800000,
+        "fundingFeeRate": rate,
+        "predictedFundingFeeRate": round(rate * 1.1, RATE_DIGITS),
+        "fundingRateGranularity": interval_ms,
         "openInterest": fmt(round(market.contracts), 0),
         "turnoverOf24h": significant(market.oi_usd * 1.7, DIGITS),
         "volumeOf24h": significant(market.oi_base / listing.venue_factor * 1.7, DIGITS),
         "markPrice": price,
         "indexPrice": significant(price * 1.0001, DIGITS),
         "lastTradePrice": significant(price * 0.9999, DIGITS),
-        "nextFundingRateTime": 28800000 - now_ms % 28800000,
+        "nextFundingRateTime": market.next_funding_ms(now_ms) - now_ms,
         "maxLeverage": 75 if inverse else 125,
     }
 
