@@ -3,13 +3,13 @@ and owns the order of startup and shutdown. Nothing else in the service wires ob
 
 Shutdown (SIGTERM/SIGINT via the CLI, or ``stop()`` in tests): health goes NOT_SERVING, pollers
 are cancelled, the hub closes so every watch stream ends with status OK, the gRPC server stops
-with a short grace, then the REST site, the HTTP session and the simulator.
+with a short grace, then the REST site, the HTTP session and the simulator. A task that ended with
+an error is logged when it ends and never keeps shutdown from completing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import time
@@ -49,6 +49,15 @@ REST_SHUTDOWN_S: Final = 1.0  # in-flight REST answers are prebuilt bytes: 1 s i
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def report_task_end(task: asyncio.Task[None]) -> None:
+    """Log a long-lived task that ended with an error, when it ends (not only at shutdown)."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.error("task %s ended: %s: %s", task.get_name(), type(error).__name__, error, exc_info=error)
 
 
 class App:
@@ -191,6 +200,8 @@ class App:
         for source, poller in self.pollers.items():
             self._tasks.append(asyncio.create_task(poller.run(), name=f"poll-{source}"))
         self._tasks.append(asyncio.create_task(self._staleness_ticks(), name="staleness"))
+        for task in self._tasks:
+            task.add_done_callback(report_task_end)
         log.info(
             "oi-server ready",
             extra={
@@ -213,17 +224,17 @@ class App:
         return context
 
     async def stop(self) -> None:
+        """Shut down in order; completes whatever any task did (a task that ended with an error
+        was logged when it ended and does not keep the hub, gRPC or REST from closing)."""
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         if self._health_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._health_task
+            await asyncio.gather(self._health_task, return_exceptions=True)
+            report_task_end(self._health_task)
         self.book.close()
         self.hub.close()
         if self._grpc is not None:

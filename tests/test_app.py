@@ -15,6 +15,7 @@ from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
 from server.app import App
 from server.config import Config
+from server.poll.poller import VenuePoller
 
 SOURCES = ("binance", "bybit", "okx")
 INTERVAL_S = 0.5
@@ -152,5 +153,37 @@ async def test_watch_streams_updates_and_ends_cleanly_on_stop() -> None:
             assert await asyncio.wait_for(call.read(), 5) is grpc.aio.EOF
             assert await call.code() == grpc.StatusCode.OK
             await stopping
+    finally:
+        await service.stop()
+
+
+async def test_stop_completes_after_a_task_died_with_an_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def dying(self: VenuePoller) -> None:
+        raise RuntimeError("poller bug")
+
+    monkeypatch.setattr(VenuePoller, "run", dying)
+    service = App(Config(grpc_port=0, http_port=0, sources=("okx",)))
+    await service.start()
+    try:
+        # the dead task is reported when it dies, with its cause
+        await until(lambda: any("poller bug" in r.getMessage() for r in caplog.records if r.name == "oi.app"))
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}") as channel:
+            stub = pb_grpc.OpenInterestServiceStub(channel)
+            call = stub.WatchOpenInterest(pb.WatchOpenInterestRequest())
+            assert isinstance(await asyncio.wait_for(call.read(), 5), pb.WatchOpenInterestResponse)
+            await asyncio.wait_for(service.stop(), 10)  # does not re-raise the task's error
+            assert await asyncio.wait_for(call.read(), 5) is grpc.aio.EOF
+            assert await call.code() == grpc.StatusCode.OK  # the hub closed
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.grpc_port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                await pb_grpc.OpenInterestServiceStub(channel).GetOpenInterest(
+                    pb.GetOpenInterestRequest(), timeout=2
+                )
+            assert failed.value.code() == grpc.StatusCode.UNAVAILABLE  # gRPC stopped
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.ClientConnectionError):  # REST stopped
+                await session.get(f"http://127.0.0.1:{service.http_port}/v1/open-interest")
     finally:
         await service.stop()

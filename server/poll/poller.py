@@ -3,8 +3,9 @@
 The loop owns scheduling (interval with jitter, Retry-After), retries of transient failures,
 pacing of per-market requests and the source status. A failed poll publishes nothing, so the
 source's last good reading stays until the staleness rule drops it; bad data never replaces good.
-The one broad ``except Exception`` of the service lives here, logs with ``exc_info`` and carries on;
-``CancelledError`` always propagates.
+The service's broad ``except Exception`` for venue work lives here: it guards every step of a poll
+(fetch, parse, screen, publish, bookkeeping) alike, counts the failure in the status, logs it once
+with ``exc_info`` and carries on; ``CancelledError`` always propagates.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from server.core.errors import (
     VenueUnavailable,
 )
 from server.core.model import ParsedPoll, VenueReading
-from server.core.quarantine import Rejection, screen
+from server.core.quarantine import Rejection, Screened, screen
 from server.poll.http import Reply
 from server.poll.pacing import Pacer, min_cycle_s, over_budget_pause_s, weight_rate_per_s
 from server.poll.status import SourceStatus
@@ -50,6 +51,29 @@ class Fetch(Protocol):
     def __call__(self, request: Request) -> Awaitable[Reply]: ...
 
 
+class Screen(Protocol):
+    """Screen a fresh reading against the previous one and the peers: ``core.quarantine.screen``."""
+
+    def __call__(
+        self,
+        reading: VenueReading,
+        *,
+        previous: VenueReading | None,
+        others: Iterable[VenueReading],
+        skipped_symbols: Iterable[str] = (),
+        stale_after_ms: int,
+    ) -> Screened: ...
+
+
+class Step:
+    """The step a poll is in, named in the status when an unexpected error interrupts it."""
+
+    __slots__ = ("name",)
+
+    def __init__(self) -> None:
+        self.name = "starting"
+
+
 def most_telling(errors: Sequence[BaseException]) -> BaseException:
     """The error to report when several requests of one cycle failed: a rate limit first
     (it changes scheduling), then any venue error, then whatever came first."""
@@ -70,6 +94,7 @@ class VenuePoller:
         status: SourceStatus,
         publish: Callable[[VenueReading], None],
         peers: Callable[[], Iterable[VenueReading]] = tuple,
+        screen: Screen = screen,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         jitter: float = 0.1,
         rng: random.Random | None = None,
@@ -79,6 +104,7 @@ class VenuePoller:
         self._interval_s = interval_s
         self._status = status
         self._publish = publish
+        self._screen = screen
         self._clock_ms = clock_ms
         self._jitter = jitter
         self._rng = rng or random.Random()
@@ -219,21 +245,31 @@ class VenuePoller:
         self._status.poll_interval_s = interval
 
     async def poll_once(self) -> float:
-        """Run one cycle; returns the extra delay the venue asked for (Retry-After), else 0."""
+        """Run one cycle; returns the extra delay the venue asked for (Retry-After), else 0.
+
+        Every step (fetch, parse, screen, publish, bookkeeping) is guarded alike: a failure of any
+        of them is one failed poll, counted in the status and logged once, and the loop carries on.
+        """
         started = time.monotonic()
+        step = Step()
         try:
-            catalog = await self._catalog_for_cycle()
-            bodies = await self._fetch_all(self.spec.cycle_requests(catalog), catalog)
-            parsed: ParsedPoll = self.spec.parse(catalog, bodies)
+            await self._cycle(started, step)
         except VenueError as error:
             self._failed(error, started)
             return error.retry_after_s if isinstance(error, VenueRateLimited) else 0.0
-        except Exception as error:  # a parser bug must not kill the loop: log it whole, keep polling
-            log.error("unexpected error", exc_info=True, extra={"source": self.spec.id})
-            self._failed(error, started)
-            return 0.0
+        except Exception as error:  # a bug in any step must not kill the loop: log it whole, keep polling
+            self._failed(error, started, during=step.name)
+        return 0.0
+
+    async def _cycle(self, started: float, step: Step) -> None:
+        step.name = "fetching"
+        catalog = await self._catalog_for_cycle()
+        bodies = await self._fetch_all(self.spec.cycle_requests(catalog), catalog)
+        step.name = "parsing"
+        parsed: ParsedPoll = self.spec.parse(catalog, bodies)
+        step.name = "screening"
         fetched_at = self._clock_ms()
-        screened = screen(
+        screened = self._screen(
             VenueReading(
                 source=self.spec.id,
                 fetched_at_ms=fetched_at,
@@ -247,10 +283,11 @@ class VenuePoller:
         )
         self._note_rejections(screened.rejections)
         if screened.refused is not None:
-            self._failed(ImplausibleValue(screened.refused), started)
-            return 0.0
-        self._last_good = screened.reading
+            raise ImplausibleValue(screened.refused)
+        step.name = "publishing"
         self._publish(screened.reading)
+        self._last_good = screened.reading  # only once published: the peers and the book agree
+        step.name = "recording the success"
         if self._status.consecutive_failures:
             log.info(
                 "recovered after %d failed polls",
@@ -271,7 +308,6 @@ class VenuePoller:
             skipped_rows=len(parsed.skipped),
             duration_ms=int((time.monotonic() - started) * 1000),
         )
-        return 0.0
 
     def _note_rejections(self, rejections: Sequence[Rejection]) -> None:
         """Count every rejection; log each market once when it enters quarantine and once when it leaves."""
@@ -284,10 +320,19 @@ class VenuePoller:
             log.info("reading accepted again: %s", symbol, extra={"source": self.spec.id})
         self._quarantined = now
 
-    def _failed(self, error: Exception, started: float) -> None:
-        message = f"{type(error).__name__}: {error}"[:300]
+    def _failed(self, error: Exception, started: float, *, during: str | None = None) -> None:
+        """Count a failed poll; log it when its message changes. ``during`` names the step an
+        unexpected error (a bug, not a venue failure) came from; that one is logged with its
+        traceback, the status gets one line."""
+        message = f"{type(error).__name__}: {error}"
+        if during is not None:
+            message = f"internal error while {during}: {message}"
+        message = message.replace("\n", " ")[:300]
         if message != self._last_logged_error:  # the same failure every cycle is logged once
-            log.warning("poll failed: %s", message, extra={"source": self.spec.id})
+            if during is None:
+                log.warning("poll failed: %s", message, extra={"source": self.spec.id})
+            else:
+                log.error("poll failed: %s", message, exc_info=error, extra={"source": self.spec.id})
             self._last_logged_error = message
         self._status.failed(
             at_ms=self._clock_ms(), error=message, duration_ms=int((time.monotonic() - started) * 1000)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from server.core.errors import SchemaDrift, VenueRateLimited, VenueRejected, VenueTimeout, VenueUnavailable
 from server.core.model import ContractKind, Market, MarketOI, ParsedPoll, Snapshot, VenueReading
+from server.core.quarantine import Screened, screen
 from server.core.units import market_oi
 from server.poll.book import ReadingsBook
 from server.poll.http import Reply
@@ -370,3 +374,122 @@ def test_book_rebuilds_on_expiry_only() -> None:
     assert aggregated["n"] == 1 and published[-1].symbols == {}
     book.expire()  # nothing left to expire
     assert aggregated["n"] == 1
+
+
+class Flaky:
+    """A step that raises for its first ``failures`` calls, then does the real thing."""
+
+    def __init__(self, failures: int, real: Callable[..., Any]) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.real = real
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeError(f"bug number {self.calls}\nsecond line")
+        return self.real(*args, **kwargs)
+
+
+def tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "oi.poller" and r.exc_info]
+
+
+async def test_a_screen_that_raises_is_a_failed_poll_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    venue, clock, published = FakeVenue(), Clock(), list[VenueReading]()
+    status = SourceStatus("fake", poll_interval_s=1.0)
+    broken = Flaky(3, screen)
+    poller = VenuePoller(
+        spec(),
+        fetch=venue,
+        interval_s=1.0,
+        status=status,
+        publish=published.append,
+        clock_ms=clock,
+        screen=broken,
+    )
+    for _ in range(3):
+        clock.now += 1000
+        assert await poller.poll_once() == 0.0
+    assert not published and status.consecutive_failures == 3
+    assert status.last_error is not None and status.last_error.startswith(
+        "internal error while screening: RuntimeError: bug number"
+    )
+    assert "\n" not in status.last_error and "Traceback" not in status.last_error
+    # each distinct failure is logged once with its traceback: messages differ by the number
+    assert len(tracebacks(caplog)) == 3
+    clock.now += 1000
+    await poller.poll_once()
+    assert len(published) == 1 and status.consecutive_failures == 0
+
+
+async def test_the_same_failure_every_poll_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    venue, clock = FakeVenue(), Clock()
+    status = SourceStatus("fake", poll_interval_s=1.0)
+
+    def publish(reading: VenueReading) -> None:
+        raise ValueError("the book refused it")
+
+    poller = VenuePoller(spec(), fetch=venue, interval_s=1.0, status=status, publish=publish, clock_ms=clock)
+    for _ in range(4):
+        clock.now += 1000
+        await poller.poll_once()
+    assert status.consecutive_failures == 4
+    assert status.last_error == "internal error while publishing: ValueError: the book refused it"
+    assert tracebacks(caplog) == [
+        "poll failed: internal error while publishing: ValueError: the book refused it"
+    ]
+    view = status.view(now_ms=clock.now, stale_after_ms=poller.stale_after_ms)
+    assert view.state is SourceState.DOWN and view.last_success_ms is None
+
+
+async def test_a_publish_that_raises_does_not_end_the_task() -> None:
+    venue, clock, published = FakeVenue(), Clock(), list[VenueReading]()
+    status = SourceStatus("fake", poll_interval_s=0.01)
+    done = asyncio.Event()
+
+    def accept(reading: VenueReading) -> None:
+        published.append(reading)
+        done.set()
+
+    publish = Flaky(2, accept)
+    poller = VenuePoller(
+        spec(), fetch=venue, interval_s=0.01, status=status, publish=publish, clock_ms=clock, jitter=0.0
+    )
+    task = asyncio.create_task(poller.run())
+    try:
+        await asyncio.wait_for(done.wait(), 5)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert publish.calls == 3 and len(published) == 1
+    assert status.last_success_ms is not None and status.consecutive_failures == 0
+    assert status.last_error is not None and "publishing: RuntimeError: bug number 2" in status.last_error
+
+
+async def test_a_published_reading_is_the_next_previous_only_once_published() -> None:
+    """A reading the book never took must not become the jump-check baseline."""
+    venue, clock, published = FakeVenue(), Clock(), list[VenueReading]()
+    status = SourceStatus("fake", poll_interval_s=1.0)
+    previous: list[VenueReading | None] = []
+
+    def watching_screen(reading: VenueReading, **kwargs: Any) -> Screened:
+        previous.append(kwargs["previous"])
+        return screen(reading, **kwargs)
+
+    publish = Flaky(1, published.append)
+    poller = VenuePoller(
+        spec(),
+        fetch=venue,
+        interval_s=1.0,
+        status=status,
+        publish=publish,
+        clock_ms=clock,
+        screen=watching_screen,
+    )
+    for _ in range(3):
+        clock.now += 1000
+        await poller.poll_once()
+    assert previous[0] is None and previous[1] is None  # the first reading was never published
+    assert previous[2] is published[0]
