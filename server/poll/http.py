@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import os
+import socket
 import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -77,6 +80,17 @@ def _json_or_none(raw: bytes) -> object | None:
         return None
 
 
+def connect_reason(error: aiohttp.ClientConnectorError) -> str:
+    """Why a connection could not be made, in a few words: "Connection refused", "Temporary
+    failure in name resolution", a certificate problem; the host and port are said by the caller."""
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        return f"certificate: {str(error.certificate_error)[:120]}"
+    cause = error.os_error
+    if not isinstance(cause, socket.gaierror) and cause.errno is not None and cause.errno > 0:
+        return os.strerror(cause.errno)  # "Connection refused", not "Connect call failed (addr)"
+    return (cause.strerror or str(cause) or type(cause).__name__)[:120]
+
+
 def _status_error(status: int, headers: Mapping[str, str], raw: bytes) -> Exception:
     snippet = raw[:120].decode("utf-8", "replace").replace("\n", " ")
     if status in RATE_LIMIT_STATUSES:
@@ -111,11 +125,14 @@ async def fetch_json(
     except TimeoutError:
         raise VenueTimeout(f"no answer within {timeout_s:g}s") from None
     except aiohttp.ClientConnectorError as error:
-        raise VenueUnavailable(f"cannot connect: {error.os_error.strerror or error}") from error
+        raise VenueUnavailable(
+            f"cannot connect to {error.host}:{error.port}: {connect_reason(error)}"
+        ) from error
     except aiohttp.ClientPayloadError as error:
         raise MalformedResponse(f"broken body: {str(error)[:120]}") from error
     except (aiohttp.ClientError, OSError) as error:
-        raise VenueUnavailable(f"{type(error).__name__}: {str(error)[:120]}") from error
+        where = urllib.parse.urlsplit(url).netloc
+        raise VenueUnavailable(f"{type(error).__name__} from {where}: {str(error)[:120]}") from error
     try:
         return Reply(body=json.loads(raw), headers=reply_headers)
     except (ValueError, UnicodeDecodeError) as error:

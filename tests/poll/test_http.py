@@ -167,8 +167,23 @@ async def test_connection_refused(session: aiohttp.ClientSession) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(VenueUnavailable, match="cannot connect"):
+    with pytest.raises(VenueUnavailable) as refused:
         await fetch(session, f"http://127.0.0.1:{port}", "/ok")
+    # the source status names the host it could not reach, and why, in one line
+    assert str(refused.value) == f"cannot connect to 127.0.0.1:{port}: Connection refused"
+
+
+async def test_unresolvable_host_is_named(session: aiohttp.ClientSession) -> None:
+    """The resolver fails at once for a name with no address (RFC 6761 ``.invalid``), or the
+    request times out where no resolver answers: either way the message names the host."""
+    try:
+        await fetch(session, "http://fapi.venue.invalid", "/ok")
+    except VenueUnavailable as error:
+        assert str(error).startswith("cannot connect to fapi.venue.invalid:80: "), error
+    except VenueTimeout:
+        pytest.skip("no resolver answers here")
+    else:
+        pytest.fail("a .invalid name resolved")
 
 
 def test_retry_after_forms() -> None:
