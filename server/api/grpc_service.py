@@ -30,6 +30,7 @@ from server.api.validation import (
     normalize_source,
     normalize_symbol,
     normalize_watch_symbols,
+    unknown_symbol_message,
 )
 from server.core.store import HubClosed, SnapshotHub
 from server.poll.status import SourceStatusView
@@ -133,10 +134,14 @@ class OpenInterestService:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
         payload = prepared.one_symbol_pb(symbol)
         if payload is None:
-            await abort(
-                context, grpc.StatusCode.NOT_FOUND, f"unknown symbol {symbol!r}: no exchange reports it"
-            )
+            await abort(context, grpc.StatusCode.NOT_FOUND, self._unknown(prepared, symbol))
         return payload
+
+    def _unknown(self, prepared: PreparedSnapshot, symbol: str) -> str:
+        """The NOT_FOUND detail for ``symbol``: unknown, or (before any source delivered) no data yet."""
+        served = bool(prepared.rows)
+        delivered = served or any(v.last_success_ms is not None for v in self._sources())
+        return unknown_symbol_message(symbol, served=served, delivered=delivered)
 
     async def list_markets(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         request = await decoded(pb.ListMarketsRequest, raw, context)
@@ -147,11 +152,10 @@ class OpenInterestService:
             source = normalize_source(request.source) if request.source else None
         except InvalidArgument as error:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        payload = self._hub.latest.markets_pb(symbol, source)
+        prepared = self._hub.latest
+        payload = prepared.markets_pb(symbol, source)
         if payload is None:
-            await abort(
-                context, grpc.StatusCode.NOT_FOUND, f"unknown symbol {symbol!r}: no exchange reports it"
-            )
+            await abort(context, grpc.StatusCode.NOT_FOUND, self._unknown(prepared, symbol))
         return payload
 
     async def get_symbol_stats(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
@@ -164,9 +168,7 @@ class OpenInterestService:
         except InvalidArgument as error:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
         if symbol not in prepared.by_symbol:
-            await abort(
-                context, grpc.StatusCode.NOT_FOUND, f"unknown symbol {symbol!r}: no exchange reports it"
-            )
+            await abort(context, grpc.StatusCode.NOT_FOUND, self._unknown(prepared, symbol))
         return prepared.stats_message((symbol,))
 
     async def watch_symbol_stats(self, raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:

@@ -29,7 +29,12 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from server.api.convert import PreparedSnapshot
 from server.api.sources import sources_json
-from server.api.validation import InvalidArgument, normalize_source, normalize_symbol
+from server.api.validation import (
+    InvalidArgument,
+    normalize_source,
+    normalize_symbol,
+    unknown_symbol_message,
+)
 from server.core.store import SnapshotHub
 from server.poll.status import SourceStatusView
 
@@ -145,8 +150,11 @@ def requested_symbol(request: web.Request, allowed: frozenset[str] = ALLOWED_PAR
     return single_param(request, "symbol", normalize_symbol)
 
 
-def unknown_symbol(symbol: str) -> ApiError:
-    return ApiError(404, f"unknown symbol {symbol!r}: no exchange reports it")
+def unknown_symbol(request: web.Request, symbol: str) -> ApiError:
+    """The 404 for ``symbol``: unknown, or (before any source delivered) no data yet."""
+    served = bool(request.app[HUB].latest.rows)
+    delivered = served or any(v.last_success_ms is not None for v in request.app[SOURCES]())
+    return ApiError(404, unknown_symbol_message(symbol, served=served, delivered=delivered))
 
 
 async def open_interest(request: web.Request) -> web.Response:
@@ -158,7 +166,7 @@ async def open_interest(request: web.Request) -> web.Response:
         return web.Response(body=prepared.all_json, content_type=JSON_TYPE)
     body = prepared.symbol_json(symbol)
     if body is None:
-        raise unknown_symbol(symbol)
+        raise unknown_symbol(request, symbol)
     return web.Response(body=body, content_type=JSON_TYPE)
 
 
@@ -170,7 +178,7 @@ async def markets(request: web.Request) -> web.Response:
     source = single_param(request, "source", normalize_source)
     body = request.app[HUB].latest.markets_json(symbol, source)
     if body is None:
-        raise unknown_symbol(symbol)
+        raise unknown_symbol(request, symbol)
     return web.Response(body=body, content_type=JSON_TYPE)
 
 
@@ -179,7 +187,7 @@ async def symbols(request: web.Request) -> web.Response:
     symbol = requested_symbol(request)
     body = request.app[HUB].latest.symbols_json(symbol)
     if body is None:
-        raise unknown_symbol(symbol or "")
+        raise unknown_symbol(request, symbol or "")
     return web.Response(body=body, content_type=JSON_TYPE)
 
 

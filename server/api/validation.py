@@ -8,6 +8,7 @@ from typing import Final, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from server.core.sources import SOURCE_IDS
+from server.core.symbols import bundle_of, client_symbol
 
 SYMBOL_PATTERN: Final = re.compile(r"[A-Za-z0-9]{1,20}")
 MAX_WATCH_SYMBOLS: Final = 1000  # more than every listed base; bounds per-stream filter work
@@ -36,11 +37,34 @@ def decode_request(message_type: type[M], raw: bytes) -> M:
 
 
 def normalize_symbol(raw: str) -> str:
-    """``raw`` as a canonical symbol (upper-case), or InvalidArgument (API.md: 1-20 of A-Z a-z 0-9)."""
+    """``raw`` as a canonical symbol (upper-case, ``XBT`` -> ``BTC``: ``core.symbols.client_symbol``),
+    or InvalidArgument (API.md: 1-20 of A-Z a-z 0-9)."""
     if not SYMBOL_PATTERN.fullmatch(raw):
         shown = raw if len(raw) <= 40 else raw[:40] + "..."
         raise InvalidArgument(f"malformed symbol {shown!r}: expected 1-20 characters of A-Z, a-z, 0-9")
-    return raw.upper()
+    return client_symbol(raw)
+
+
+def unknown_symbol_message(symbol: str, *, served: bool, delivered: bool) -> str:
+    """Why nobody reports ``symbol`` (a canonical symbol), for the NOT_FOUND answer of both doors.
+
+    ``served``: the current snapshot has any symbol at all; ``delivered``: any source has ever
+    delivered data. Offline, or before the first poll, the symbol is not the problem: say so, and
+    where to look (the per-source statuses carry each venue's last error).
+    """
+    if not served:
+        why = "no source has fresh data" if delivered else "no source has delivered data yet"
+        return (
+            f"no data for {symbol!r}: {why}; see GET /v1/sources (gRPC ListSources) for each source's error"
+        )
+    message = f"unknown symbol {symbol!r}: no exchange reports it"
+    bundle = bundle_of(symbol)
+    if bundle is not None:
+        name, factor = bundle
+        message += (
+            f"; {symbol} is a bundle of {factor:g} {name}: ask for {name} (oi_contracts in {name} coins)"
+        )
+    return message
 
 
 def normalize_watch_symbols(raw: list[str]) -> tuple[str, ...] | None:

@@ -8,6 +8,12 @@ the price of its own unit).
 
 Table-driven and pure. Names that merely start with a digit (``1INCH``) are left alone: only the
 prefixes below followed by a letter (or the suffix below after letters) are bundles.
+
+A client's symbol (``client_symbol``) resolves the aliases only: ``XBT`` is the same coin in the same
+unit as ``BTC``, so the answer for BTC is the answer for XBT. A bundle name does not resolve: the
+answer for ``1000PEPE`` would be PEPE's, with ``oi_contracts`` in PEPE coins, 1000 times the count a
+client asking in 1000PEPE units expects; ``bundle_of`` lets the not-found answer point at PEPE
+instead. (``kPEPE`` cannot even be told from a coin named ``KPEPE`` once client input is upper-cased.)
 """
 
 from __future__ import annotations
@@ -69,3 +75,27 @@ def canonical_base(raw: str) -> tuple[str, float]:
                     break
     upper = name.upper()
     return ALIASES.get(upper, upper), factor
+
+
+def client_symbol(raw: str) -> str:
+    """A client's (well-formed) symbol as the service names it: upper-case, aliases resolved.
+
+    >>> client_symbol("xbt")
+    'BTC'
+    >>> client_symbol("1000PEPE")  # a bundle stays itself: see the module docstring
+    '1000PEPE'
+    """
+    upper = raw.upper()
+    return ALIASES.get(upper, upper)
+
+
+def bundle_of(symbol: str) -> tuple[str, float] | None:
+    """For an upper-case bundle name, (the canonical symbol, canonical coins per bundle), else None.
+
+    >>> bundle_of("1000PEPE")
+    ('PEPE', 1000.0)
+    >>> bundle_of("1INCH") is None
+    True
+    """
+    name, factor = canonical_base(symbol)
+    return (name, factor) if factor != 1.0 else None

@@ -43,6 +43,7 @@ from server.api.grpc_service import MAX_REQUEST_BYTES
 from server.api.rest import MAX_FIELD_SIZE, MAX_HEADERS, MAX_LINE_SIZE, RestRunner
 from server.app import App
 from server.config import Config
+from server.core.symbols import client_symbol
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -408,7 +409,8 @@ async def test_rest_query_strings(app: App, pairs: list[tuple[str, str]], raw_ta
     body = check_answer(answer, allowed)
     if answer.status == 200 and pairs and raw_tail is None:
         data = body["data"]
-        assert isinstance(data, dict) and data["symbol"] == unquoted(pairs[0][1]).upper()
+        # the canonical name: upper-case, an alias resolved (XBT answers as BTC)
+        assert isinstance(data, dict) and data["symbol"] == client_symbol(unquoted(pairs[0][1]))
     await rest_still_serves(app)
 
 
@@ -570,7 +572,7 @@ async def test_grpc_get_symbol(stub: pb_grpc.OpenInterestServiceStub, symbol: st
         assert code in expected_symbol_outcome(symbol)
     if code == grpc.StatusCode.OK and symbol:
         assert isinstance(reply, pb.GetOpenInterestResponse)
-        assert [row.symbol for row in reply.symbols] == [symbol.upper()]
+        assert [row.symbol for row in reply.symbols] == [client_symbol(symbol)]
     await grpc_still_serves(stub)
 
 
@@ -595,7 +597,8 @@ async def test_grpc_watch_symbols(
         assert code == expected_watch_outcome(symbols)
     if code == grpc.StatusCode.OK:
         message = pb.WatchOpenInterestResponse.FromString(first)
-        assert {row.symbol for row in message.symbols} <= {s.upper() for s in symbols} or not symbols
+        asked = {client_symbol(s) for s in symbols}
+        assert {row.symbol for row in message.symbols} <= asked or not symbols
     await grpc_still_serves(stub)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.core.symbols import canonical_base
+from server.core.symbols import bundle_of, canonical_base, client_symbol
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,33 @@ from server.core.symbols import canonical_base
 )
 def test_canonical_base(raw: str, expected: tuple[str, float]) -> None:
     assert canonical_base(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("XBT", "BTC"),
+        ("xbt", "BTC"),
+        ("btc", "BTC"),
+        ("1000PEPE", "1000PEPE"),  # a bundle is another unit: never silently the coin
+        ("kpepe", "KPEPE"),
+        ("1INCH", "1INCH"),
+    ],
+)
+def test_client_symbol_resolves_aliases_only(raw: str, expected: str) -> None:
+    assert client_symbol(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("symbol", "expected"),
+    [
+        ("1000PEPE", ("PEPE", 1000.0)),
+        ("1MBABYDOGE", ("BABYDOGE", 1_000_000.0)),
+        ("SHIB1000", ("SHIB", 1000.0)),
+        ("PEPE", None),
+        ("1INCH", None),
+        ("XBT", None),
+    ],
+)
+def test_bundle_of(symbol: str, expected: tuple[str, float] | None) -> None:
+    assert bundle_of(symbol) == expected
