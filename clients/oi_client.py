@@ -13,8 +13,12 @@ Library use::
 
 Command line::
 
-    python -m clients.oi_client get [--symbol BTC] [--target HOST:PORT]
-    python -m clients.oi_client watch [BTC ETH ...] [--target HOST:PORT]
+    python -m clients.oi_client [--target HOST:PORT] [--tls] [--ca-file PEM] get [--symbol BTC]
+    python -m clients.oi_client [--target HOST:PORT] [--tls] [--ca-file PEM] watch [BTC ETH ...]
+
+``--tls`` checks the server's certificate against the system's roots, ``--ca-file`` against the
+given PEM (a self-signed ``--tls-cert`` of the server, say; it implies ``--tls``). Output piped
+into a reader that stops early (``| head``) ends the client quietly.
 """
 
 from __future__ import annotations
@@ -22,10 +26,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import cast
+
+if __name__ == "__main__":
+    # The command line prints one-line errors; gRPC's core would also log a failed TLS handshake at
+    # INFO on stderr. It reads this when grpc is imported, hence here, before the imports below.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import grpc
 
@@ -120,8 +131,17 @@ def format_symbol(entry: pb.SymbolOpenInterest) -> str:
     return "\n".join([line, *details])
 
 
+def channel_credentials(args: argparse.Namespace) -> grpc.ChannelCredentials | None:
+    """TLS credentials for ``--tls`` / ``--ca-file``, or None for plaintext."""
+    if args.ca_file is not None:
+        return grpc.ssl_channel_credentials(root_certificates=args.ca_file.read_bytes())
+    if args.tls:
+        return grpc.ssl_channel_credentials()
+    return None
+
+
 async def _run(args: argparse.Namespace) -> int:
-    async with OpenInterestClient(args.target) as client:
+    async with OpenInterestClient(args.target, credentials=channel_credentials(args)) as client:
         try:
             if args.command == "get":
                 response = await client.get(args.symbol)
@@ -138,9 +158,20 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def readable_file(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {value}")
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="oi-client", description="Query oi-service over gRPC.")
     parser.add_argument("--target", default=DEFAULT_TARGET, help=f"HOST:PORT (default {DEFAULT_TARGET})")
+    parser.add_argument("--tls", action="store_true", help="connect over TLS (system root certificates)")
+    parser.add_argument(
+        "--ca-file", type=readable_file, metavar="PEM", help="connect over TLS, trusting this CA certificate"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     get = sub.add_parser("get", help="one snapshot")
     get.add_argument("--symbol", help="one symbol, with per-exchange figures")
@@ -148,9 +179,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     watch.add_argument("symbols", nargs="*", help="symbols to watch (none = all)")
     args = parser.parse_args(argv)
     try:
-        return asyncio.run(_run(args))
+        code = asyncio.run(_run(args))
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is seen while it can be handled
     except KeyboardInterrupt:
         return 0
+    except BrokenPipeError:
+        # The reader stopped early (``| head``): it has what it wanted. Point stdout at /dev/null so
+        # the interpreter's final flush of what is still buffered cannot complain about it again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return code
 
 
 if __name__ == "__main__":
