@@ -5,15 +5,13 @@ with a JSON content type: never a traceback, never an HTML page. Two layers see 
 
 - ``envelope_escapes``, around the whole application: unknown path, wrong method, bad query, an
   oversized declared body, an unknown ``Expect:`` header, a bug in a handler.
-- ``JsonErrorProtocol.handle_error``: requests aiohttp's HTTP parser rejects before any application
-  code runs (bad request line, invalid header characters, a bogus ``Content-Length`` or
-  ``Transfer-Encoding``, a request line or header over the limits). aiohttp answers those itself
-  in ``text/plain``, and with an HTML page when the client sends ``Accept: text/html``.
+- ``json_errors``: requests aiohttp's HTTP parser rejects before any application code runs (bad
+  request line, invalid header characters, a bogus ``Content-Length`` or ``Transfer-Encoding``,
+  a request line or header over the limits), which aiohttp would answer itself in ``text/plain``
+  or HTML. aiohttp has no public hook for those; ``json_errors`` keeps the few internals it
+  relies on in one module, checked by a test.
 
-aiohttp has no public switch for the second layer, but ``RequestHandler.handle_error`` is the
-method its protocol calls for every such answer. ``RestRunner`` is an ``AppRunner`` whose server
-builds ``JsonErrorProtocol`` connections; it changes nothing for any other aiohttp server in the
-process (no global patching). Serve ``build_app`` with ``RestRunner``: it installs both layers.
+Serve ``build_app`` with ``RestRunner``: it installs both layers.
 """
 
 from __future__ import annotations
@@ -21,13 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from server.api.convert import PreparedSnapshot
+from server.api.json_errors import JsonErrorRunner, LowLevelHandler
 from server.api.sources import sources_json
 from server.api.validation import (
     InvalidArgument,
@@ -91,9 +89,6 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-LowLevelHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 async def answered(request: web.BaseRequest, handler: LowLevelHandler) -> web.StreamResponse:
@@ -226,75 +221,7 @@ def envelope_escapes(handler: LowLevelHandler) -> LowLevelHandler:
     return enveloped
 
 
-def parse_error_status(exc: BaseException | None, *, max_line_size: int, max_field_size: int) -> int:
-    """The status for a request aiohttp's parser rejected: 414, 431, or 400 for anything else."""
-    if isinstance(exc, LineTooLong):
-        limit = exc.args[1] if len(exc.args) > 1 else None
-        # Both limits are checked by the same exception; only the limit tells them apart.
-        if limit == max_line_size and max_line_size != max_field_size:
-            return 414
-        return 431
-    if isinstance(exc, HttpProcessingError) and exc.message.startswith("Too many headers"):
-        return 431
-    return 400
-
-
-def parse_error_message(status: int, exc: BaseException | None, *, max_line_size: int) -> str:
-    """A short, fixed-shape description: the parser's first line, never client bytes past 100."""
-    if status == 414:
-        return f"request line over {max_line_size} bytes"
-    if status == 431:
-        return "request headers too large or too many"
-    detail = exc.message if isinstance(exc, HttpProcessingError) else ""
-    detail = detail.strip().split("\n", 1)[0].rstrip(":").strip()
-    return f"malformed HTTP request: {detail[:100] or 'unparseable'}"
-
-
-class JsonErrorProtocol(web.RequestHandler):
-    """aiohttp's HTTP/1 connection, answering what its parser rejects with the API.md envelope.
-
-    ``handle_error`` is what aiohttp calls for a request its parser could not read (status 400)
-    and for an exception that escaped the application (500, or 504 for a timeout): the base class
-    answers in text/plain, or HTML for ``Accept: text/html``, and logs every one with a traceback.
-    Here a client's malformed request is logged at debug level (anyone can send them, and each
-    is answered), an escape from the application at error level, with the traceback, in the log
-    only.
-    """
-
-    __slots__ = ()
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if request.writer.output_size > 0:  # as the base class: a response is already on the wire
-            raise ConnectionError("response already started; cannot send the error envelope")
-        if status >= 500:
-            log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
-            text = "internal error" if status == 500 else "request timed out"
-        else:
-            status = parse_error_status(
-                exc, max_line_size=self.max_line_size, max_field_size=self.max_field_size
-            )
-            text = parse_error_message(status, exc, max_line_size=self.max_line_size)
-            log.debug("rejected malformed request from %s: %s", request.remote, exc)
-        response = error_response(status, text)
-        response.force_close()  # the parser's state is unknown: never read another request from it
-        return response
-
-
-class JsonErrorServer(web.Server):
-    """aiohttp's low-level server (the protocol factory a site listens with), making
-    ``JsonErrorProtocol`` connections instead of plain ``RequestHandler`` ones."""
-
-    def __call__(self) -> web.RequestHandler:
-        return JsonErrorProtocol(self, loop=self._loop, **self._kwargs)
-
-
-class RestRunner(web.AppRunner):
+class RestRunner(JsonErrorRunner):
     """An ``AppRunner`` whose connections answer every error with the API.md envelope.
 
     Use it exactly as ``web.AppRunner`` (same arguments, sites, setup and cleanup). The request
@@ -305,15 +232,4 @@ class RestRunner(web.AppRunner):
         kwargs.setdefault("max_line_size", MAX_LINE_SIZE)
         kwargs.setdefault("max_field_size", MAX_FIELD_SIZE)
         kwargs.setdefault("max_headers", MAX_HEADERS)
-        super().__init__(app, **kwargs)
-
-    async def _make_server(self) -> web.Server:
-        # AppRunner's own server runs the app's startup hooks and freezes it; we keep its request
-        # handler and factory and serve them with our protocol, under the same keyword arguments.
-        app_server = await super()._make_server()
-        return JsonErrorServer(
-            envelope_escapes(app_server.request_handler),
-            request_factory=app_server.request_factory,
-            handler_cancellation=app_server.handler_cancellation,
-            **self._kwargs,
-        )
+        super().__init__(app, respond=error_response, wrap=envelope_escapes, **kwargs)
