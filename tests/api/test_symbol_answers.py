@@ -30,10 +30,10 @@ class Doors:
     rest: str
     stub: pb_grpc.OpenInterestServiceStub
 
-    async def rest_get(self, query: str) -> tuple[int, dict[str, object]]:
+    async def rest_get(self, query: str, path: str = "/v1/open-interest") -> tuple[int, dict[str, object]]:
         async with (
             aiohttp.ClientSession() as session,
-            session.get(f"{self.rest}/v1/open-interest?{query}") as response,
+            session.get(f"{self.rest}{path}?{query}") as response,
         ):
             assert response.content_type == "application/json"
             body: dict[str, object] = await response.json()
@@ -45,8 +45,8 @@ class Doors:
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
         return caught.value.details() or ""
 
-    async def rest_not_found(self, symbol: str) -> str:
-        status, body = await self.rest_get(f"symbol={symbol}")
+    async def rest_not_found(self, symbol: str, path: str = "/v1/open-interest") -> str:
+        status, body = await self.rest_get(f"symbol={symbol}", path)
         error = body["error"]
         assert status == 404 and isinstance(error, dict) and error["code"] == "NOT_FOUND"
         message: str = error["message"]
@@ -154,3 +154,28 @@ async def test_once_every_source_went_stale_the_answer_says_so(no_data: Doors, b
     board.statuses[0].succeeded(at_ms=NOW - 60_000, markets=1, skipped_rows=0, duration_ms=1)
     for message in (await no_data.rest_not_found("BTC"), await no_data.grpc_not_found("BTC")):
         assert message.startswith("no data for 'BTC': no source has fresh data; see GET /v1/sources")
+
+
+async def test_every_symbol_query_says_alike_that_no_source_delivered(no_data: Doors) -> None:
+    """/v1/markets and /v1/symbols (ListMarkets, GetSymbolStats) answer as /v1/open-interest."""
+    expected = (
+        "no data for 'BTC': no source has delivered data yet; "
+        "see GET /v1/sources (gRPC ListSources) for each source's error"
+    )
+    for path in ("/v1/markets", "/v1/symbols"):
+        assert await no_data.rest_not_found("xbt", path) == expected
+    for call in (
+        no_data.stub.ListMarkets(pb.ListMarketsRequest(symbol="XBT")),
+        no_data.stub.GetSymbolStats(pb.GetSymbolStatsRequest(symbol="btc")),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        assert (caught.value.code(), caught.value.details()) == (grpc.StatusCode.NOT_FOUND, expected)
+
+
+async def test_markets_and_stats_resolve_aliases(with_data: Doors) -> None:
+    status, body = await with_data.rest_get("symbol=XBT", "/v1/markets")
+    assert status == 200 and body == (await with_data.rest_get("symbol=BTC", "/v1/markets"))[1]
+    stats = await with_data.stub.GetSymbolStats(pb.GetSymbolStatsRequest(symbol="xbt"))
+    assert [(s.symbol, s.exchange_count) for s in stats.symbols] == [("BTC", 3)]
+    assert stats == await with_data.stub.GetSymbolStats(pb.GetSymbolStatsRequest(symbol="BTC"))
