@@ -10,6 +10,13 @@ one request per product type USDT-FUTURES, USDC-FUTURES, COIN-FUTURES (demo S*-F
   coin: "current positions in the unit of number of coins traded"), ``markPrice``, ``indexPrice``,
   ``lastPr`` (quote currency per base coin: USDT, USDC or USD).
 
+Funding: tickers ``fundingRate`` (a fraction per interval, positive = longs pay; taken as sent) per the
+contracts' ``fundInterval`` (hours, per symbol: 1, 2, 4 or 8; the notes' B.1 row and the v2 contracts
+doc). Bitget's tickers carry no next funding time, so ``next_at_ms`` is None. A missing or unusable
+``fundingRate`` or ``fundInterval`` gives funding None, never a failed or delayed OI reading.
+Provenance: ``raw`` = ``holdingAmount`` (base coin), convention one_sided, price_kind mark / index /
+last as used for that row.
+
 Units: Bitget sizes every futures position in base coin, in all three product types, so there is no
 contract size to read (``sizeMultiplier`` is the order-quantity step, never a contract value):
 - USDT-/USDC-FUTURES (linear): base coins = holdingAmount × prefix factor; USD = holdingAmount × markPrice.
@@ -33,7 +40,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
+from server.core.errors import ImplausibleValue
+from server.core.model import ContractKind, Convention, Market, MarketOI, ParsedPoll, PriceKind, RawUnit
 from server.core.symbols import canonical_base
 from server.core.units import reported_oi
 from server.venues.base import (
@@ -46,9 +54,13 @@ from server.venues.base import (
     catalog_of,
     code_envelope,
     collect,
+    field_of,
     field_rows,
-    first_price,
+    funding_of,
     num,
+    opt_num,
+    optional,
+    raw_figure,
     text,
 )
 
@@ -61,7 +73,20 @@ PRODUCT_TYPES: Final[dict[str, tuple[ContractKind, str | None]]] = {
 }
 OPEN_STATUSES: Final = frozenset({"normal", "limit_open", "restrictedAPI", "maintain"})
 PRICE_FIELDS: Final = ("markPrice", "indexPrice", "lastPr")  # in order of preference
+PRICE_KINDS: Final = (PriceKind.MARK, PriceKind.INDEX, PriceKind.LAST)
 SUCCESS: Final = "00000"
+
+
+class BitgetMarket(Market, frozen=True, kw_only=True):
+    """A catalog market plus its funding interval (contracts ``fundInterval``, hours; None if unusable)."""
+
+    funding_interval_h: float | None
+
+
+def funding_interval_h(row: Row) -> float | None:
+    """``fundInterval`` in hours ("8"), or None where it is missing, unusable or not positive."""
+    hours = optional(lambda: num(row, "fundInterval"))
+    return hours if hours is not None and hours > 0 else None
 
 
 def contract_market(row: Row, product_type: str) -> Market | None:
@@ -75,13 +100,14 @@ def contract_market(row: Row, product_type: str) -> Market | None:
     kind, settle = PRODUCT_TYPES[product_type]
     coin = text(row, "baseCoin")
     base, factor = canonical_base(coin)
-    return Market(
+    return BitgetMarket(
         venue_symbol=text(row, "symbol"),
         base=base,
         base_factor=factor,
         kind=kind,
         contract_size=1.0,  # sizes are base coin in every product type: no contract unit
         settle=settle or coin,
+        funding_interval_h=funding_interval_h(row),
     )
 
 
@@ -93,10 +119,15 @@ def parse_catalog(bodies: Bodies) -> Catalog:
     )
 
 
-def price(row: Row) -> float:
+def price(row: Row) -> tuple[float, PriceKind]:
     """``markPrice``, else ``indexPrice``, else ``lastPr`` when the preferred one is empty or "0"
-    (a negative one is no fallback case: reported_oi rejects the row)."""
-    return first_price(row, PRICE_FIELDS, usable=lambda value: value != 0)
+    (a negative one is no fallback case: reported_oi rejects the row), with which one was used."""
+    field_of(row, PRICE_FIELDS[0])  # always sent: its absence is drift, not a fallback case
+    for name, kind in zip(PRICE_FIELDS, PRICE_KINDS, strict=True):
+        value = opt_num(row, name)
+        if value is not None and value != 0:
+            return value, kind
+    raise ImplausibleValue(f"no usable price in {', '.join(PRICE_FIELDS)}")
 
 
 def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
@@ -111,8 +142,18 @@ def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
         holding = num(row, "holdingAmount")  # base coin, one side
         if holding == 0:
             return None  # no open positions (reference page: skip)
-        mark = price(row)
-        return reported_oi(market, oi_base=holding, oi_usd=holding * mark, price_usd=mark)
+        mark, kind = price(row)
+        interval = market.funding_interval_h if isinstance(market, BitgetMarket) else None
+        return reported_oi(
+            market,
+            oi_base=holding,
+            oi_usd=holding * mark,
+            price_usd=mark,
+            raw=raw_figure(row, "holdingAmount", RawUnit.BASE),
+            price_kind=kind,
+            convention=Convention.ONE_SIDED,
+            funding=optional(lambda: funding_of(num(row, "fundingRate"), interval)),
+        )
 
     return collect(tickers, convert, label=lambda row: str(row.get("symbol")))
 

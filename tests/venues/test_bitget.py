@@ -8,7 +8,7 @@ import math
 import pytest
 
 from server.core.errors import MalformedResponse, SchemaDrift, VenueRejected
-from server.core.model import ContractKind
+from server.core.model import ContractKind, Convention, PriceKind, Raw, RawUnit
 from server.sim.render import bitget as bitget_sim
 from server.venues import bitget
 from server.venues.base import Bodies, Catalog
@@ -207,3 +207,74 @@ def test_every_recorded_sample_parses() -> None:
 
 async def test_sim_contract() -> None:
     await assert_sim_contract(bitget.SPEC, bitget_sim.SIM)
+
+
+# --- provenance and funding (issue 12) ----------------------------------------------------------
+
+
+def test_golden_provenance() -> None:
+    parsed = bitget.parse(catalog(), cycle())
+    btc = market(parsed, "BTCUSDT")
+    assert btc.raw == Raw(field="holdingAmount", value="7452.6421", unit=RawUnit.BASE)  # verbatim
+    assert btc.convention is Convention.ONE_SIDED
+    assert btc.price_kind is PriceKind.MARK
+    assert btc.margin_asset == "USDT" and btc.contract_size is None  # raw counts coins, not contracts
+    assert market(parsed, "BTCPERP").margin_asset == "USDC"
+    coin = market(parsed, "BTCUSD")
+    assert coin.margin_asset == "BTC" and coin.kind is ContractKind.INVERSE
+    assert coin.raw == Raw(field="holdingAmount", value="125.6844", unit=RawUnit.BASE)
+
+
+def test_price_kind_names_the_fallback_used() -> None:
+    rows = copy.deepcopy(tickers("USDT-FUTURES"))
+    rows["data"][0]["markPrice"] = "0"  # type: ignore[index]
+    assert market(bitget.parse(catalog(), cycle(**{"USDT-FUTURES": rows})), "BTCUSDT").price_kind is (
+        PriceKind.INDEX
+    )
+
+
+def test_golden_funding_8h() -> None:
+    funding = market(bitget.parse(catalog(), cycle()), "BTCUSDT").funding
+    # tickers fundingRate "-0.000014" per contracts fundInterval "8" (hours), as sent:
+    # rate_8h = -0.000014 × 8 / 8 = -0.000014; apr = -0.000014 × 8760 / 8 = -0.01533
+    assert funding is not None
+    assert funding.rate == -0.000014 and funding.interval_hours == 8.0 and funding.next_at_ms is None
+    assert funding.rate_8h == pytest.approx(-0.000014, abs=1e-15)
+    assert funding.apr == pytest.approx(-0.01533, abs=1e-12)
+
+
+def test_golden_funding_per_symbol_interval() -> None:
+    rows = copy.deepcopy(contracts("COIN-FUTURES"))
+    rows["data"][0]["fundInterval"] = "4"  # type: ignore[index]  # BTCUSD settles every 4 h
+    funding = market(bitget.parse(catalog(**{"COIN-FUTURES": rows}), cycle()), "BTCUSD").funding
+    # recorded coin-M fundingRate "-0.0007" per 4 h: rate_8h = -0.0007 × 8 / 4 = -0.0014;
+    # apr = -0.0007 × 8760 / 4 = -1.533
+    assert funding is not None and funding.interval_hours == 4.0
+    assert funding.rate_8h == pytest.approx(-0.0014, abs=1e-15)
+    assert funding.apr == pytest.approx(-1.533, abs=1e-12)
+
+
+@pytest.mark.parametrize("bad", [None, "", "abc", "NaN"])
+def test_missing_or_malformed_funding_rate_gives_none_oi_unchanged(bad: object) -> None:
+    rows = copy.deepcopy(tickers("USDT-FUTURES"))
+    row = rows["data"][0]  # type: ignore[index]
+    if bad is None:
+        del row["fundingRate"]
+    else:
+        row["fundingRate"] = bad
+    btc = market(bitget.parse(catalog(), cycle(**{"USDT-FUTURES": rows})), "BTCUSDT")
+    assert btc.funding is None
+    assert btc.oi_usd == pytest.approx(781_217_246.01882, abs=0.001)
+
+
+@pytest.mark.parametrize("bad", [None, "", "0", "-8", "eight"])
+def test_unknown_interval_gives_no_funding(bad: object) -> None:
+    rows = copy.deepcopy(contracts("USDT-FUTURES"))
+    row = rows["data"][0]  # type: ignore[index]
+    if bad is None:
+        del row["fundInterval"]
+    else:
+        row["fundInterval"] = bad
+    btc = market(bitget.parse(catalog(**{"USDT-FUTURES": rows}), cycle()), "BTCUSDT")
+    assert btc.funding is None  # never a guessed 8 h
+    assert btc.oi_usd == pytest.approx(781_217_246.01882, abs=0.001)

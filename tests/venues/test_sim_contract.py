@@ -29,6 +29,10 @@ PENDING = frozenset(REGISTRY) - {
     "backpack",
     "deribit",
     "bitmex",
+    "bitget",
+    "gateio",
+    "htx",
+    "mexc",
 }
 
 

@@ -4,6 +4,8 @@ Formats follow tests/fixtures/bitget/ (doc examples and a live ticker row). ``ho
 coin in every product type, one side. USDC books are named ``<COIN>PERP``, coin-margined ones
 ``<COIN>USD``. Decoys the adapter must skip: a coin-margined delivery (``BTCUSD_260626``), a pre-launch
 (``listed``) and an offline (``off``) USDT contract, and an RWA (``isRwa`` YES) one, all with positions.
+Funding: tickers ``fundingRate`` is the listing's rate per its own interval, contracts ``fundInterval``
+that interval in hours ("8"; a few books 4 h or 1 h, as Bitget sets per symbol).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ USDC_BOOKS: Final = ("BTC", "ETH", "SOL", "XRP")
 COIN_BOOKS: Final = ("BTC", "ETH", "XRP", "SOL", "LTC", "ADA", "DOGE")
 DELIVERY_SYMBOL: Final = "BTCUSD_260626"
 DELIVERY_TIME: Final = "1782460800000"
+# Bitget sets the funding interval per symbol (1, 2, 4 or 8 h): a few books off the 8 h default.
+FUNDING_INTERVALS_H: Final = {"DOGEUSDT": 4.0, "SOLUSDT": 4.0, "XRPPERP": 1.0, "ETHUSD": 2.0}
 # (symbol, baseCoin, field overrides): contracts the adapter must not count; tickers carry positions.
 DECOYS: Final = (
     ("NEWCOINUSDT", "NEWCOIN", {"symbolStatus": "listed"}),
@@ -32,9 +36,21 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     result: list[Listing] = []
     for asset in real_assets(assets):
         coin = asset.symbol
-        result.append(Listing(venue_symbol=f"{coin}USDT", asset=coin, share=0.85))
+        result.append(
+            Listing(
+                venue_symbol=f"{coin}USDT", asset=coin, share=0.85, funding_interval_h=interval(f"{coin}USDT")
+            )
+        )
         if coin in USDC_BOOKS:
-            result.append(Listing(venue_symbol=f"{coin}PERP", asset=coin, settle="USDC", share=0.05))
+            result.append(
+                Listing(
+                    venue_symbol=f"{coin}PERP",
+                    asset=coin,
+                    settle="USDC",
+                    share=0.05,
+                    funding_interval_h=interval(f"{coin}PERP"),
+                )
+            )
         if coin in COIN_BOOKS:
             result.append(
                 Listing(
@@ -44,11 +60,17 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                     settle=coin,
                     share=0.1,
                     price_skew=0.0001,
+                    funding_interval_h=interval(f"{coin}USD"),
                 )
             )
     return with_synthetic(
         result, assets, 540, lambda a: Listing(venue_symbol=f"{a.symbol}USDT", asset=a.symbol, share=0.85)
     )
+
+
+def interval(symbol: str) -> float:
+    """The listing's funding interval in hours: 8 unless the book is one of the adjusted ones."""
+    return FUNDING_INTERVALS_H.get(symbol, 8.0)
 
 
 def product_type(market: ListingState) -> str:
@@ -111,7 +133,13 @@ def _listed_contract(market: ListingState) -> dict[str, object]:
     listing = market.listing
     inverse = listing.kind is ContractKind.INVERSE
     quote = "USD" if inverse else listing.settle
-    return _contract(listing.venue_symbol, listing.asset, quote, listing.settle)
+    return _contract(
+        listing.venue_symbol,
+        listing.asset,
+        quote,
+        listing.settle,
+        fundInterval=fmt(listing.funding_interval_h, 2),
+    )
 
 
 def contracts(request: SimRequest) -> object:
@@ -127,7 +155,7 @@ def contracts(request: SimRequest) -> object:
 
 
 def _ticker(
-    symbol: str, price: float, holding: float, now_ms: int, delivery: str | None
+    symbol: str, price: float, holding: float, now_ms: int, delivery: str | None, *, funding: float = 0.0001
 ) -> dict[str, object]:
     return {
         "symbol": symbol,
@@ -146,7 +174,7 @@ def _ticker(
         "openUtc": fmt(price, 12),
         "changeUtc24h": "-0.00009",
         "indexPrice": fmt(price * 0.9999, 12),
-        "fundingRate": "-0.000014",
+        "fundingRate": fmt(funding, 8),  # per the contract's fundInterval
         "holdingAmount": fmt(holding, 4),  # base coin, one side, in every product type
         "deliveryStartTime": None if delivery is None else "1766620800000",
         "deliveryTime": delivery,
@@ -164,7 +192,7 @@ def tickers(request: SimRequest) -> object:
     wanted = _wanted(request)
     now = request.now_ms
     rows = [
-        _ticker(m.listing.venue_symbol, m.venue_price, m.venue_units, now, None)
+        _ticker(m.listing.venue_symbol, m.venue_price, m.venue_units, now, None, funding=m.funding_rate)
         for m in request.markets
         if product_type(m) == wanted
     ]
