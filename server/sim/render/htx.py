@@ -1,12 +1,15 @@
-"""Simulated HTX: ``swap_contract_info`` and ``swap_open_interest`` for USDT-M and coin-M swaps.
+"""Simulated HTX: ``swap_contract_info``, ``swap_open_interest`` and ``swap_batch_funding_rate`` for
+USDT-M and coin-M swaps.
 
-Formats follow tests/fixtures/htx/ (the official doc examples): JSON numbers, ``status`` "ok"
-envelopes. USDT-M rows carry ``volume`` (contracts of ``contract_size`` coins), ``amount`` (coins)
-and ``value`` (USDT); coin-M rows ``volume`` (contracts of 100 USD for BTC, 10 USD otherwise) and
-``amount`` (coins). Figures are one-sided, as the adapter reads them. As in the recorded examples, the
-USDT-M endpoints also list dated futures (``BTC-USDT-260626``, ``contract_type`` quarter), which the
-adapter must skip, as well as a pending-listing swap (``contract_status`` 2); BTC-USD shows status 7
-(settlement completed), as in the recorded coin-M example, and is counted.
+Formats follow tests/fixtures/htx/ (the official doc examples): JSON numbers, ``status`` "ok" envelopes.
+USDT-M rows carry ``volume`` (contracts of ``contract_size`` coins), ``amount`` (coins) and ``value``
+(USDT), each the sum of both sides (twice the one-sided state), as that doc says; coin-M rows ``volume``
+(contracts of 100 USD for BTC, 10 USD otherwise) and ``amount`` (coins), one side ("Single side"). Funding:
+``funding_rate`` as an 18-decimal string per HTX's fixed 8 h, and ``funding_time`` the next settlement (ms,
+a string); the deprecated fields are null. As in the recorded examples, the USDT-M endpoints also list dated
+futures (``BTC-USDT-260626``, ``contract_type`` quarter), which the adapter must skip, as well as a
+pending-listing swap (``contract_status`` 2); BTC-USD shows status 7 (settlement completed), as in the
+recorded coin-M example, and is counted.
 """
 
 from __future__ import annotations
@@ -100,13 +103,14 @@ def _contract(market: ListingState) -> dict[str, object]:
 
 def _open_interest(market: ListingState) -> dict[str, object]:
     listing = market.listing
+    sides = 2 if listing.kind is ContractKind.LINEAR else 1  # USDT-M: "Sum of both buy and sell sides"
     row: dict[str, object] = {
-        "volume": round(market.contracts),
-        "amount": round(market.venue_units, 6),
+        "volume": sides * round(market.contracts),
+        "amount": round(sides * market.venue_units, 6),
         "symbol": listing.asset,
     }
     if listing.kind is ContractKind.LINEAR:
-        row["value"] = round(market.oi_usd, 4)
+        row["value"] = round(sides * market.oi_usd, 4)
     row.update(contract_code=listing.venue_symbol, trade_amount=0, trade_volume=0, trade_turnover=0)
     if listing.kind is ContractKind.LINEAR:
         row.update(business_type="swap", pair=listing.venue_symbol, contract_type="swap")
@@ -139,13 +143,41 @@ def book_endpoint(kind: ContractKind, *, info: bool) -> Callable[[SimRequest], o
     return respond
 
 
+def _funding(market: ListingState, now_ms: int) -> dict[str, object]:
+    listing = market.listing
+    return {
+        "estimated_rate": None,
+        "funding_rate": f"{market.funding_rate:.18f}",
+        "contract_code": listing.venue_symbol,
+        "symbol": listing.asset,
+        "fee_asset": listing.settle,
+        "funding_time": str(market.next_funding_ms(now_ms)),
+        "next_funding_time": None,
+    }
+
+
+def batch_funding(kind: ContractKind) -> Callable[[SimRequest], object]:
+    """``swap_batch_funding_rate`` of one book: every swap of it (no dated futures carry funding)."""
+
+    def respond(request: SimRequest) -> object:
+        return _envelope([_funding(m, request.now_ms) for m in _book(request.markets, kind)], request.now_ms)
+
+    return respond
+
+
 SIM: Final = SimVenue(
     id="htx",
     listings=listings,
-    routes=tuple(
-        SimRoute(path=f"{product.api}/{endpoint}", respond=book_endpoint(product.kind, info=info))
-        for product in PRODUCTS
-        for endpoint, info in (("swap_contract_info", True), ("swap_open_interest", False))
+    routes=(
+        *(
+            SimRoute(path=f"{product.api}/{endpoint}", respond=book_endpoint(product.kind, info=info))
+            for product in PRODUCTS
+            for endpoint, info in (("swap_contract_info", True), ("swap_open_interest", False))
+        ),
+        *(
+            SimRoute(path=f"{product.api}/swap_batch_funding_rate", respond=batch_funding(product.kind))
+            for product in PRODUCTS
+        ),
     ),
     venue_share=0.25,
     market_count=MARKET_COUNT,
