@@ -1,10 +1,14 @@
 """Simulated Gate APIv4 futures: contracts and tickers for the ``usdt`` and ``btc`` settle currencies.
 
-Formats follow tests/fixtures/gateio/ (doc examples; bare arrays, numbers as strings). ``total_size``
-counts whole contracts of ``quanto_multiplier`` base units (USDT book) or of 1 USD (``BTC_USD``, the
-only BTC-settled perpetual, ``quanto_multiplier`` "0"). Multipliers are Gate-like (0.0001 BTC, 10000
-SHIB, 10 DOGE). Decoys the adapter must skip, each with open positions: a ``prelaunch`` contract, a
-``delisted`` one and a TradFi (``contract_type`` stocks) one; and a quanto ETH_USD settled in BTC.
+Formats follow tests/fixtures/gateio/ (doc examples; bare arrays, numbers as strings). Contracts'
+``position_size`` is one side (the long side) in whole contracts of ``quanto_multiplier`` base units (USDT
+book) or of 1 USD (``BTC_USD``, the only BTC-settled perpetual, ``quanto_multiplier`` "0"); tickers'
+``total_size`` is both sides, twice it, as Gate's 2026 captures show. Contracts also carry the mark price
+and funding: ``funding_rate`` per ``funding_interval`` seconds (28800; a few contracts 14400 or 3600, as
+Gate sets per contract) and ``funding_next_apply`` (unix s); tickers repeat the rate. Multipliers are
+Gate-like (0.0001 BTC, 10000 SHIB, 10 DOGE). Decoys the adapter must skip, each with open positions: a
+``prelaunch`` contract, a ``delisted`` one and a TradFi (``contract_type`` stocks) one; and a quanto ETH_USD
+settled in BTC.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ MULTIPLIERS: Final = {
     "ARB": 1.0,
     "OP": 1.0,
 }
+# Gate sets the funding interval per contract: a few off the 8 h default.
+FUNDING_INTERVALS_H: Final = {"DOGE_USDT": 4.0, "PEPE_USDT": 4.0, "WIF_USDT": 1.0, "BTC_USD": 4.0}
 # (name, settle, type, quanto_multiplier, field overrides): listed with positions, never counted.
 DECOYS: Final[tuple[tuple[str, str, str, str, dict[str, object]], ...]] = (
     ("NEWCOIN_USDT", "usdt", "direct", "1", {"status": "prelaunch"}),
@@ -54,7 +60,11 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
         coin = asset.symbol
         result.append(
             Listing(
-                venue_symbol=f"{coin}_USDT", asset=coin, contract_size=MULTIPLIERS.get(coin, 1.0), share=0.9
+                venue_symbol=f"{coin}_USDT",
+                asset=coin,
+                contract_size=MULTIPLIERS.get(coin, 1.0),
+                share=0.9,
+                funding_interval_h=FUNDING_INTERVALS_H.get(f"{coin}_USDT", 8.0),
             )
         )
         if coin == "BTC":
@@ -67,6 +77,7 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                     settle="BTC",
                     share=0.1,
                     price_skew=0.0001,
+                    funding_interval_h=FUNDING_INTERVALS_H["BTC_USD"],
                 )
             )
     return with_synthetic(
@@ -79,8 +90,9 @@ def settle_of(market: ListingState) -> str:
 
 
 def _contract(
-    name: str, kind: str, multiplier: str, price: float, size: int, **extra: object
+    name: str, kind: str, multiplier: str, price: float, size: int, /, **extra: object
 ) -> dict[str, object]:
+    """A contracts row; ``size`` is one side (``position_size``)."""
     row: dict[str, object] = {
         "name": name,
         "type": kind,
@@ -115,7 +127,7 @@ def _contract(
         "short_users": 977,
         "config_change_time": 1609899548,
         "trade_size": "28530850594",
-        "position_size": str(size),  # "current total long position size" = total_size
+        "position_size": str(size),  # "current total long position size": one side
         "long_users": 455,
         "funding_impact_value": "60000",
         "orders_limit": 50,
@@ -139,14 +151,15 @@ def _contract(
     return row
 
 
-def _ticker(name: str, price: float, size: int) -> dict[str, object]:
+def _ticker(name: str, price: float, size: int, funding_rate: str = "0.0001") -> dict[str, object]:
+    """A tickers row; ``size`` is one side, and ``total_size`` counts both (twice it)."""
     return {
         "contract": name,
         "last": fmt(price * 1.0001, 10),
         "low_24h": fmt(price * 0.98, 10),
         "high_24h": fmt(price * 1.02, 10),
         "change_percentage": "4.43",
-        "total_size": str(size),  # whole contracts, one side
+        "total_size": str(2 * size),  # whole contracts, long + short
         "volume_24h": str(size * 5),
         "volume_24h_btc": "28613220",
         "volume_24h_usd": "184040233284",
@@ -154,8 +167,8 @@ def _ticker(name: str, price: float, size: int) -> dict[str, object]:
         "volume_24h_quote": "184040233284",
         "volume_24h_settle": "28613220",
         "mark_price": fmt(price, 10),
-        "funding_rate": "0.0001",
-        "funding_rate_indicative": "0.0001",
+        "funding_rate": funding_rate,
+        "funding_rate_indicative": funding_rate,
         "index_price": fmt(price * 0.9999, 10),
         "highest_bid": fmt(price * 0.9999, 10),
         "highest_size": "100",
@@ -172,9 +185,22 @@ def _listed(market: ListingState) -> tuple[str, str, str, float, int]:
     return listing.venue_symbol, kind, multiplier, market.venue_price, round(market.contracts)
 
 
+def _funding(market: ListingState, now_ms: int) -> dict[str, object]:
+    """The contracts row's funding fields for this listing: rate per its interval, in Gate's units."""
+    return {
+        "funding_rate": fmt(market.funding_rate, 10),
+        "funding_interval": round(market.listing.funding_interval_h * 3600),
+        "funding_next_apply": market.next_funding_ms(now_ms) // 1000,
+    }
+
+
 def contracts(settle: str) -> Callable[[SimRequest], object]:
     def respond(request: SimRequest) -> object:
-        rows = [_contract(*_listed(m)) for m in request.markets if settle_of(m) == settle]
+        rows = [
+            _contract(*_listed(m), **_funding(m, request.now_ms))
+            for m in request.markets
+            if settle_of(m) == settle
+        ]
         rows += [
             _contract(name, kind, multiplier, 3.0, 50_000, **extra)
             for name, decoy_settle, kind, multiplier, extra in DECOYS
@@ -191,7 +217,7 @@ def tickers(settle: str) -> Callable[[SimRequest], object]:
         for m in request.markets:
             if settle_of(m) == settle:
                 name, _, _, price, size = _listed(m)
-                rows.append(_ticker(name, price, size))
+                rows.append(_ticker(name, price, size, fmt(m.funding_rate, 10)))
         rows += [_ticker(name, 3.0, 50_000) for name, decoy_settle, *_ in DECOYS if decoy_settle == settle]
         return rows
 
