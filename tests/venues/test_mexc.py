@@ -7,15 +7,23 @@ import copy
 import pytest
 
 from server.core.errors import MalformedResponse, SchemaDrift, VenueRateLimited, VenueRejected
-from server.core.model import ContractKind
+from server.core.model import ContractKind, Convention, PriceKind, Raw, RawUnit
 from server.sim.render import mexc as mexc_sim
 from server.venues import mexc
 from server.venues.base import Bodies, Catalog
 from tests.support import SHARED_EXCHANGES, assert_sim_contract, fixture, market, pages, recorded_samples
 
 
-def catalog(detail: object | None = None) -> Catalog:
-    return mexc.SPEC.parse_catalog(pages({"detail": detail or fixture("mexc", "contract_detail_books.json")}))
+def catalog(detail: object | None = None, funding: object | None = None) -> Catalog:
+    """The catalog from detail and, where given, the optional all-symbols funding call's body."""
+    bodies = {"detail": detail or fixture("mexc", "contract_detail_books.json")}
+    if funding is not None:
+        bodies["funding"] = funding
+    return mexc.SPEC.parse_catalog(pages(bodies))
+
+
+def funding_all() -> dict[str, list[dict[str, object]]]:
+    return copy.deepcopy(fixture("mexc", "contract_funding_rate_all.json"))  # type: ignore[arg-type]
 
 
 def cycle(ticker: object) -> Bodies:
@@ -176,3 +184,114 @@ def test_every_recorded_sample_parses() -> None:
 
 async def test_sim_contract() -> None:
     await assert_sim_contract(mexc.SPEC, mexc_sim.SIM)
+
+
+# --- provenance and funding (issue 12) ----------------------------------------------------------
+
+
+def test_golden_provenance() -> None:
+    parsed = mexc.parse(catalog(), cycle(fixture("mexc", "contract_ticker_books.json")))
+    eth = market(parsed, "ETH_USDT")
+    assert eth.raw == Raw(field="holdVol", value="5832946", unit=RawUnit.CONTRACTS)  # JSON number's text
+    assert eth.convention is Convention.ONE_SIDED and eth.price_kind is PriceKind.MARK
+    assert eth.contract_size == 0.01 and eth.margin_asset == "USDT"
+    assert market(parsed, "BTC_USDC").margin_asset == "USDC"
+    inverse = market(parsed, "BTC_USD")
+    assert (
+        inverse.margin_asset == "BTC"
+        and inverse.contract_size == 100.0
+        and inverse.kind is ContractKind.INVERSE
+    )
+
+
+def test_price_kind_names_the_fallback_used() -> None:
+    body = books()
+    body["data"][1]["fairPrice"] = 0  # type: ignore[index]
+    eth = market(mexc.parse(catalog(), cycle(body)), "ETH_USDT")
+    assert eth.price_kind is PriceKind.INDEX
+
+
+def test_golden_funding_from_ticker_rate_and_catalog_interval() -> None:
+    parsed = mexc.parse(catalog(funding=funding_all()), cycle(fixture("mexc", "contract_ticker_books.json")))
+    funding = market(parsed, "ETH_USDT").funding
+    # ticker fundingRate 6.3e-05 per collectCycle 8 h (hourly funding call):
+    # rate_8h = 0.000063 × 8 / 8 = 0.000063; apr = 0.000063 × 8760 / 8 = 0.068985
+    # next: nextSettleTime 1,609,833,600,000 + 845 × 28,800,000 = 1,634,169,600,000 (2021-10-14 00:00 UTC),
+    # the first settlement after the row's timestamp 1,634,162,885,016
+    assert funding is not None
+    assert funding.rate == 0.000063 and funding.interval_hours == 8.0
+    assert funding.rate_8h == pytest.approx(0.000063, abs=1e-15)
+    assert funding.apr == pytest.approx(0.068985, abs=1e-12)
+    assert funding.next_at_ms == 1_634_169_600_000
+
+
+def test_golden_funding_four_hour_cycle() -> None:
+    body = funding_all()
+    body["data"][1]["collectCycle"] = 4  # ETH_USDT settles every 4 h
+    funding = market(
+        mexc.parse(catalog(funding=body), cycle(fixture("mexc", "contract_ticker_books.json"))), "ETH_USDT"
+    ).funding
+    # rate_8h = 0.000063 × 8 / 4 = 0.000126; apr = 0.000063 × 8760 / 4 = 0.13797
+    assert funding is not None and funding.interval_hours == 4.0
+    assert funding.rate_8h == pytest.approx(0.000126, abs=1e-15)
+    assert funding.apr == pytest.approx(0.13797, abs=1e-12)
+
+
+def test_single_symbol_funding_body_is_read_too() -> None:
+    one = catalog(funding=fixture("mexc", "contract_funding_rate.json"))
+    funding = market(mexc.parse(one, cycle(fixture("mexc", "contract_ticker_2025.json"))), "BTC_USDT").funding
+    # the 2025 row's fundingRate 0 per 8 h: a real zero, not a missing rate
+    assert funding is not None and funding.rate == 0.0 and funding.interval_hours == 8.0
+
+
+def test_next_settlement_before_the_first_is_the_first() -> None:
+    assert mexc.next_settlement_ms(1_609_833_600_000, 8.0, 1_609_829_807_577) == 1_609_833_600_000
+    assert mexc.next_settlement_ms(1_609_833_600_000, 8.0, 1_609_833_600_000) == 1_609_862_400_000
+
+
+@pytest.mark.parametrize(
+    "funding", [None, {"success": True, "code": 0}, {"success": True, "code": 0, "data": []}]
+)
+def test_unknown_interval_gives_no_funding(funding: object) -> None:
+    # None: the optional funding call failed; or it drifted, or it listed nothing: no interval, no funding
+    parsed = mexc.parse(catalog(funding=funding), cycle(fixture("mexc", "contract_ticker_books.json")))
+    eth = market(parsed, "ETH_USDT")
+    assert eth.funding is None  # never a guessed 8 h
+    assert eth.oi_usd == pytest.approx(208_882_462.6168, abs=0.001)
+
+
+@pytest.mark.parametrize("bad", [0, -8, "eight", None])
+def test_unusable_collect_cycle_gives_no_funding(bad: object) -> None:
+    body = funding_all()
+    body["data"][1]["collectCycle"] = bad
+    parsed = mexc.parse(catalog(funding=body), cycle(fixture("mexc", "contract_ticker_books.json")))
+    assert market(parsed, "ETH_USDT").funding is None
+    assert market(parsed, "BTC_USDT").funding is not None  # the other rows still count
+
+
+def test_symbol_missing_from_the_funding_call_gives_no_funding() -> None:
+    parsed = mexc.parse(catalog(funding=funding_all()), cycle(fixture("mexc", "contract_ticker_books.json")))
+    assert market(parsed, "BTC_USD").funding is None  # BTC_USD is not in the funding body
+
+
+@pytest.mark.parametrize("bad", ["missing", None, "abc", "NaN"])
+def test_missing_or_malformed_rate_gives_none_oi_unchanged(bad: object) -> None:
+    body = books()
+    row = body["data"][1]  # type: ignore[index]
+    if bad == "missing":
+        del row["fundingRate"]
+    else:
+        row["fundingRate"] = bad
+    parsed = mexc.parse(catalog(funding=funding_all()), cycle(body))
+    eth = market(parsed, "ETH_USDT")
+    assert eth.funding is None and not parsed.skipped
+    assert eth.oi_usd == pytest.approx(208_882_462.6168, abs=0.001)
+
+
+def test_funding_call_is_one_optional_catalog_request() -> None:
+    assert [(r.path, r.optional) for r in mexc.SPEC.catalog_requests] == [
+        ("/api/v1/contract/detail", False),
+        ("/api/v1/contract/funding_rate", True),
+    ]
+    assert [r.path for r in mexc.SPEC.cycle_requests(catalog())] == ["/api/v1/contract/ticker"]
+    assert mexc.SPEC.pacing is None

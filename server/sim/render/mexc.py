@@ -1,10 +1,13 @@
-"""Simulated MEXC contract API: ``contract/detail`` and ``contract/ticker`` (all symbols), JSON numbers.
+"""Simulated MEXC contract API: ``contract/detail``, ``contract/ticker`` and ``contract/funding_rate``
+(all symbols), JSON numbers.
 
 Formats follow tests/fixtures/mexc/ (doc examples; the 2025 ``futureType`` field included). Contract
 sizes are MEXC's real ones where crypto-crawler's table has them (BTC_USDT 0.0001, DOGE_USDT 100,
 SHIB_USDT 1000); cheap coins keep their plain names with a large ``contractSize``. ``holdVol`` is a
 whole number of contracts. Decoys the adapter must skip: an offline contract (``state`` 3) and a
-ticker row with no detail row.
+ticker row with no detail row. Funding: the ticker's ``fundingRate`` is the listing's rate per its own
+interval; ``contract/funding_rate`` without a symbol lists every contract in the per-symbol doc
+example's shape (``collectCycle`` hours: 8, a few 4 or 1; ``nextSettleTime`` ms).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from server.sim.venue import (
     sub_dollar_size,
     with_synthetic,
 )
-from server.venues.mexc import DETAIL_PATH, TICKER_PATH
+from server.venues.mexc import DETAIL_PATH, FUNDING_PATH, TICKER_PATH
 
 CONTRACT_SIZES: Final = {
     "BTC": 0.0001,
@@ -48,6 +51,8 @@ OFFLINE_SYMBOL: Final = "OLDCOIN_USDT"
 UNLISTED_TICKER: Final = "NEWCOIN_USDT"
 DIGITS: Final = 8  # MEXC prints prices as JSON numbers of limited precision
 MARKET_COUNT: Final = 750  # best estimate of MEXC's USDT/USDC/USD perpetuals (2025)
+# MEXC sets collectCycle per contract: a few off the 8 h default.
+FUNDING_INTERVALS_H: Final = {"DOGE_USDT": 4.0, "PEPE_USDT": 4.0, "BONK_USDT": 1.0, "ETH_USDC": 4.0}
 
 
 def contract_size_for(asset: Asset) -> float:
@@ -66,6 +71,7 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                 asset=asset.symbol,
                 contract_size=size,
                 share=0.8 if usdc else 1.0,
+                funding_interval_h=FUNDING_INTERVALS_H.get(f"{asset.symbol}_USDT", 8.0),
             )
         )
         if usdc:
@@ -77,6 +83,7 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                     settle="USDC",
                     share=0.1,
                     price_skew=0.0002,
+                    funding_interval_h=FUNDING_INTERVALS_H.get(f"{asset.symbol}_USDC", 8.0),
                 )
             )
         if asset.symbol in INVERSE_FACE_USD:
@@ -149,7 +156,7 @@ def _ticker(market: ListingState, now_ms: int, symbol: str | None = None) -> dic
         "holdVol": round(market.contracts),
         "indexPrice": significant(price * 0.9998, DIGITS),
         "fairPrice": significant(price, DIGITS),
-        "fundingRate": 0.0001,
+        "fundingRate": significant(market.funding_rate, DIGITS),
         "timestamp": now_ms,
     }
 
@@ -163,10 +170,30 @@ def ticker(request: SimRequest) -> object:
     return _envelope([*rows, *decoys])
 
 
+def _funding(market: ListingState, now_ms: int) -> dict[str, object]:
+    return {
+        "symbol": market.listing.venue_symbol,
+        "fundingRate": significant(market.funding_rate, DIGITS),
+        "maxFundingRate": 0.003,
+        "minFundingRate": -0.003,
+        "collectCycle": round(market.listing.funding_interval_h),
+        "nextSettleTime": market.next_funding_ms(now_ms),
+        "timestamp": now_ms,
+    }
+
+
+def funding_rate(request: SimRequest) -> object:
+    return _envelope([_funding(m, request.now_ms) for m in request.markets])
+
+
 SIM: Final = SimVenue(
     id="mexc",
     listings=listings,
-    routes=(SimRoute(path=DETAIL_PATH, respond=detail), SimRoute(path=TICKER_PATH, respond=ticker)),
+    routes=(
+        SimRoute(path=DETAIL_PATH, respond=detail),
+        SimRoute(path=TICKER_PATH, respond=ticker),
+        SimRoute(path=FUNDING_PATH, respond=funding_rate),
+    ),
     venue_share=0.4,
     market_count=MARKET_COUNT,
 )
