@@ -45,6 +45,7 @@ Fixtures: tests/fixtures/gateio/.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Final
 
 from server.core.errors import ImplausibleValue, VenueRateLimited, VenueRejected
@@ -198,16 +199,19 @@ def funding(row: Row) -> Funding | None:
 
 def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
     contracts = [row for s in SETTLES for row in rows(bodies.one(f"contracts:{s}"), f"{s} contracts")]
-    tickers = {
-        name: row for s in SETTLES for name, row in tickers_by_contract(bodies.get(f"tickers:{s}")).items()
-    }
+
+    @cache
+    def tickers() -> dict[str, Row]:
+        """The optional tickers by contract, read only for the fallback: built on first need."""
+        return {k: v for s in SETTLES for k, v in tickers_by_contract(bodies.get(f"tickers:{s}")).items()}
 
     def convert(row: Row) -> MarketOI | None:
         name = text(row, "name")
         market = catalog.markets.get(name)
         if market is None:
             return None  # pre-launch, delisted, TradFi or quanto
-        size, raw, convention = open_interest(row, market, tickers.get(name))
+        ticker = None if "position_size" in row else tickers().get(name)
+        size, raw, convention = open_interest(row, market, ticker)
         if size == 0:
             return None  # no open positions (reference page: skip)
         mark, kind = price(row)
