@@ -1,15 +1,20 @@
-"""Run-time configuration of ``oi-server``: flags (API.md §3), each mirrored by an ``OI_*`` variable."""
+"""Run-time configuration of ``oi-server``: flags (API.md §3), each mirrored by an ``OI_*`` variable.
+
+``OPTIONS`` is the one list of flags: the parser, ``--help`` and the README table (checked by a
+test) all follow it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 from urllib.parse import urlsplit
 
+from server import flags
 from server.venues import REGISTRY
 
 ENV_PREFIX: Final = "OI_"
@@ -37,150 +42,251 @@ class Config:
     log_level: str = "info"
 
 
-def _env(name: str) -> str | None:
-    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_"))
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One flag: how its value (on the command line or in its ``OI_*`` variable) is read."""
+
+    flag: str
+    convert: Callable[[str], object]  # also argparse's ``type``; raises ArgumentTypeError
+    default: str  # as shown in --help and the README
+    help: str
+    switch: bool = False  # a flag without a value; its variable is on/off
+    repeatable: bool = False  # every use adds one value; the variable holds them comma-separated
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.dest.upper()
 
 
 def _sources(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     unknown = [n for n in names if n not in REGISTRY]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown source(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(REGISTRY)}"
-        )
+        named = ", ".join(map(repr, unknown)) or "(none given)"
+        raise argparse.ArgumentTypeError(f"unknown source(s) {named}; known: {', '.join(REGISTRY)}")
     return names
 
 
 def _venue_url(text: str) -> tuple[str, str]:
     source, sep, url = text.partition("=")
+    source = source.strip()
     if not sep or source not in REGISTRY:
-        raise argparse.ArgumentTypeError(f"expected SOURCE=URL with SOURCE one of {', '.join(REGISTRY)}")
-    parts = urlsplit(url)
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not SOURCE=URL with SOURCE one of {', '.join(REGISTRY)}"
+        )
+    parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise argparse.ArgumentTypeError(f"{url!r} is not an http(s) URL")
-    return source, url.rstrip("/")
+    return source, url.strip().rstrip("/")
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
+def _log_level(text: str) -> str:
+    if text not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return text
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("must be a port number 0-65535 (0 = any free port)")
-    return value
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+SIM_ONLY: Final = ("sim_control_port", "sim_full_scale", "sim_seed")
+
+OPTIONS: Final = (
+    Option(
+        "--host",
+        flags.host,
+        "127.0.0.1",
+        "listen address of gRPC and REST: an IPv4 or IPv6 address or a host name; "
+        "0.0.0.0 or :: listens on every address",
+    ),
+    Option(
+        "--grpc-port",
+        flags.port,
+        "50051",
+        "gRPC port; 0 = any free port (printed in the ready line)",
+        metavar="PORT",
+    ),
+    Option(
+        "--http-port",
+        flags.port,
+        "8080",
+        "REST port; 0 = any free port (printed in the ready line)",
+        metavar="PORT",
+    ),
+    Option(
+        "--sources",
+        _sources,
+        "all",
+        f"comma-separated source ids to poll, from: {', '.join(REGISTRY)}",
+        metavar="A,B",
+    ),
+    Option(
+        "--poll-interval",
+        flags.positive,
+        "30",
+        "seconds between polls of each source (with ±10 % jitter)",
+        metavar="S",
+    ),
+    Option(
+        "--venue-url",
+        _venue_url,
+        "none",
+        "poll SOURCE at another base URL (a mirror, a testnet, a standalone oi-sim); "
+        "repeatable; the variable takes them comma-separated",
+        repeatable=True,
+        metavar="SOURCE=URL",
+    ),
+    Option(
+        "--simulate",
+        flags.switch,
+        "off",
+        "start the built-in exchange simulator on loopback and poll it instead of the venues",
+        switch=True,
+    ),
+    Option(
+        "--sim-control-port",
+        flags.port,
+        "0",
+        "port of the simulator's control API, with --simulate; 0 = any free port (printed at start)",
+        metavar="PORT",
+    ),
+    Option(
+        "--sim-full-scale",
+        flags.switch,
+        "off",
+        "with --simulate: each venue's real market count (about 5,000 markets) instead of 20 coins",
+        switch=True,
+    ),
+    Option(
+        "--sim-seed",
+        flags.integer,
+        "random",
+        "with --simulate: seed of the simulator's random walk, for reproducible runs",
+        metavar="N",
+    ),
+    Option(
+        "--request-timeout",
+        flags.positive,
+        "10",
+        "seconds before one venue request is abandoned",
+        metavar="S",
+    ),
+    Option(
+        "--tls-cert",
+        Path,
+        "off",
+        "PEM certificate chain: serve gRPC and REST over TLS (with --tls-key)",
+        metavar="PEM",
+    ),
+    Option("--tls-key", Path, "off", "PEM private key (unencrypted) of --tls-cert", metavar="PEM"),
+    Option(
+        "--max-watch-streams",
+        flags.at_least_one,
+        "20000",
+        "concurrent WatchOpenInterest streams; past it new ones get RESOURCE_EXHAUSTED",
+        metavar="N",
+    ),
+    Option(
+        "--log-level",
+        _log_level,
+        "info",
+        "logs are one JSON object per line on stderr",
+        metavar="{" + ",".join(LOG_LEVELS) + "}",
+    ),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The ``oi-server`` parser; every flag defaults to None so that ``parse_config`` can tell a
+    flag given from its ``OI_*`` variable and from the built-in default."""
+    parser = flags.Parser(
         prog="oi-server",
-        description="Open-interest aggregation for crypto perpetuals: gRPC + REST. "
-        "Every flag can also be set as OI_<FLAG> (e.g. OI_POLL_INTERVAL=5, OI_SIMULATE=1).",
+        formatter_class=flags.HelpFormatter,
+        description="Open-interest aggregation for crypto perpetuals, served over gRPC and REST. "
+        "Every flag can also be set in its environment variable (shown with it); a flag beats "
+        "its variable.",
     )
-    defaults = Config()
-    parser.add_argument(
-        "--host", default=_env("host") or defaults.host, help="listen address (default 127.0.0.1)"
-    )
-    parser.add_argument("--grpc-port", type=_port, default=_env("grpc_port") or defaults.grpc_port)
-    parser.add_argument("--http-port", type=_port, default=_env("http_port") or defaults.http_port)
-    parser.add_argument(
-        "--simulate",
-        action="store_true",
-        default=(_env("simulate") or "").lower() in ("1", "true", "yes"),
-        help="start the built-in exchange simulator on loopback and poll it instead of the venues",
-    )
-    parser.add_argument(
-        "--sources",
-        type=_sources,
-        default=_env("sources") or ",".join(defaults.sources),
-        help="comma-separated source ids to poll (default: all)",
-    )
-    parser.add_argument(
-        "--poll-interval",
-        type=_positive,
-        default=_env("poll_interval") or defaults.poll_interval_s,
-        help="seconds between polls of each source (default 30)",
-    )
-    parser.add_argument(
-        "--venue-url",
-        type=_venue_url,
-        action="append",
-        default=[],
-        metavar="SOURCE=URL",
-        help="poll SOURCE at another base URL (repeatable; OI_VENUE_URL: comma-separated)",
-    )
-    parser.add_argument(
-        "--sim-control-port",
-        type=_port,
-        default=_env("sim_control_port") or defaults.sim_control_port,
-        help="port of the simulator's fault-control API (with --simulate; 0 = any free port)",
-    )
-    parser.add_argument(
-        "--sim-seed", type=int, default=_env("sim_seed"), help="seed of the simulator's random walk"
-    )
-    parser.add_argument(
-        "--sim-full-scale",
-        action="store_true",
-        default=(_env("sim_full_scale") or "") in ("1", "true"),
-        help="simulate each venue's real market count (hundreds of markets) instead of the 20 core coins",
-    )
-    parser.add_argument(
-        "--request-timeout",
-        type=_positive,
-        default=_env("request_timeout") or defaults.request_timeout_s,
-        help="seconds before one venue request is abandoned (default 10)",
-    )
-    parser.add_argument(
-        "--tls-cert",
-        type=Path,
-        default=_env("tls_cert"),
-        help="PEM certificate (chain): serve gRPC and REST over TLS (with --tls-key)",
-    )
-    parser.add_argument(
-        "--tls-key", type=Path, default=_env("tls_key"), help="PEM private key for --tls-cert"
-    )
-    parser.add_argument(
-        "--max-watch-streams",
-        type=int,
-        default=_env("max_watch_streams") or defaults.max_watch_streams,
-        help="concurrent WatchOpenInterest streams before new ones get RESOURCE_EXHAUSTED (default 20000)",
-    )
-    parser.add_argument(
-        "--log-level",
-        default=_env("log_level") or defaults.log_level,
-        choices=("debug", "info", "warning", "error"),
-    )
+    for option in OPTIONS:
+        help_text = f"{option.help} (default: {option.default}; env {option.env})".replace("%", "%%")
+        if option.switch:
+            parser.add_argument(option.flag, action="store_true", default=None, help=help_text)
+        else:
+            parser.add_argument(
+                option.flag,
+                type=option.convert,
+                action="append" if option.repeatable else "store",
+                default=None,
+                metavar=option.metavar,
+                help=help_text,
+            )
     return parser
 
 
-def parse_config(argv: Sequence[str] | None = None) -> Config:
+def _given(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str]
+) -> dict[str, tuple[str, object]]:
+    """dest → (where it came from, value) for every option set by a flag or a variable."""
+    given: dict[str, tuple[str, object]] = {}
+    for option in OPTIONS:
+        value = getattr(args, option.dest)
+        raw = environ.get(option.env)
+        if option.repeatable:
+            from_env: list[object] = []
+            if raw is not None:
+                from_env = [_from_env(parser, option, part) for part in raw.split(",") if part.strip()]
+            if from_env or value:
+                given[option.dest] = (option.flag if value else option.env, from_env + (value or []))
+        elif value is not None:
+            given[option.dest] = (option.flag, value)
+        elif raw is not None:
+            converted = _from_env(parser, option, raw)
+            if not (option.switch and converted is False):
+                given[option.dest] = (option.env, converted)
+    return given
+
+
+def _from_env(parser: argparse.ArgumentParser, option: Option, raw: str) -> object:
+    try:
+        return option.convert(raw.strip())
+    except argparse.ArgumentTypeError as error:
+        parser.error(f"{option.env}: {error}")
+
+
+def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Flags over ``OI_*`` variables over defaults; a bad value exits 2 with a line naming it."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if (args.tls_cert is None) != (args.tls_key is None):
+    given = _given(parser, args, os.environ if environ is None else environ)
+    values = {dest: value for dest, (_, value) in given.items()}
+    if not values.get("simulate"):
+        for dest in SIM_ONLY:
+            if dest in given:
+                parser.error(f"{given[dest][0]} needs --simulate (or {ENV_PREFIX}SIMULATE=1)")
+    if ("tls_cert" in values) != ("tls_key" in values):
         parser.error("--tls-cert and --tls-key go together")
-    for path in (args.tls_cert, args.tls_key):
-        if path is not None and not Path(path).is_file():
-            parser.error(f"{path} is not a readable file")
-    sources = args.sources if isinstance(args.sources, tuple) else _sources(args.sources)
-    env_urls = [_venue_url(u) for u in (_env("venue_url") or "").split(",") if u.strip()]
+    for dest in ("tls_cert", "tls_key"):
+        path = values.get(dest)
+        if isinstance(path, Path) and not path.is_file():
+            parser.error(f"{given[dest][0]}: {str(path)!r} is not a readable file")
+    defaults = Config()
+    urls = cast("list[tuple[str, str]]", values.get("venue_url", []))
     return Config(
-        host=args.host,
-        grpc_port=int(args.grpc_port),
-        http_port=int(args.http_port),
-        simulate=args.simulate,
-        sources=sources,
-        poll_interval_s=float(args.poll_interval),
-        venue_urls=dict(env_urls + args.venue_url),
-        sim_control_port=int(args.sim_control_port),
-        sim_seed=None if args.sim_seed is None else int(args.sim_seed),
-        sim_full_scale=bool(args.sim_full_scale),
-        request_timeout_s=float(args.request_timeout),
-        log_level=args.log_level,
-        max_watch_streams=int(args.max_watch_streams),
-        tls_cert=None if args.tls_cert is None else Path(args.tls_cert),
-        tls_key=None if args.tls_key is None else Path(args.tls_key),
+        host=cast(str, values.get("host", defaults.host)),
+        grpc_port=cast(int, values.get("grpc_port", defaults.grpc_port)),
+        http_port=cast(int, values.get("http_port", defaults.http_port)),
+        simulate=bool(values.get("simulate", False)),
+        sources=cast("tuple[str, ...]", values.get("sources", defaults.sources)),
+        poll_interval_s=cast(float, values.get("poll_interval", defaults.poll_interval_s)),
+        venue_urls=dict(urls),
+        sim_control_port=cast(int, values.get("sim_control_port", defaults.sim_control_port)),
+        sim_seed=cast("int | None", values.get("sim_seed")),
+        sim_full_scale=bool(values.get("sim_full_scale", False)),
+        request_timeout_s=cast(float, values.get("request_timeout", defaults.request_timeout_s)),
+        log_level=cast(str, values.get("log_level", defaults.log_level)),
+        max_watch_streams=cast(int, values.get("max_watch_streams", defaults.max_watch_streams)),
+        tls_cert=cast("Path | None", values.get("tls_cert")),
+        tls_key=cast("Path | None", values.get("tls_key")),
     )
