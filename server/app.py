@@ -10,8 +10,9 @@ an error is logged when it ends and never keeps shutdown from completing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import ssl
+import socket
 import time
 from collections.abc import Callable, Mapping
 from typing import Final
@@ -37,6 +38,7 @@ from server.poll.book import ReadingsBook
 from server.poll.http import HostRouter
 from server.poll.poller import VenuePoller
 from server.poll.status import SourceStatus, SourceStatusView
+from server.preflight import StartupError, TlsMaterial, bind, check_bindable, host_port, load_tls
 from server.sim.server import SimCluster
 from server.venues import REGISTRY
 from server.venues.base import VenueSpec
@@ -131,6 +133,46 @@ class App:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Check, then start everything; on any failure stop what was started and raise
+        ``StartupError`` (one line for the user), so nothing is left listening or polling."""
+        config = self.config
+        # checked before anything starts: every common mistake fails here, with nothing to undo
+        tls = None
+        if config.tls_cert is not None and config.tls_key is not None:
+            tls = load_tls(config.tls_cert, config.tls_key)
+        rest_sockets = bind(config.host, config.http_port, what="REST", port_flag="--http-port")
+        try:
+            check_bindable(config.host, config.grpc_port, what="gRPC", port_flag="--grpc-port")
+            if config.simulate and config.sim_control_port:
+                check_bindable(
+                    "127.0.0.1",
+                    config.sim_control_port,
+                    what="simulator control",
+                    port_flag="--sim-control-port",
+                )
+            await self._start_parts(tls, rest_sockets)
+        except BaseException as error:
+            await self._undo_start()
+            for sock in rest_sockets:  # those no site took yet
+                sock.close()
+            if isinstance(error, OSError):  # a race with another process, or a cause not foreseen
+                raise StartupError(str(error.strerror or error)) from None
+            raise
+        log.info(
+            "oi-server ready",
+            extra={
+                "grpc_port": self.grpc_port,
+                "http_port": self.http_port,
+                "host": config.host,
+                "tls": tls is not None,
+                "sources": ",".join(config.sources),
+                "simulate": config.simulate,
+                "sim_control": self.sim.control_url if self.sim else None,
+                "sim_venues": ",".join(f"{k}={v}" for k, v in self.sim.urls.items()) if self.sim else None,
+            },
+        )
+
+    async def _start_parts(self, tls: TlsMaterial | None, rest_sockets: list[socket.socket]) -> None:
         config = self.config
         overrides: dict[str, str] = {}
         if config.simulate:
@@ -144,12 +186,14 @@ class App:
             overrides.update(self.sim.urls)
         overrides.update(config.venue_urls)
 
+        # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (any case) are honoured as curl and pip do
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=200, limit_per_host=16, ttl_dns_cache=300),
             headers={
                 "User-Agent": "oi-service/0.1 (+open-interest aggregator)",
                 "Accept-Encoding": "gzip, deflate",
             },
+            trust_env=True,
         )
         for source in config.sources:
             spec = self._specs[source]
@@ -174,17 +218,16 @@ class App:
         )
         add_open_interest_service(self._grpc, self.service)
         self._health = add_health_and_reflection(self._grpc)
-        await self._set_health(False)
-        address = f"{config.host}:{config.grpc_port}"
-        if config.tls_cert is not None and config.tls_key is not None:
-            credentials = grpc.ssl_server_credentials(
-                [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())]
-            )
-            self.grpc_port = self._grpc.add_secure_port(address, credentials)
-        else:
-            self.grpc_port = self._grpc.add_insecure_port(address)
-        if self.grpc_port == 0:
-            raise OSError(f"cannot listen for gRPC on {config.host}:{config.grpc_port}")
+        await set_serving(self._health, False)
+        address = host_port(config.host, config.grpc_port)
+        try:
+            if tls is not None:
+                credentials = grpc.ssl_server_credentials([(tls.key_pem, tls.cert_pem)])
+                self.grpc_port = self._grpc.add_secure_port(address, credentials)
+            else:
+                self.grpc_port = self._grpc.add_insecure_port(address)
+        except RuntimeError:  # checked free a moment ago: another process took it since
+            raise StartupError(f"gRPC could not listen on {address} (--grpc-port)") from None
         await self._grpc.start()
 
         self._rest = RestRunner(
@@ -194,34 +237,35 @@ class App:
             shutdown_timeout=REST_SHUTDOWN_S,
         )
         await self._rest.setup()
-        await web.TCPSite(self._rest, config.host, config.http_port, ssl_context=self._rest_tls()).start()
-        self.http_port = int(self._rest.addresses[0][1])
+        context = tls.context if tls is not None else None
+        for sock in rest_sockets:
+            await web.SockSite(self._rest, sock, ssl_context=context).start()
+        self.http_port = int(rest_sockets[0].getsockname()[1])
 
         for source, poller in self.pollers.items():
             self._tasks.append(asyncio.create_task(poller.run(), name=f"poll-{source}"))
         self._tasks.append(asyncio.create_task(self._staleness_ticks(), name="staleness"))
         for task in self._tasks:
             task.add_done_callback(report_task_end)
-        log.info(
-            "oi-server ready",
-            extra={
-                "grpc_port": self.grpc_port,
-                "http_port": self.http_port,
-                "host": config.host,
-                "tls": config.tls_cert is not None,
-                "sources": ",".join(config.sources),
-                "simulate": config.simulate,
-                "sim_control": self.sim.control_url if self.sim else None,
-                "sim_venues": ",".join(f"{k}={v}" for k, v in self.sim.urls.items()) if self.sim else None,
-            },
-        )
 
-    def _rest_tls(self) -> ssl.SSLContext | None:
-        if self.config.tls_cert is None or self.config.tls_key is None:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.config.tls_cert, self.config.tls_key)
-        return context
+    async def _undo_start(self) -> None:
+        """Stop what a failed ``start`` had started, quietly: the caller reports the one cause."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._grpc is not None:
+            with contextlib.suppress(Exception):
+                await self._grpc.stop(0)
+        if self._rest is not None:
+            with contextlib.suppress(Exception):
+                await self._rest.cleanup()
+        if self._session is not None:
+            await self._session.close()
+        if self.sim is not None:
+            with contextlib.suppress(Exception):
+                await self.sim.stop()
+        self._grpc = self._rest = self._session = self._health = self.sim = None
 
     async def stop(self) -> None:
         """Shut down in order; completes whatever any task did (a task that ended with an error

@@ -1,4 +1,8 @@
-"""``oi-server``: parse flags, configure logging, run the app until SIGTERM/SIGINT, exit 0."""
+"""``oi-server``: parse flags, configure logging, run the app until SIGTERM/SIGINT, exit 0.
+
+A start-up failure (busy port, unknown host, unusable certificate) is one log line
+``cannot start: ...`` and exit status 2, with nothing left running: no traceback.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,11 @@ from collections.abc import Sequence
 from server.app import App
 from server.config import Config, parse_config
 from server.logs import configure
+from server.preflight import StartupError
 
 log = logging.getLogger("oi.cli")
+
+EXIT_CANNOT_START = 2  # as for a bad flag: the command as given cannot run
 
 
 async def serve(config: Config) -> None:
@@ -21,8 +28,8 @@ async def serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    await app.start()  # on failure it has already stopped what it started
     try:
-        await app.start()
         await stop.wait()
         log.info("signal received; shutting down")
     finally:
@@ -34,9 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(config.log_level)
     try:
         asyncio.run(serve(config))
-    except OSError as error:
+    except StartupError as error:
         log.error("cannot start: %s", error)
-        return 1
+        return EXIT_CANNOT_START
     return 0
 
 
