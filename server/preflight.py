@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+LISTEN_BACKLOG: Final = 128  # aiohttp's default
 _BIND_REASONS: Final = {
     errno.EADDRINUSE: "is already in use",
     errno.EACCES: "needs privileges (ports below 1024)",
@@ -102,7 +103,7 @@ def resolve(
 def bind(
     host: str, port: int, *, what: str, port_flag: str, host_flag: str = "--host"
 ) -> list[socket.socket]:
-    """Sockets bound to every address of ``host`` on ``port`` (0: one free port shared by all).
+    """Listening sockets on every address of ``host`` on ``port`` (0: one free port shared by all).
 
     Addresses this machine does not have are skipped as asyncio and gRPC skip them (``localhost``
     may name an IPv6 loopback that is switched off); none left is an error. An IPv6 socket also
@@ -120,6 +121,7 @@ def bind(
             shared_port = port or (int(sockets[0].getsockname()[1]) if len(sockets) > 1 else 0)
             try:
                 sock.bind((address, shared_port))
+                sock.listen(LISTEN_BACKLOG)  # held: with SO_REUSEADDR a bound-only port is not taken
             except OSError as error:
                 if error.errno != errno.EADDRNOTAVAIL:
                     reason = _BIND_REASONS.get(error.errno or 0, f"cannot be bound ({error.strerror})")
