@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -60,6 +61,15 @@ def report_task_end(task: asyncio.Task[None]) -> None:
     error = task.exception()
     if error is not None:
         log.error("task %s ended: %s: %s", task.get_name(), type(error).__name__, error, exc_info=error)
+
+
+def proxies_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``HTTPS_PROXY`` or ``HTTP_PROXY`` (any case) is set: then the venue session takes
+    them and ``NO_PROXY`` from the environment, as curl and pip do. Only then: aiohttp's
+    ``trust_env`` looks the proxy (and ``~/.netrc``) up again in a thread for every request, about
+    0.45 ms of CPU each, which a poll cycle of a thousand requests without a proxy need not pay."""
+    variables = os.environ if environ is None else environ
+    return any(variables.get(name) for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"))
 
 
 class App:
@@ -186,14 +196,13 @@ class App:
             overrides.update(self.sim.urls)
         overrides.update(config.venue_urls)
 
-        # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (any case) are honoured as curl and pip do
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=200, limit_per_host=16, ttl_dns_cache=300),
             headers={
                 "User-Agent": "oi-service/0.1 (+open-interest aggregator)",
                 "Accept-Encoding": "gzip, deflate",
             },
-            trust_env=True,
+            trust_env=proxies_configured(),
         )
         for source in config.sources:
             spec = self._specs[source]

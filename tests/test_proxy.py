@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from server.app import App
+from server.app import App, proxies_configured
 from server.config import Config
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -156,3 +156,17 @@ async def test_https_venues_go_through_https_proxy(
         assert proxy.seen[0] == ("CONNECT", "okx.example.invalid:443")
     finally:
         await app.stop()
+
+
+@pytest.mark.parametrize(
+    ("environ", "configured"),
+    [
+        ({}, False),
+        ({"NO_PROXY": "example.com"}, False),
+        ({"HTTP_PROXY": ""}, False),
+        ({"HTTP_PROXY": "http://proxy:3128"}, True),
+        ({"https_proxy": "http://proxy:3128"}, True),
+    ],
+)
+def test_environment_is_trusted_only_when_a_proxy_is_set(environ: dict[str, str], configured: bool) -> None:
+    assert proxies_configured(environ) is configured
