@@ -150,9 +150,9 @@ class App:
         tls = None
         if config.tls_cert is not None and config.tls_key is not None:
             tls = load_tls(config.tls_cert, config.tls_key)
+        check_bindable(config.host, config.grpc_port, what="gRPC", port_flag="--grpc-port")
         rest_sockets = bind(config.host, config.http_port, what="REST", port_flag="--http-port")
         try:
-            check_bindable(config.host, config.grpc_port, what="gRPC", port_flag="--grpc-port")
             if config.simulate and config.sim_control_port:
                 check_bindable(
                     "127.0.0.1",

@@ -273,7 +273,7 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
             parser.error(f"{given[dest][0]}: {str(path)!r} is not a readable file")
     defaults = Config()
     urls = cast("list[tuple[str, str]]", values.get("venue_url", []))
-    return Config(
+    config = Config(
         host=cast(str, values.get("host", defaults.host)),
         grpc_port=cast(int, values.get("grpc_port", defaults.grpc_port)),
         http_port=cast(int, values.get("http_port", defaults.http_port)),
@@ -290,3 +290,6 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
         tls_cert=cast("Path | None", values.get("tls_cert")),
         tls_key=cast("Path | None", values.get("tls_key")),
     )
+    if config.grpc_port == config.http_port != 0:
+        parser.error(f"--grpc-port and --http-port are both {config.grpc_port}; they need a port each")
+    return config

@@ -94,6 +94,8 @@ def test_bad_flags_exit_with_usage(argv: list[str], capsys: pytest.CaptureFixtur
         (["--host", ""], {}, "--host: '' is not a host name or IP address"),
         (["--log-level", "loud"], {}, "--log-level: 'loud' is not one of debug, info, warning, error"),
         (["--sources", "okx,nope"], {}, "--sources: unknown source(s) 'nope'"),
+        (["--grpc-port", "9000", "--http-port", "9000"], {}, "--grpc-port and --http-port are both 9000"),
+        ([], {"OI_GRPC_PORT": "8080"}, "--grpc-port and --http-port are both 8080"),
         (["--sim-seed", "7"], {}, "--sim-seed needs --simulate"),
         (["--sim-control-port", "7000"], {}, "--sim-control-port needs --simulate"),
         (["--sim-full-scale"], {}, "--sim-full-scale needs --simulate"),

@@ -77,11 +77,6 @@ def test_rest_port_in_use(busy_port: int) -> None:
     assert message == f"cannot start: REST port 127.0.0.1:{busy_port} (--http-port) is already in use"
 
 
-def test_same_port_for_both() -> None:
-    port = str(free_port())
-    assert "gRPC port" in cannot_start("--grpc-port", port, "--http-port", port)
-
-
 def test_host_that_does_not_resolve() -> None:
     message = cannot_start("--host", "no.such.host.invalid", "--grpc-port", "0", "--http-port", "0")
     assert message.startswith("cannot start: --host no.such.host.invalid: cannot resolve it")
