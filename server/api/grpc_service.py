@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from server.api.convert import PreparedSnapshot
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
+from server.api.history import HistoryAccess, HistoryNotFound, fetch, history_pb, history_query
 from server.api.sources import sources_pb
 from server.api.validation import (
     InvalidArgument,
@@ -33,6 +34,7 @@ from server.api.validation import (
     unknown_symbol_message,
 )
 from server.core.store import HubClosed, SnapshotHub
+from server.history.model import HistoryUnavailable
 from server.poll.status import SourceStatusView
 
 log = logging.getLogger("oi.grpc")
@@ -108,9 +110,11 @@ class OpenInterestService:
         sources: SourceBoard = no_sources,
         *,
         max_watch_streams: int = DEFAULT_MAX_WATCH_STREAMS,
+        history: HistoryAccess | None = None,
     ) -> None:
         self._hub = hub
         self._sources = sources
+        self._history = history if history is not None else HistoryAccess()
         self._max_watch_streams = max_watch_streams
         self.watch_streams = 0
 
@@ -170,6 +174,28 @@ class OpenInterestService:
         if symbol not in prepared.by_symbol:
             await abort(context, grpc.StatusCode.NOT_FOUND, self._unknown(prepared, symbol))
         return prepared.stats_message((symbol,))
+
+    async def get_history(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        """API.md section 6 over gRPC: the same validation and answers as ``GET /v1/history``."""
+        request = await decoded(pb.GetHistoryRequest, raw, context)
+        try:
+            query = history_query(
+                symbol=request.symbol,
+                interval=request.interval,
+                source=request.source,
+                start_ms=request.start if request.HasField("start") else None,
+                end_ms=request.end if request.HasField("end") else None,
+                limit=request.limit if request.HasField("limit") else None,
+            )
+        except InvalidArgument as error:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        try:
+            candles = await fetch(self._history, query)
+        except HistoryNotFound as error:
+            await abort(context, grpc.StatusCode.NOT_FOUND, str(error))
+        except HistoryUnavailable as error:
+            await abort(context, grpc.StatusCode.UNAVAILABLE, (str(error) or "history unavailable")[:300])
+        return history_pb(query, candles, time.time_ns() // 1_000_000).SerializeToString()
 
     async def watch_symbol_stats(self, raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         request = await decoded(pb.WatchSymbolStatsRequest, raw, context)
@@ -252,6 +278,7 @@ def add_open_interest_service(server: grpc.aio.Server, service: OpenInterestServ
         "ListMarkets": grpc.unary_unary_rpc_method_handler(service.list_markets),
         "GetSymbolStats": grpc.unary_unary_rpc_method_handler(service.get_symbol_stats),
         "WatchSymbolStats": grpc.unary_stream_rpc_method_handler(service.watch_symbol_stats),
+        "GetHistory": grpc.unary_unary_rpc_method_handler(service.get_history),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)

@@ -25,6 +25,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from server.api.convert import PreparedSnapshot
+from server.api.history import HistoryAccess, add_history_routes
 from server.api.json_errors import JsonErrorRunner, LowLevelHandler
 from server.api.sources import sources_json
 from server.api.validation import (
@@ -110,7 +111,7 @@ async def answered(request: web.BaseRequest, handler: LowLevelHandler) -> web.St
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        return error_response(error.status, (error.text or error.reason)[:200])
+        return error_response(error.status, (error.text or error.reason)[:400])
     except TimeoutError:
         log.warning("timed out answering %s %s", request.method, request.path)
         return error_response(504, "timed out")
@@ -191,8 +192,13 @@ async def sources(request: web.Request) -> web.Response:
     return web.Response(body=sources_json(request.app[SOURCES](), now_ms()), content_type=JSON_TYPE)
 
 
-def build_app(hub: SnapshotHub[PreparedSnapshot], source_board: SourceBoard = tuple) -> web.Application:
-    """The REST application; serve it with ``RestRunner``, which answers every error as an envelope."""
+def build_app(
+    hub: SnapshotHub[PreparedSnapshot],
+    source_board: SourceBoard = tuple,
+    history: HistoryAccess | None = None,
+) -> web.Application:
+    """The REST application; serve it with ``RestRunner``, which answers every error as an envelope.
+    ``history`` None: history is off (its endpoints answer 503)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[HUB] = hub
     app[SOURCES] = source_board
@@ -200,6 +206,7 @@ def build_app(hub: SnapshotHub[PreparedSnapshot], source_board: SourceBoard = tu
     app.router.add_get("/v1/sources", sources, allow_head=False)
     app.router.add_get("/v1/markets", markets, allow_head=False)
     app.router.add_get("/v1/symbols", symbols, allow_head=False)
+    add_history_routes(app, history)
     return app
 
 

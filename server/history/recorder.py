@@ -50,21 +50,12 @@ from server.history.candles import (
     symbol_samples,
 )
 from server.history.model import Candle, HistoryStore, HistoryUnavailable, Interval
+from server.history.retention import DEFAULT_RETENTION_MS
 
 log = logging.getLogger("oi.history")
 
 R = TypeVar("R")
 
-DAY_MS: Final = 86_400_000
-# Defaults sized for full scale (README "History"): 1m for 30 days, 5m and 15m for a year, the rest forever.
-DEFAULT_RETENTION_MS: Final[Mapping[Interval, int | None]] = {
-    Interval.M1: 30 * DAY_MS,
-    Interval.M5: 365 * DAY_MS,
-    Interval.M15: 365 * DAY_MS,
-    Interval.H1: None,
-    Interval.H4: None,
-    Interval.D1: None,
-}
 MAX_BATCH_CANDLES: Final = 100_000  # per upsert when catching up (one minute at full scale is ~35k)
 
 
@@ -284,9 +275,10 @@ class HistoryRecorder:
         """Open the store and continue its open buckets (bounded in time: a store that cannot
         be reached leaves the state ``unavailable`` and the writer retrying), then start the tasks."""
         try:
-            await asyncio.wait_for(self._store.open(), self._open_timeout_s)
-            self._opened = True
-            await asyncio.wait_for(self._load(self._clock_ms()), self._open_timeout_s)
+            async with asyncio.timeout(self._open_timeout_s):
+                await self._store.open()
+                self._opened = True
+                await self._load(self._clock_ms())
         except (HistoryUnavailable, TimeoutError) as error:
             self._failed(error)
         self._tasks = [
@@ -310,7 +302,8 @@ class HistoryRecorder:
             self.queue.put(flushed)
         if writer is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.queue.drained(), max(0.0, deadline - time.monotonic() - 0.2))
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic() - 0.2)):
+                    await self.queue.drained()
             writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)
         if len(self.queue):
@@ -319,7 +312,8 @@ class HistoryRecorder:
         if self._opened:
             self._opened = False
             with contextlib.suppress(HistoryUnavailable, TimeoutError):
-                await asyncio.wait_for(self._store.close(), max(0.1, deadline - time.monotonic()))
+                async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                    await self._store.close()
 
     async def _load(self, now_ms: int) -> None:
         """Continue the buckets that are open now from what the store holds."""
@@ -345,8 +339,8 @@ class HistoryRecorder:
 
     async def _sample_loop(self) -> None:
         while True:
-            self.observe(self._hub.latest, self._clock_ms())
             await asyncio.sleep(self._sample_every_s)
+            self.observe(self._hub.latest, self._clock_ms())
 
     def observe(self, prepared: PreparedSnapshot, now_ms: int) -> None:
         """Close the open minute if ``now_ms`` is past it, then record ``prepared`` at ``now_ms``."""
@@ -412,9 +406,11 @@ class HistoryRecorder:
             started = time.perf_counter()
             try:
                 if not self._opened:
-                    await asyncio.wait_for(self._store.open(), self._open_timeout_s)
+                    async with asyncio.timeout(self._open_timeout_s):
+                        await self._store.open()
                     self._opened = True
-                await asyncio.wait_for(self._store.upsert(candles), self._write_timeout_s)
+                async with asyncio.timeout(self._write_timeout_s):
+                    await self._store.upsert(candles)
             except (HistoryUnavailable, TimeoutError) as error:
                 self._failed(error)
                 await asyncio.sleep(delay)
@@ -472,9 +468,8 @@ class HistoryRecorder:
                 continue
             cutoff = bucket_start(now_ms - keep_ms, interval)
             try:
-                deleted[interval] = await asyncio.wait_for(
-                    self._store.delete_before(interval, cutoff), self._write_timeout_s
-                )
+                async with asyncio.timeout(self._write_timeout_s):
+                    deleted[interval] = await self._store.delete_before(interval, cutoff)
             except (HistoryUnavailable, TimeoutError) as error:
                 self._failed(error)
                 break
@@ -542,7 +537,8 @@ class HistoryRecorder:
 
     async def _bounded(self, call: Awaitable[R]) -> R:
         try:
-            return await asyncio.wait_for(call, self._read_timeout_s)
+            async with asyncio.timeout(self._read_timeout_s):
+                return await call
         except TimeoutError:
             raise HistoryUnavailable(
                 f"{self._describe} did not answer within {self._read_timeout_s:g} s"

@@ -901,3 +901,189 @@ class SymbolStats(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__total_oi_coins) -> _WhichOneofReturnType__total_oi_coins | None: ...
 
 Global___SymbolStats: _TypeAlias = SymbolStats  # noqa: Y015
+
+@_typing.final
+class GetHistoryRequest(_message.Message):
+    """GetHistoryRequest selects one series, one resolution and a time range (API.md section 6)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """Canonical base symbol (case-insensitive, aliases such as XBT accepted). Required."""
+    interval: _builtins.str
+    """Resolution: 1m, 5m, 15m, 1h, 4h or 1d. Required."""
+    source: _builtins.str
+    """Source id for that source's figures; empty for the symbol's aggregate as served."""
+    start: _builtins.int
+    """First bucket start to include, unix ms (inclusive); absent for no lower bound."""
+    end: _builtins.int
+    """Last bucket start to include, unix ms (inclusive); absent for no upper bound."""
+    limit: _builtins.int
+    """How many buckets at most: the last ones of the range. Absent: 500; at most 1000."""
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        interval: _builtins.str = ...,
+        source: _builtins.str = ...,
+        start: _builtins.int | None = ...,
+        end: _builtins.int | None = ...,
+        limit: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_end", b"_end", "_limit", b"_limit", "_start", b"_start", "end", b"end", "limit", b"limit", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_end", b"_end", "_limit", b"_limit", "_start", b"_start", "end", b"end", "interval", b"interval", "limit", b"limit", "source", b"source", "start", b"start", "symbol", b"symbol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__end: _TypeAlias = _typing.Literal["end"]  # noqa: Y015
+    _WhichOneofArgType__end: _TypeAlias = _typing.Literal["_end", b"_end"]  # noqa: Y015
+    _WhichOneofReturnType__limit: _TypeAlias = _typing.Literal["limit"]  # noqa: Y015
+    _WhichOneofArgType__limit: _TypeAlias = _typing.Literal["_limit", b"_limit"]  # noqa: Y015
+    _WhichOneofReturnType__start: _TypeAlias = _typing.Literal["start"]  # noqa: Y015
+    _WhichOneofArgType__start: _TypeAlias = _typing.Literal["_start", b"_start"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__end) -> _WhichOneofReturnType__end | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__limit) -> _WhichOneofReturnType__limit | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__start) -> _WhichOneofReturnType__start | None: ...
+
+Global___GetHistoryRequest: _TypeAlias = GetHistoryRequest  # noqa: Y015
+
+@_typing.final
+class GetHistoryResponse(_message.Message):
+    """GetHistoryResponse is one series' candles, ascending by t."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    CANDLES_FIELD_NUMBER: _builtins.int
+    timestamp: _builtins.int
+    """Unix milliseconds at which the answer was made."""
+    symbol: _builtins.str
+    """Canonical base symbol."""
+    source: _builtins.str
+    """The source asked for; absent for the symbol's aggregate."""
+    interval: _builtins.str
+    """The resolution, as asked."""
+    @_builtins.property
+    def candles(self) -> _containers.RepeatedCompositeFieldContainer[Global___Candle]:
+        """One per bucket with something recorded; a bucket with nothing recorded is absent."""
+
+    def __init__(
+        self,
+        *,
+        timestamp: _builtins.int = ...,
+        symbol: _builtins.str = ...,
+        source: _builtins.str | None = ...,
+        interval: _builtins.str = ...,
+        candles: _abc.Iterable[Global___Candle] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_source", b"_source", "source", b"source"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_source", b"_source", "candles", b"candles", "interval", b"interval", "source", b"source", "symbol", b"symbol", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__source: _TypeAlias = _typing.Literal["source"]  # noqa: Y015
+    _WhichOneofArgType__source: _TypeAlias = _typing.Literal["_source", b"_source"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__source) -> _WhichOneofReturnType__source | None: ...
+
+Global___GetHistoryResponse: _TypeAlias = GetHistoryResponse  # noqa: Y015
+
+@_typing.final
+class Candle(_message.Message):
+    """Candle is one UTC-aligned bucket of one series. OI is a stock: open is the first value
+    recorded in the bucket, close the last; nothing is summed across time.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    T_FIELD_NUMBER: _builtins.int
+    OI_USD_FIELD_NUMBER: _builtins.int
+    OI_COINS_FIELD_NUMBER: _builtins.int
+    PRICE_USD_FIELD_NUMBER: _builtins.int
+    FUNDING_8H_FIELD_NUMBER: _builtins.int
+    EXCHANGE_COUNT_FIELD_NUMBER: _builtins.int
+    t: _builtins.int
+    """Bucket start, unix ms, aligned to UTC boundaries."""
+    oi_coins: _builtins.float
+    """OI in base-asset coins at the close; absent where not derivable."""
+    price_usd: _builtins.float
+    """OI-weighted price per coin at the close; absent where no price was used."""
+    funding_8h: _builtins.float
+    """Mean funding per 8 h over the bucket; absent where nothing recorded had funding."""
+    exchange_count: _builtins.int
+    """Exchanges behind the figures at the close (1 for a source's series)."""
+    @_builtins.property
+    def oi_usd(self) -> Global___OiUsdOhlc:
+        """OI in USD, rounded to cents: open, high, low, close."""
+
+    def __init__(
+        self,
+        *,
+        t: _builtins.int = ...,
+        oi_usd: Global___OiUsdOhlc | None = ...,
+        oi_coins: _builtins.float | None = ...,
+        price_usd: _builtins.float | None = ...,
+        funding_8h: _builtins.float | None = ...,
+        exchange_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_funding_8h", b"_funding_8h", "_oi_coins", b"_oi_coins", "_price_usd", b"_price_usd", "funding_8h", b"funding_8h", "oi_coins", b"oi_coins", "oi_usd", b"oi_usd", "price_usd", b"price_usd"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_funding_8h", b"_funding_8h", "_oi_coins", b"_oi_coins", "_price_usd", b"_price_usd", "exchange_count", b"exchange_count", "funding_8h", b"funding_8h", "oi_coins", b"oi_coins", "oi_usd", b"oi_usd", "price_usd", b"price_usd", "t", b"t"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__funding_8h: _TypeAlias = _typing.Literal["funding_8h"]  # noqa: Y015
+    _WhichOneofArgType__funding_8h: _TypeAlias = _typing.Literal["_funding_8h", b"_funding_8h"]  # noqa: Y015
+    _WhichOneofReturnType__oi_coins: _TypeAlias = _typing.Literal["oi_coins"]  # noqa: Y015
+    _WhichOneofArgType__oi_coins: _TypeAlias = _typing.Literal["_oi_coins", b"_oi_coins"]  # noqa: Y015
+    _WhichOneofReturnType__price_usd: _TypeAlias = _typing.Literal["price_usd"]  # noqa: Y015
+    _WhichOneofArgType__price_usd: _TypeAlias = _typing.Literal["_price_usd", b"_price_usd"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__funding_8h) -> _WhichOneofReturnType__funding_8h | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__oi_coins) -> _WhichOneofReturnType__oi_coins | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price_usd) -> _WhichOneofReturnType__price_usd | None: ...
+
+Global___Candle: _TypeAlias = Candle  # noqa: Y015
+
+@_typing.final
+class OiUsdOhlc(_message.Message):
+    """OiUsdOhlc is a bucket's OI in USD: first, highest, lowest and last value recorded."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    O_FIELD_NUMBER: _builtins.int
+    H_FIELD_NUMBER: _builtins.int
+    L_FIELD_NUMBER: _builtins.int
+    C_FIELD_NUMBER: _builtins.int
+    o: _builtins.float
+    """First value recorded in the bucket."""
+    h: _builtins.float
+    """Highest value recorded in the bucket."""
+    l: _builtins.float
+    """Lowest value recorded in the bucket."""
+    c: _builtins.float
+    """Last value recorded in the bucket."""
+    def __init__(
+        self,
+        *,
+        o: _builtins.float = ...,
+        h: _builtins.float = ...,
+        l: _builtins.float = ...,
+        c: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["c", b"c", "h", b"h", "l", b"l", "o", b"o"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OiUsdOhlc: _TypeAlias = OiUsdOhlc  # noqa: Y015

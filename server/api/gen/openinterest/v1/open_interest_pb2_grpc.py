@@ -70,6 +70,11 @@ class OpenInterestServiceStub:
                 request_serializer=openinterest_dot_v1_dot_open__interest__pb2.WatchSymbolStatsRequest.SerializeToString,
                 response_deserializer=openinterest_dot_v1_dot_open__interest__pb2.WatchSymbolStatsResponse.FromString,
                 _registered_method=True)
+        self.GetHistory = channel.unary_unary(
+                '/openinterest.v1.OpenInterestService/GetHistory',
+                request_serializer=openinterest_dot_v1_dot_open__interest__pb2.GetHistoryRequest.SerializeToString,
+                response_deserializer=openinterest_dot_v1_dot_open__interest__pb2.GetHistoryResponse.FromString,
+                _registered_method=True)
 
 
 class OpenInterestServiceServicer:
@@ -133,6 +138,17 @@ class OpenInterestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHistory(self, request, context):
+        """GetHistory returns recorded candles of one symbol (its aggregate as served, or one source's
+        figures for it) at one resolution, ascending by bucket start; gaps stay gaps.
+        Errors: INVALID_ARGUMENT for a malformed symbol, an unknown interval or source, start > end,
+        a negative time or a limit over 1000; NOT_FOUND for a symbol never recorded; UNAVAILABLE when
+        the history store cannot be read or history is off.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OpenInterestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -165,6 +181,11 @@ def add_OpenInterestServiceServicer_to_server(servicer, server):
                     servicer.WatchSymbolStats,
                     request_deserializer=openinterest_dot_v1_dot_open__interest__pb2.WatchSymbolStatsRequest.FromString,
                     response_serializer=openinterest_dot_v1_dot_open__interest__pb2.WatchSymbolStatsResponse.SerializeToString,
+            ),
+            'GetHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHistory,
+                    request_deserializer=openinterest_dot_v1_dot_open__interest__pb2.GetHistoryRequest.FromString,
+                    response_serializer=openinterest_dot_v1_dot_open__interest__pb2.GetHistoryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -334,6 +355,33 @@ class OpenInterestService:
             '/openinterest.v1.OpenInterestService/WatchSymbolStats',
             openinterest_dot_v1_dot_open__interest__pb2.WatchSymbolStatsRequest.SerializeToString,
             openinterest_dot_v1_dot_open__interest__pb2.WatchSymbolStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/openinterest.v1.OpenInterestService/GetHistory',
+            openinterest_dot_v1_dot_open__interest__pb2.GetHistoryRequest.SerializeToString,
+            openinterest_dot_v1_dot_open__interest__pb2.GetHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

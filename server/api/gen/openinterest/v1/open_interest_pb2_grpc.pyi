@@ -67,6 +67,13 @@ class OpenInterestServiceStub:
     """WatchSymbolStats streams the requested symbols' statistics (none = all), conflating like
     WatchOpenInterest: the current state first, then one message per snapshot that changes them.
     """
+    GetHistory: _grpc.UnaryUnaryMultiCallable[_open_interest_pb2.GetHistoryRequest, _open_interest_pb2.GetHistoryResponse]
+    """GetHistory returns recorded candles of one symbol (its aggregate as served, or one source's
+    figures for it) at one resolution, ascending by bucket start; gaps stay gaps.
+    Errors: INVALID_ARGUMENT for a malformed symbol, an unknown interval or source, start > end,
+    a negative time or a limit over 1000; NOT_FOUND for a symbol never recorded; UNAVAILABLE when
+    the history store cannot be read or history is off.
+    """
 
 @_typing.type_check_only
 class OpenInterestServiceAsyncStub(OpenInterestServiceStub):
@@ -105,6 +112,13 @@ class OpenInterestServiceAsyncStub(OpenInterestServiceStub):
     WatchSymbolStats: _aio.UnaryStreamMultiCallable[_open_interest_pb2.WatchSymbolStatsRequest, _open_interest_pb2.WatchSymbolStatsResponse]  # type: ignore[assignment]
     """WatchSymbolStats streams the requested symbols' statistics (none = all), conflating like
     WatchOpenInterest: the current state first, then one message per snapshot that changes them.
+    """
+    GetHistory: _aio.UnaryUnaryMultiCallable[_open_interest_pb2.GetHistoryRequest, _open_interest_pb2.GetHistoryResponse]  # type: ignore[assignment]
+    """GetHistory returns recorded candles of one symbol (its aggregate as served, or one source's
+    figures for it) at one resolution, ascending by bucket start; gaps stay gaps.
+    Errors: INVALID_ARGUMENT for a malformed symbol, an unknown interval or source, start > end,
+    a negative time or a limit over 1000; NOT_FOUND for a symbol never recorded; UNAVAILABLE when
+    the history store cannot be read or history is off.
     """
 
 class OpenInterestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -177,6 +191,19 @@ class OpenInterestServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_open_interest_pb2.WatchSymbolStatsResponse], _abc.AsyncIterator[_open_interest_pb2.WatchSymbolStatsResponse]]:
         """WatchSymbolStats streams the requested symbols' statistics (none = all), conflating like
         WatchOpenInterest: the current state first, then one message per snapshot that changes them.
+        """
+
+    @_abc_1.abstractmethod
+    def GetHistory(
+        self,
+        request: _open_interest_pb2.GetHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_open_interest_pb2.GetHistoryResponse, _abc.Awaitable[_open_interest_pb2.GetHistoryResponse]]:
+        """GetHistory returns recorded candles of one symbol (its aggregate as served, or one source's
+        figures for it) at one resolution, ascending by bucket start; gaps stay gaps.
+        Errors: INVALID_ARGUMENT for a malformed symbol, an unknown interval or source, start > end,
+        a negative time or a limit over 1000; NOT_FOUND for a symbol never recorded; UNAVAILABLE when
+        the history store cannot be read or history is off.
         """
 
 def add_OpenInterestServiceServicer_to_server(servicer: OpenInterestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
