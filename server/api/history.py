@@ -232,9 +232,15 @@ def _number(request: web.Request, name: str) -> int | None:
     return None if text is None else parse_ms(name, text)
 
 
+def _error(status: int, code: str, message: str) -> web.Response:
+    """The API.md error envelope (as ``rest.error_response`` builds it; this module cannot import
+    ``rest``, which imports it). Answered, not raised: the shim words a raised 404 as a bad path."""
+    body = {"status": "error", "timestamp": now_ms(), "error": {"code": code, "message": message}}
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
+
+
 async def rest_history(request: web.Request) -> web.Response:
-    """API.md section 6. Errors are raised as HTTP errors, which the REST shim answers with the
-    API.md envelope and the code of their status (400 INVALID_ARGUMENT, 404, 503 UNAVAILABLE)."""
+    """API.md section 6: 400 INVALID_ARGUMENT, 404 NOT_FOUND, 503 UNAVAILABLE, else the candles."""
     try:
         unknown = sorted(set(request.query) - PARAMS)
         if unknown:
@@ -249,20 +255,20 @@ async def rest_history(request: web.Request) -> web.Response:
             limit=_number(request, "limit"),
         )
     except InvalidArgument as error:
-        raise web.HTTPBadRequest(text=str(error)) from None
+        return _error(400, "INVALID_ARGUMENT", str(error))
     try:
         candles = await fetch(request.app[HISTORY], query)
     except HistoryNotFound as error:
-        raise web.HTTPNotFound(text=str(error)) from None
+        return _error(404, "NOT_FOUND", str(error))
     except HistoryUnavailable as error:
-        raise web.HTTPServiceUnavailable(text=_line(error)) from None
+        return _error(503, "UNAVAILABLE", _line(error))
     return web.Response(body=history_json(query, candles, now_ms()), content_type="application/json")
 
 
 async def rest_history_status(request: web.Request) -> web.Response:
     """The recorder's status (state, last error, failures, queue, drops): see README "History"."""
     if request.query:
-        raise web.HTTPBadRequest(text="GET /v1/history/status takes no query parameters")
+        return _error(400, "INVALID_ARGUMENT", "GET /v1/history/status takes no query parameters")
     document = {"status": "ok", "timestamp": now_ms(), "data": dict(request.app[HISTORY].status())}
     return web.Response(
         body=json.dumps(document, separators=(",", ":")).encode(), content_type="application/json"

@@ -111,7 +111,7 @@ async def answered(request: web.BaseRequest, handler: LowLevelHandler) -> web.St
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        return error_response(error.status, (error.text or error.reason)[:400])
+        return error_response(error.status, (error.text or error.reason)[:200])
     except TimeoutError:
         log.warning("timed out answering %s %s", request.method, request.path)
         return error_response(504, "timed out")

@@ -149,6 +149,7 @@ async def test_reflection_lists_and_describes(grpc_target: str) -> None:
         "ListMarkets",
         "GetSymbolStats",
         "WatchSymbolStats",
+        "GetHistory",
     }
     assert has_presence
 
