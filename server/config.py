@@ -15,6 +15,8 @@ from typing import Final, cast
 from urllib.parse import urlsplit
 
 from server import flags
+from server.history.model import Interval
+from server.history.retention import DEFAULT_RETENTION_MS, age_text, parse_age
 from server.venues import REGISTRY
 
 ENV_PREFIX: Final = "OI_"
@@ -40,6 +42,11 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "info"
+    history: str = ""  # "" = sqlite:///<data_dir>/history.sqlite3; "none" = off
+    data_dir: Path = Path("data")
+    history_retention_ms: Mapping[Interval, int | None] = field(
+        default_factory=lambda: dict(DEFAULT_RETENTION_MS)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,28 @@ def _log_level(text: str) -> str:
     if text not in LOG_LEVELS:
         raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
     return text
+
+
+def _history(text: str) -> str:
+    """A ``--history`` spelling (``history.stores`` opens it; this only refuses the unknown early)."""
+    value = text.strip()
+    if value.lower() == "none" or value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not sqlite:///PATH, postgresql://USER@HOST:PORT/DB or none"
+    )
+
+
+def _retention(text: str) -> int:
+    """An age in ms, 0 for forever (None would read as "flag not given")."""
+    try:
+        return parse_age(text) or 0
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _retention_dest(interval: Interval) -> str:
+    return f"history_retention_{interval.value}"
 
 
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
@@ -196,6 +225,24 @@ OPTIONS: Final = (
         "logs are one JSON object per line on stderr",
         metavar="{" + ",".join(LOG_LEVELS) + "}",
     ),
+    Option(
+        "--history",
+        _history,
+        "sqlite:///<data-dir>/history.sqlite3",
+        "where history is recorded and read: sqlite:///PATH, postgresql://USER@HOST:PORT/DB, or none (off)",
+        metavar="URL",
+    ),
+    Option("--data-dir", Path, "./data", "folder of the default SQLite history file", metavar="DIR"),
+    *(
+        Option(
+            f"--history-retention-{interval.value}",
+            _retention,
+            age_text(DEFAULT_RETENTION_MS[interval]),
+            f"how long {interval.value} candles are kept: e.g. 30d, 12h, 90m; 0 = forever",
+            metavar="AGE",
+        )
+        for interval in Interval
+    ),
 )
 
 
@@ -289,6 +336,12 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
         max_watch_streams=cast(int, values.get("max_watch_streams", defaults.max_watch_streams)),
         tls_cert=cast("Path | None", values.get("tls_cert")),
         tls_key=cast("Path | None", values.get("tls_key")),
+        history=cast(str, values.get("history", defaults.history)),
+        data_dir=cast(Path, values.get("data_dir", defaults.data_dir)),
+        history_retention_ms={
+            interval: cast("int | None", values.get(_retention_dest(interval), default)) or None
+            for interval, default in defaults.history_retention_ms.items()
+        },
     )
     if config.grpc_port == config.http_port != 0:
         parser.error(f"--grpc-port and --http-port are both {config.grpc_port}; they need a port each")
