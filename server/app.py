@@ -16,7 +16,9 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import grpc
@@ -31,10 +33,14 @@ from server.api.grpc_service import (
     server_options,
     set_serving,
 )
+from server.api.history import HistoryAccess
 from server.api.rest import RestRunner, build_app
 from server.config import Config
 from server.core.model import Snapshot
 from server.core.store import SnapshotHub
+from server.history.recorder import HistoryRecorder
+from server.history.sqlite import HistoryInUse
+from server.history.stores import DEFAULT_FILE, open_store
 from server.poll.book import ReadingsBook
 from server.poll.http import HostRouter
 from server.poll.poller import VenuePoller
@@ -72,6 +78,20 @@ def proxies_configured(environ: Mapping[str, str] | None = None) -> bool:
     return any(variables.get(name) for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"))
 
 
+def history_name(spec: str, data_dir: Path) -> str:
+    """``--history`` as logs and the status show it: the default file spelt out, and never a
+    PostgreSQL password."""
+    text = spec.strip()
+    if not text:
+        return f"sqlite:///{data_dir / DEFAULT_FILE}"
+    parts = urlsplit(text)
+    if parts.password is not None:
+        host = parts.hostname or ""
+        netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return text
+
+
 class App:
     def __init__(
         self,
@@ -95,6 +115,7 @@ class App:
             coalesce_s=config.snapshot_coalesce_s,
         )
         self.sim: SimCluster | None = None
+        self.recorder: HistoryRecorder | None = None
         self.grpc_port = 0
         self.http_port = 0
         self._session: aiohttp.ClientSession | None = None
@@ -221,9 +242,10 @@ class App:
                 clock_ms=self._clock_ms,
             )
 
+        history = await self._start_history()
         self._grpc = grpc.aio.server(options=server_options(config.max_watch_streams))
         self.service = OpenInterestService(
-            self.hub, self.source_views, max_watch_streams=config.max_watch_streams
+            self.hub, self.source_views, max_watch_streams=config.max_watch_streams, history=history
         )
         add_open_interest_service(self._grpc, self.service)
         self._health = add_health_and_reflection(self._grpc)
@@ -240,7 +262,7 @@ class App:
         await self._grpc.start()
 
         self._rest = RestRunner(
-            build_app(self.hub, self.source_views),
+            build_app(self.hub, self.source_views, history),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=REST_SHUTDOWN_S,
@@ -256,6 +278,35 @@ class App:
         self._tasks.append(asyncio.create_task(self._staleness_ticks(), name="staleness"))
         for task in self._tasks:
             task.add_done_callback(report_task_end)
+
+    async def _start_history(self) -> HistoryAccess:
+        """The recorder over ``--history`` (off for ``none``). A store that cannot be reached
+        does not stop the start: history answers 503 until it can; a file another process
+        holds does (two recorders would write over each other)."""
+        config = self.config
+        try:
+            store = open_store(config.history, config.data_dir)
+        except ValueError as error:
+            raise StartupError(str(error)) from None
+        if store is None:
+            log.info("history off (--history none)")
+            return HistoryAccess()
+        describe = history_name(config.history, config.data_dir)
+        self.recorder = HistoryRecorder(
+            store,
+            self.hub,
+            self._clock_ms,
+            describe=describe,
+            retention_ms=config.history_retention_ms,
+            sample_every_s=config.history_sample_s,
+            fatal=(HistoryInUse,),
+        )
+        try:
+            await self.recorder.start()
+        except HistoryInUse as error:
+            self.recorder = None
+            raise StartupError(f"--history {describe}: {error}") from None
+        return HistoryAccess(self.recorder, self.recorder.status_json)
 
     async def _undo_start(self) -> None:
         """Stop what a failed ``start`` had started, quietly: the caller reports the one cause."""
@@ -274,6 +325,10 @@ class App:
         if self.sim is not None:
             with contextlib.suppress(Exception):
                 await self.sim.stop()
+        if self.recorder is not None:
+            with contextlib.suppress(Exception):
+                await self.recorder.stop()
+            self.recorder = None
         self._grpc = self._rest = self._session = self._health = self.sim = None
 
     async def stop(self) -> None:
@@ -288,6 +343,8 @@ class App:
         if self._health_task is not None:
             await asyncio.gather(self._health_task, return_exceptions=True)
             report_task_end(self._health_task)
+        if self.recorder is not None:  # pollers are stopped: the open minute is final; flush it
+            await self.recorder.stop()
         self.book.close()
         self.hub.close()
         if self._grpc is not None:

@@ -42,7 +42,10 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "info"
-    history: str = ""  # "" = sqlite:///<data_dir>/history.sqlite3; "none" = off
+    # "" = sqlite:///<data_dir>/history.sqlite3 (the flag's default); "none" = off, the default of
+    # a Config built in code (tests, embedders): only the command line records unless told
+    history: str = "none"
+    history_sample_s: float = 5.0  # one sample per series this often (history.recorder)
     data_dir: Path = Path("data")
     history_retention_ms: Mapping[Interval, int | None] = field(
         default_factory=lambda: dict(DEFAULT_RETENTION_MS)
@@ -336,7 +339,7 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
         max_watch_streams=cast(int, values.get("max_watch_streams", defaults.max_watch_streams)),
         tls_cert=cast("Path | None", values.get("tls_cert")),
         tls_key=cast("Path | None", values.get("tls_key")),
-        history=cast(str, values.get("history", defaults.history)),
+        history=cast(str, values.get("history", "")),
         data_dir=cast(Path, values.get("data_dir", defaults.data_dir)),
         history_retention_ms={
             interval: cast("int | None", values.get(_retention_dest(interval), default)) or None

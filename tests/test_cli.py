@@ -157,11 +157,12 @@ def readme_flags_table() -> tuple[set[str], set[str]]:
     section = README.read_text().split("## Running it: `oi-server`", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `--")]
     first_column = " ".join(row.split("|")[1] for row in rows)
-    return set(re.findall(r"--[a-z][a-z-]*", first_column)), set(re.findall(r"OI_[A-Z_]+", first_column))
+    flags = set(re.findall(r"--[a-z][a-z0-9-]*", first_column))
+    return flags, set(re.findall(r"OI_[A-Z0-9_]+", first_column))
 
 
 def test_readme_lists_the_same_flags_and_variables_as_help() -> None:
     parser = build_parser()
     flags = {a.option_strings[0] for a in options(parser)}
-    variables = set(re.findall(r"env (OI_[A-Z_]+)", " ".join(parser.format_help().split())))
+    variables = set(re.findall(r"env (OI_[A-Z0-9_]+)", " ".join(parser.format_help().split())))
     assert readme_flags_table() == (flags, variables)

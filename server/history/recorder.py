@@ -31,7 +31,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, TypeVar
@@ -56,6 +56,7 @@ log = logging.getLogger("oi.history")
 
 R = TypeVar("R")
 
+STEP_SERIES: Final = 100  # series folded between two yields to the event loop
 MAX_BATCH_CANDLES: Final = 100_000  # per upsert when catching up (one minute at full scale is ~35k)
 
 
@@ -109,8 +110,8 @@ class SnapshotSampler:
     def __init__(self) -> None:
         self._cache: dict[str, tuple[SymbolTotal, list[tuple[str, Sample]]]] = {}
 
-    def __call__(self, prepared: PreparedSnapshot, t_ms: int) -> list[tuple[SeriesKey, Sample]]:
-        result: list[tuple[SeriesKey, Sample]] = []
+    def __call__(self, prepared: PreparedSnapshot, t_ms: int) -> Iterator[tuple[SeriesKey, Sample]]:
+        """The samples, lazily: a caller that yields between them spreads the work."""
         cache: dict[str, tuple[SymbolTotal, list[tuple[str, Sample]]]] = {}
         for symbol, piece in prepared.pieces.items():
             kept = self._cache.get(symbol)
@@ -125,9 +126,9 @@ class SnapshotSampler:
                     t_ms=t_ms,
                 )
             cache[symbol] = (piece.total, samples)
-            result.extend(((symbol, source), sample) for source, sample in samples)
+            for source, sample in samples:
+                yield (symbol, source), sample
         self._cache = cache
-        return result
 
 
 def _at(sample: Sample, t_ms: int) -> Sample:
@@ -141,7 +142,7 @@ def _at(sample: Sample, t_ms: int) -> Sample:
     )
 
 
-Extract = Callable[[PreparedSnapshot, int], Sequence[tuple[SeriesKey, Sample]]]
+Extract = Callable[[PreparedSnapshot, int], Iterable[tuple[SeriesKey, Sample]]]
 CandleKey = tuple[str, str, Interval, int]
 
 
@@ -237,6 +238,7 @@ class HistoryRecorder:
         write_timeout_s: float = 30.0,
         read_timeout_s: float = 5.0,
         stop_timeout_s: float = 1.5,
+        fatal: tuple[type[HistoryUnavailable], ...] = (),
     ) -> None:
         self._store = store
         self._hub = hub
@@ -251,6 +253,7 @@ class HistoryRecorder:
         self._write_timeout_s = write_timeout_s
         self._read_timeout_s = read_timeout_s
         self._stop_timeout_s = stop_timeout_s
+        self._fatal = fatal
         self.queue = BatchQueue(max_queued_batches)
         # the open minute's candles, and per (series, rollup) the open bucket with the version of
         # the open minute it already holds (a partial minute written at a shutdown, see fold_minute)
@@ -268,17 +271,24 @@ class HistoryRecorder:
         self._last_drop_at: int | None = None
         self._written = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Open the store and continue its open buckets (bounded in time: a store that cannot
-        be reached leaves the state ``unavailable`` and the writer retrying), then start the tasks."""
+        be reached leaves the state ``unavailable`` and the writer retrying), then start the tasks.
+        A ``fatal`` error (another process holds the store) is raised instead, with nothing started."""
         try:
             async with asyncio.timeout(self._open_timeout_s):
                 await self._store.open()
                 self._opened = True
                 await self._load(self._clock_ms())
+        except self._fatal:
+            with contextlib.suppress(Exception):
+                await self._store.close()
+            self._opened = False
+            raise
         except (HistoryUnavailable, TimeoutError) as error:
             self._failed(error)
         self._tasks = [
@@ -293,9 +303,14 @@ class HistoryRecorder:
         all, then close the store. Anything still queued then is lost (a gap)."""
         deadline = time.monotonic() + self._stop_timeout_s
         sampler, writer, retention = self._tasks or (None, None, None)
-        for task in (sampler, retention):
-            if task is not None:
-                task.cancel()
+        self._stopping.set()  # the sampler finishes the observation it is in (closing a minute)
+        if sampler is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._stop_timeout_s / 2):
+                    await asyncio.shield(sampler)
+            sampler.cancel()
+        if retention is not None:
+            retention.cancel()
         await asyncio.gather(*(t for t in (sampler, retention) if t is not None), return_exceptions=True)
         flushed = self._flush_batch()
         if flushed:
@@ -338,37 +353,54 @@ class HistoryRecorder:
     # --- sampling and closing minutes ----------------------------------------------------------
 
     async def _sample_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._sample_every_s)
-            self.observe(self._hub.latest, self._clock_ms())
+        """One observation every ``sample_every_s`` until ``stop()``, handing the event loop back
+        every ``STEP_SERIES`` series: at full scale (5,562 series) one tick is tens of
+        milliseconds of work and closing a minute more, which must never stall serving."""
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._sample_every_s):
+                    await self._stopping.wait()
+            if self._stopping.is_set():
+                return
+            for _ in self._observe_steps(self._hub.latest, self._clock_ms()):
+                await asyncio.sleep(0)
 
     def observe(self, prepared: PreparedSnapshot, now_ms: int) -> None:
         """Close the open minute if ``now_ms`` is past it, then record ``prepared`` at ``now_ms``."""
+        for _ in self._observe_steps(prepared, now_ms):
+            pass
+
+    def _observe_steps(self, prepared: PreparedSnapshot, now_ms: int) -> Iterator[None]:
+        """``observe`` in steps: yields between slices of work (the caller may run others)."""
         minute = bucket_start(now_ms, Interval.M1)
         if self._minute is not None and minute < self._minute:
             return  # the clock stepped back: nothing is recorded into a closed minute
         if self._minute is not None and minute > self._minute:
-            self._close_minute(minute)
+            yield from self._close_steps(minute)
         self._minute = minute
-        for key, sample in self._extract(prepared, now_ms):
+        for count, (key, sample) in enumerate(self._extract(prepared, now_ms), 1):
             held = self._open.get(key)
             if held is None:
                 self._open[key] = open_candle(key[0], key[1], sample)
             else:
                 self._open[key] = fold_sample(held, sample)
+            if count % STEP_SERIES == 0:
+                yield
 
-    def _close_minute(self, next_minute: int) -> None:
+    def _close_steps(self, next_minute: int) -> Iterator[None]:
+        closing, self._open = self._open, {}
         batch: list[Candle] = []
-        for key, minute in self._open.items():
+        for count, (key, minute) in enumerate(closing.items(), 1):
             batch.append(minute)
             for interval in ROLLUPS:
                 updated = self._rolled(key, interval, minute)
                 self._rollups[(key, interval)] = (updated, None)
                 batch.append(updated)
-        self._open = {}
-        for key, interval in list(self._rollups):
-            if self._rollups[(key, interval)][0].t + interval.ms <= next_minute:
-                del self._rollups[(key, interval)]
+            if count % STEP_SERIES == 0:
+                yield
+        ended = [held for held, (candle, _) in self._rollups.items() if candle.t + held[1].ms <= next_minute]
+        for held in ended:
+            del self._rollups[held]
         if batch:
             self._enqueue(batch)
 

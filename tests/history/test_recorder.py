@@ -299,7 +299,8 @@ async def test_retention_deletes_exactly_what_is_older() -> None:
             samples=1,
         )
         store.candles[(c.symbol, c.source, c.interval, c.t)] = c
-    rec = recorder(store, clock)
+    retention = {Interval.M1: 30 * day, Interval.M5: 365 * day, Interval.M15: 365 * day, Interval.H1: None}
+    rec = recorder(store, clock, retention_ms=retention)
     store.opened = True
     deleted = await rec.apply_retention(now)
     assert deleted == {Interval.M1: 1, Interval.M5: 1, Interval.M15: 0}
