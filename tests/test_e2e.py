@@ -7,9 +7,11 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import grpc
@@ -17,6 +19,8 @@ import pytest
 
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
+from server.history.model import Interval
+from server.history.sqlite import SqliteStore
 from server.sim.market import CORE_ASSETS
 from server.sim.render import SIM_VENUES
 from server.venues import REGISTRY
@@ -43,7 +47,8 @@ async def start_server(*args: str) -> Running:
         *args,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # history goes to its default (SQLite under --data-dir), in a folder of the test's own
+        env={"OI_DATA_DIR": tempfile.mkdtemp(prefix="oi-e2e-"), **os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stderr is not None
     log: list[dict[str, object]] = []
@@ -113,6 +118,42 @@ async def test_all_sources_within_ten_seconds_then_sigterm(server: Running) -> N
         assert await asyncio.wait_for(server.process.wait(), 5) == 0
         assert time.monotonic() - sent < 5
     assert not [e for e in server.log if e["level"] == "error"]
+
+
+async def test_sigterm_writes_the_open_minute_of_history(tmp_path: Path) -> None:
+    running = await start_server(
+        "--simulate", "--sources", "okx", "--poll-interval", "1", "--data-dir", str(tmp_path)
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 15
+            while True:  # the first sample comes 5 s after start
+                async with session.get(f"http://127.0.0.1:{running.http_port}/v1/history/status") as response:
+                    status = (await response.json())["data"]
+                if status["open_series"]:
+                    break
+                assert time.monotonic() < deadline, status
+                await asyncio.sleep(0.2)
+        assert status["state"] == "ok" and status["store"].endswith("history.sqlite3")
+        sent = time.monotonic()
+        running.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(running.process.wait(), 5) == 0
+        assert time.monotonic() - sent < 5
+    finally:
+        if running.process.returncode is None:
+            running.process.kill()
+            await running.process.wait()
+    store = SqliteStore(tmp_path / "history.sqlite3")
+    await store.open()
+    try:
+        for source in ("", "okx"):
+            minutes = await store.read(
+                symbol="BTC", source=source, interval=Interval.M1, start_ms=None, end_ms=None, limit=10
+            )
+            assert minutes and minutes[-1].samples >= 1
+            assert len(await store.since(Interval.D1, 0)) >= 2
+    finally:
+        await store.close()
 
 
 async def test_sigint_exits_zero() -> None:

@@ -21,7 +21,8 @@ Three tasks, none on a request's path:
 ``stop()`` writes the open minute as it stands (and the rollups including it) within a bounded
 time. ``start()`` continues the open buckets the store already holds (the open rollup buckets,
 and the open minute when the service restarts within it), so a restart never overwrites a
-bucket with the part recorded since.
+bucket with the part recorded since; a store that opens only later (down at start) has its open
+rollup buckets put in front of what was recorded meanwhile.
 """
 
 from __future__ import annotations
@@ -350,6 +351,23 @@ class HistoryRecorder:
             len(self._rollups),
         )
 
+    async def _merge_stored(self, now_ms: int) -> None:
+        """The store opened only after recording began (it was down at start): put what it holds
+        of the open rollup buckets in front of what this run recorded since, so those buckets are
+        continued rather than overwritten."""
+        stored: list[tuple[Interval, Candle]] = []
+        for interval in ROLLUPS:
+            stored.extend(
+                (interval, c) for c in await self._store.since(interval, bucket_start(now_ms, interval))
+            )
+        for interval, candle in stored:
+            held_key = ((candle.symbol, candle.source), interval)
+            held = self._rollups.get(held_key)
+            if held is None:
+                self._rollups[held_key] = (candle, None)
+            elif held[0].t == candle.t and candle.close_at_ms < held[0].close_at_ms:
+                self._rollups[held_key] = (fold_minute(candle, held[0], interval), held[1])
+
     # --- sampling and closing minutes ----------------------------------------------------------
 
     async def _sample_loop(self) -> None:
@@ -440,6 +458,7 @@ class HistoryRecorder:
                 if not self._opened:
                     async with asyncio.timeout(self._open_timeout_s):
                         await self._store.open()
+                        await self._merge_stored(self._clock_ms())
                     self._opened = True
                 async with asyncio.timeout(self._write_timeout_s):
                     await self._store.upsert(candles)

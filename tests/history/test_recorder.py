@@ -252,6 +252,12 @@ async def test_a_restart_continues_the_open_buckets() -> None:
 
 async def test_a_store_down_at_start_leaves_serving_alone_and_recovers() -> None:
     store, clock = MemoryStore(), Clock()
+    earlier = recorder(store, clock)
+    await earlier.start()
+    earlier.observe(prepared(500.0), T0 + 1_000)
+    await earlier.stop()  # minute 0 of the hour is stored
+
+    clock.now = T0 + 2 * MIN
     store.failing = "could not connect to server"
     rec = recorder(store, clock)
     await rec.start()  # does not raise
@@ -259,14 +265,17 @@ async def test_a_store_down_at_start_leaves_serving_alone_and_recovers() -> None
         assert rec.status().state is RecorderState.UNAVAILABLE
         with pytest.raises(Exception, match="not open: could not connect"):
             await rec.read(symbol="BTC", source="", interval=Interval.M1, start_ms=None, end_ms=None, limit=5)
-        rec.observe(prepared(100.0), T0 + 1_000)
-        rec.observe(prepared(100.0), T0 + MIN + 1_000)
+        rec.observe(prepared(100.0), T0 + 2 * MIN + 1_000)
+        rec.observe(prepared(50.0), T0 + 3 * MIN + 1_000)
         store.failing = None
         await asyncio.wait_for(rec.queue.drained(), 5)
         assert rec.status().state is RecorderState.OK
         assert await rec.has_symbol("BTC")
     finally:
         await rec.stop()
+    # the open hour continued from what the store held, not overwritten by this run's part
+    (hour,) = store.series("BTC", "okx", Interval.H1)
+    assert (hour.oi_usd_open, hour.oi_usd_high, hour.oi_usd_close, hour.samples) == (500.0, 500.0, 50.0, 3)
 
 
 async def test_retention_deletes_exactly_what_is_older() -> None:
