@@ -16,6 +16,7 @@ import random
 import re
 import statistics
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,6 +243,8 @@ def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("GRPC_VERBOSITY", "ERROR")
+    # a served process records history into --data-dir: a folder of its own, never the checkout
+    env.setdefault("OI_DATA_DIR", tempfile.mkdtemp(prefix="oi-bench-"))
     return env
 
 

@@ -58,6 +58,11 @@ log = logging.getLogger("oi.history")
 R = TypeVar("R")
 
 STEP_SERIES: Final = 100  # series folded between two yields to the event loop
+# Candles per store call: a store turns candles into rows on the event loop before its own
+# thread writes them; a whole minute at full scale (33,372) in one call held the loop for
+# hundreds of milliseconds. A multiple of 6 (a 1m candle and its 5 rollups) keeps a series'
+# candles of one minute in one transaction.
+UPSERT_CHUNK: Final = 6 * 500
 MAX_BATCH_CANDLES: Final = 100_000  # per upsert when catching up (one minute at full scale is ~35k)
 
 
@@ -191,6 +196,9 @@ class BatchQueue:
     def pending(self, max_candles: int) -> tuple[int, list[Candle]]:
         """(last sequence number, candles) of the oldest minutes, up to ``max_candles`` (at least
         one minute); a candle queued twice (a rollup rewritten each minute) is sent once, newest."""
+        if len(self._items) == 1:  # the usual case: one minute, nothing to merge
+            seq, batch = self._items[0]
+            return seq, batch
         chosen: dict[CandleKey, Candle] = {}
         last = 0
         count = 0
@@ -460,14 +468,10 @@ class HistoryRecorder:
                         await self._store.open()
                         await self._merge_stored(self._clock_ms())
                     self._opened = True
-                async with asyncio.timeout(self._write_timeout_s):
-                    await self._store.upsert(candles)
-            except (HistoryUnavailable, TimeoutError) as error:
-                self._failed(error)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._backoff_s[1])
-                continue
-            except Exception as error:  # a store bug must not end recording: counted, retried
+                for i in range(0, len(candles), UPSERT_CHUNK):
+                    async with asyncio.timeout(self._write_timeout_s):
+                        await self._store.upsert(candles[i : i + UPSERT_CHUNK])
+            except Exception as error:  # HistoryUnavailable, a timeout, or a store bug: counted, retried
                 self._failed(error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._backoff_s[1])

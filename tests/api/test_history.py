@@ -316,3 +316,40 @@ async def test_hostile_parameters_get_json_answers(served: Served, params: list[
     assert body["status"] == ("ok" if status == 200 else "error")
     if status == 200:
         assert len(body["data"]["candles"]) <= 1000  # type: ignore[index]
+
+
+GRPC_ACCEPTABLE: Final = frozenset(
+    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE}
+)
+INT64: Final = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    symbol=st.sampled_from(["BTC", "xbt", "DOGE", ""]) | st.text(max_size=25),
+    interval=st.sampled_from([i.value for i in Interval] + ["", "1H", "2h"]) | st.text(max_size=5),
+    source=st.sampled_from(["", "binance", "okx"]) | st.text(max_size=15),
+    start=st.none() | INT64,
+    end=st.none() | INT64,
+    limit=st.none() | st.integers(min_value=-(2**31), max_value=2**31 - 1),
+)
+async def test_hostile_grpc_requests_get_known_codes(
+    served: Served,
+    symbol: str,
+    interval: str,
+    source: str,
+    start: int | None,
+    end: int | None,
+    limit: int | None,
+) -> None:
+    request = pb.GetHistoryRequest(symbol=symbol, interval=interval, source=source)
+    for name, value in (("start", start), ("end", end), ("limit", limit)):
+        if value is not None:
+            setattr(request, name, value)
+    try:
+        reply = await served.stub.GetHistory(request, timeout=5)
+    except grpc.aio.AioRpcError as error:
+        assert error.code() in GRPC_ACCEPTABLE, (error.code(), error.details())
+        assert "Traceback" not in (error.details() or "")
+    else:
+        assert len(reply.candles) <= 1000
