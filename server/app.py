@@ -1,4 +1,4 @@
-"""Composition root: builds the session, pollers, book, hub, both front doors and the simulator,
+"""Composition root: builds the session, pollers, latest readings, hub, both front doors and the simulator,
 and owns the order of startup and shutdown. Nothing else in the service wires objects together.
 
 Shutdown (SIGTERM/SIGINT via the CLI, or ``stop()`` in tests): health goes NOT_SERVING, pollers
@@ -34,8 +34,8 @@ from server.api.grpc_service import (
 from server.api.rest import RestRunner, build_app
 from server.config import Config
 from server.core.model import Snapshot
+from server.core.readings import LatestReadings
 from server.core.store import SnapshotHub
-from server.poll.book import ReadingsBook
 from server.poll.http import HostRouter
 from server.poll.poller import VenuePoller
 from server.poll.status import SourceStatus, SourceStatusView
@@ -88,8 +88,7 @@ class App:
         )
         self.statuses = {s: SourceStatus(s, poll_interval_s=config.poll_interval_s) for s in config.sources}
         self.pollers: dict[str, VenuePoller] = {}
-        self.book = ReadingsBook(
-            stale_after_ms=self._stale_after_ms,
+        self.readings = LatestReadings(
             clock_ms=clock_ms,
             on_snapshot=self._on_snapshot,
             coalesce_s=config.snapshot_coalesce_s,
@@ -123,7 +122,7 @@ class App:
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         self.hub.publish(PreparedSnapshot(snapshot, previous=self.hub.latest))
-        serving = bool(self.book.fresh_sources())
+        serving = bool(self.readings.fresh_sources())
         if serving != self._serving and self._health is not None:
             self._serving = serving
             # one task at a time, kept until the next flip: flapping sources must not grow a list
@@ -138,7 +137,7 @@ class App:
     async def _staleness_ticks(self) -> None:
         while True:
             await asyncio.sleep(STALENESS_TICK_S)
-            self.book.expire()
+            self.readings.expire()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -216,8 +215,7 @@ class App:
                 ),
                 interval_s=config.poll_interval_s,
                 status=self.statuses[source],
-                publish=self.book.accept,
-                peers=self.book.readings.values,
+                submit=self.readings.accept,
                 clock_ms=self._clock_ms,
             )
 
@@ -288,7 +286,7 @@ class App:
         if self._health_task is not None:
             await asyncio.gather(self._health_task, return_exceptions=True)
             report_task_end(self._health_task)
-        self.book.close()
+        self.readings.close()
         self.hub.close()
         if self._grpc is not None:
             await self._grpc.stop(self.config.shutdown_grace_s)

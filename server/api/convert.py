@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Final
+
+import msgspec
 
 from server.api import views
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
@@ -25,16 +26,17 @@ from server.core.stats import SymbolStats, symbol_stats
 BASE_DECIMALS: Final = 8
 
 
-@dataclass(frozen=True, slots=True)
-class ExchangeRow:
+class ExchangeRow(msgspec.Struct, frozen=True):
+    """One source's figures for one symbol, rounded for display (a msgspec Struct: built for every
+    source of every symbol a reading changes, ~10x cheaper than a frozen dataclass)."""
+
     source: str
     oi_usd_cents: int
     oi_contracts: float | None  # our oi_base, in base-asset coins: the API calls it oi_contracts
     updated_at_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class SymbolRow:
+class SymbolRow(msgspec.Struct, frozen=True):
     symbol: str
     total_cents: int
     exchanges: tuple[ExchangeRow, ...]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from server.core.model import MarketOI, VenueReading
+from server.core.readings import accept_all
 from server.poll.poller import VenuePoller
 from server.poll.status import SourceStatus
 from server.sim.inprocess import InProcessFetch
@@ -64,7 +65,7 @@ async def poll_simulated(venue: str) -> tuple[tuple[MarketOI, ...], dict[str, Li
         fetch=InProcessFetch(sim_venue, world),
         interval_s=30,
         status=status,
-        publish=readings.append,
+        submit=accept_all(readings.append),
     )
     await poller.poll_once()
     assert len(readings) == 1, status.last_error
