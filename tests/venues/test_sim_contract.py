@@ -33,6 +33,8 @@ PENDING = frozenset(REGISTRY) - {
     "gateio",
     "htx",
     "mexc",
+    "binance",
+    "binance_coinm",
 }
 
 
