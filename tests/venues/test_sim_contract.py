@@ -35,6 +35,7 @@ PENDING = frozenset(REGISTRY) - {
     "mexc",
     "binance",
     "binance_coinm",
+    "bybit",
 }
 
 
