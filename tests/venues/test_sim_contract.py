@@ -36,6 +36,7 @@ PENDING = frozenset(REGISTRY) - {
     "binance",
     "binance_coinm",
     "bybit",
+    "okx",
 }
 
 
