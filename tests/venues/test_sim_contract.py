@@ -34,6 +34,10 @@ PENDING = frozenset(REGISTRY) - {
     "gateio",
     "htx",
     "mexc",
+    "binance",
+    "binance_coinm",
+    "bybit",
+    "okx",
 }
 
 
