@@ -18,6 +18,7 @@ from server.core.model import (
     RawUnit,
     VenueReading,
 )
+from server.core.readings import accept_all
 from server.poll.http import Reply
 from server.poll.poller import VenuePoller
 from server.poll.status import SourceStatus
@@ -285,7 +286,9 @@ async def poll_with_failing(path: str | None) -> VenueReading:
 
     readings: list[VenueReading] = []
     status = SourceStatus("binance", poll_interval_s=30)
-    poller = VenuePoller(binance.SPEC, fetch=fetch, interval_s=30, status=status, publish=readings.append)
+    poller = VenuePoller(
+        binance.SPEC, fetch=fetch, interval_s=30, status=status, submit=accept_all(readings.append)
+    )
     await poller.poll_once()
     assert len(readings) == 1, status.last_error
     return readings[0]

@@ -17,6 +17,7 @@ from server.core.model import (
     RawUnit,
     VenueReading,
 )
+from server.core.readings import accept_all
 from server.poll.http import Reply
 from server.poll.poller import VenuePoller
 from server.poll.status import SourceStatus
@@ -258,7 +259,9 @@ async def poll_with_failing(path: str | None) -> VenueReading:
 
     readings: list[VenueReading] = []
     status = SourceStatus("okx", poll_interval_s=30)
-    poller = VenuePoller(okx.SPEC, fetch=fetch, interval_s=30, status=status, publish=readings.append)
+    poller = VenuePoller(
+        okx.SPEC, fetch=fetch, interval_s=30, status=status, submit=accept_all(readings.append)
+    )
     await poller.poll_once()
     assert len(readings) == 1, status.last_error
     return readings[0]
