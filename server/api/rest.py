@@ -96,6 +96,10 @@ async def answered(request: web.BaseRequest, handler: LowLevelHandler) -> web.St
     if (request.content_length or 0) > MAX_BODY_BYTES:
         # Refused before any handler runs; aiohttp then discards the body or closes the connection.
         return error_response(413, f"request body over {MAX_BODY_BYTES} bytes; no endpoint takes one")
+    expect = request.headers.get("Expect")
+    if expect is not None and expect.lower() != "100-continue":
+        # aiohttp's own answer quotes the header and fails to encode one that is not UTF-8 (a 500)
+        return error_response(417, "unsupported Expect header; only 100-continue is understood")
     try:
         return await handler(request)
     except ApiError as error:
