@@ -250,7 +250,9 @@ def test_cors_origin_flag() -> None:
         ["--cors-origin", "https://a.example, http://b.example:8080/", "--cors-origin", "*"]
     )
     assert config.cors_origins == ("https://a.example", "http://b.example:8080", "*")
-    assert parse_config([]).cors_origins == ()
+    assert parse_config([], environ={}).cors_origins == ()
+    from_env = parse_config([], environ={"OI_CORS_ORIGIN": "https://a.example, *"})
+    assert from_env.cors_origins == ("https://a.example", "*")
     with pytest.raises(InvalidOrigin, match="not an origin"):
         parse_origins(["https://a.example/path"])
     with pytest.raises(SystemExit):
