@@ -103,6 +103,7 @@ class App:
         self._tasks: list[asyncio.Task[None]] = []
         self._health_task: asyncio.Task[None] | None = None
         self._serving = False
+        self._stopping = False
 
     def source_views(self) -> list[SourceStatusView]:
         """Every polled source's status, in configuration order."""
@@ -238,7 +239,7 @@ class App:
         await self._grpc.start()
 
         self._rest = RestRunner(
-            build_app(self.hub, self.source_views),
+            build_app(self.hub, self.source_views, ready=self.ready, cors_origins=config.cors_origins),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=REST_SHUTDOWN_S,
@@ -274,9 +275,14 @@ class App:
                 await self.sim.stop()
         self._grpc = self._rest = self._session = self._health = self.sim = None
 
+    def ready(self) -> bool:
+        """``/readyz``: a snapshot with data is held and shutdown has not begun."""
+        return not self._stopping and bool(self.hub.latest.rows)
+
     async def stop(self) -> None:
         """Shut down in order; completes whatever any task did (a task that ended with an error
         was logged when it ended and does not keep the hub, gRPC or REST from closing)."""
+        self._stopping = True
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
         for task in self._tasks:

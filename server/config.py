@@ -15,6 +15,7 @@ from typing import Final, cast
 from urllib.parse import urlsplit
 
 from server import flags
+from server.api.cors import InvalidOrigin, parse_origins
 from server.venues import REGISTRY
 
 ENV_PREFIX: Final = "OI_"
@@ -40,6 +41,7 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "info"
+    cors_origins: tuple[str, ...] = ()  # REST CORS: allowed origins, "*" for any; () = off
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,16 @@ def _venue_url(text: str) -> tuple[str, str]:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise argparse.ArgumentTypeError(f"{url!r} is not an http(s) URL")
     return source, url.strip().rstrip("/")
+
+
+def _cors_origins(text: str) -> tuple[str, ...]:
+    try:
+        origins = parse_origins([text])
+    except InvalidOrigin as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not origins:
+        raise argparse.ArgumentTypeError("expected an origin (scheme://host[:port]) or *")
+    return origins
 
 
 def _log_level(text: str) -> str:
@@ -190,6 +202,15 @@ OPTIONS: Final = (
         metavar="N",
     ),
     Option(
+        "--cors-origin",
+        _cors_origins,
+        "off",
+        "let browser pages from ORIGIN (scheme://host[:port], or * for any) call the REST API: "
+        "CORS headers on every answer and OPTIONS preflights; repeatable or comma-separated",
+        repeatable=True,
+        metavar="ORIGIN",
+    ),
+    Option(
         "--log-level",
         _log_level,
         "info",
@@ -273,6 +294,7 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
             parser.error(f"{given[dest][0]}: {str(path)!r} is not a readable file")
     defaults = Config()
     urls = cast("list[tuple[str, str]]", values.get("venue_url", []))
+    origin_groups = cast("list[tuple[str, ...]]", values.get("cors_origin", []))
     config = Config(
         host=cast(str, values.get("host", defaults.host)),
         grpc_port=cast(int, values.get("grpc_port", defaults.grpc_port)),
@@ -289,6 +311,7 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
         max_watch_streams=cast(int, values.get("max_watch_streams", defaults.max_watch_streams)),
         tls_cert=cast("Path | None", values.get("tls_cert")),
         tls_key=cast("Path | None", values.get("tls_key")),
+        cors_origins=tuple(dict.fromkeys(o for group in origin_groups for o in group)),
     )
     if config.grpc_port == config.http_port != 0:
         parser.error(f"--grpc-port and --http-port are both {config.grpc_port}; they need a port each")
