@@ -33,8 +33,7 @@ Fixtures: tests/fixtures/binance/ (from the recorded samples, see SOURCES.md the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from server.core.errors import VenueRejected
@@ -77,14 +76,6 @@ PREMIUM_INDEX_WEIGHT: Final = 10  # premiumIndex without a symbol
 FUNDING_INFO_WEIGHT: Final = 0  # fundingInfo (shares a separate 500 / 5 min / IP limit with fundingRate)
 # The interval of every symbol fundingInfo does not list (it lists only the adjusted ones).
 STANDARD_FUNDING_INTERVAL_H: Final = 8.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BinanceCatalog(Catalog):
-    """The shared catalog plus each market's funding interval in hours, from fundingInfo (empty when
-    fundingInfo failed: then no interval is known). Kept here, not on the shared ``Market``."""
-
-    funding_interval_h: Mapping[str, float] = field(default_factory=dict)
 
 
 def weight_limit(info: object) -> int | None:
@@ -148,7 +139,7 @@ def catalog_parser(market_of: Callable[[Row], Market | None]) -> Callable[[Bodie
             (market_of(row) for row in field_rows(info, "symbols", "exchangeInfo")),
             weight_limit_per_minute=weight_limit(info),
         )
-        return BinanceCatalog(
+        return Catalog(
             markets=catalog.markets,
             weight_limit_per_minute=catalog.weight_limit_per_minute,
             funding_interval_h=funding_intervals(bodies.get("fundingInfo"), catalog.markets),
@@ -182,7 +173,7 @@ def funding(premium: Row, interval_h: float | None) -> Funding | None:
 def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
     """Join each perpetual's ``openInterest`` with its ``markPrice``; convert per the market's kind."""
     marks = {text(row, "symbol"): row for row in rows(bodies.one("premiumIndex"), "premiumIndex")}
-    intervals = catalog.funding_interval_h if isinstance(catalog, BinanceCatalog) else {}
+    intervals = catalog.funding_interval_h
 
     def convert(market: Market) -> MarketOI | None:
         body = bodies.get(f"oi:{market.venue_symbol}")

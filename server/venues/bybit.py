@@ -35,8 +35,7 @@ Fixtures: tests/fixtures/bybit/.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Final
 
 from server.core.model import (
@@ -80,14 +79,6 @@ BOTH_SIDES: Final = 2.0  # openInterest counts longs + shorts
 MINUTES_PER_HOUR: Final = 60.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BybitCatalog(Catalog):
-    """The shared catalog plus each market's funding interval in hours from instruments-info
-    ``fundingInterval`` (kept here, not on the shared ``Market``)."""
-
-    funding_interval_h: Mapping[str, float] = field(default_factory=dict)
-
-
 def result_list(body: object, what: str) -> list[Row]:
     return list(
         rows(field_of(obj(field_of(obj(body, what), "result"), f"{what}.result"), "list"), f"{what}.list")
@@ -128,7 +119,7 @@ def parse_catalog(bodies: Bodies) -> Catalog:
         hours = catalog_interval_h(row)
         if isinstance(symbol, str) and symbol in markets and hours is not None:
             intervals[symbol] = hours
-    return BybitCatalog(markets=markets, funding_interval_h=intervals)
+    return Catalog(markets=markets, funding_interval_h=intervals)
 
 
 def single_side_oi(row: Row, unit: RawUnit) -> tuple[float, Raw, Convention]:
@@ -160,7 +151,7 @@ def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
     tickers = [
         row for category in CATEGORIES for row in result_list(bodies.one(f"tickers:{category}"), "tickers")
     ]
-    intervals = catalog.funding_interval_h if isinstance(catalog, BybitCatalog) else {}
+    intervals = catalog.funding_interval_h
 
     def convert(row: Row) -> MarketOI | None:
         market = catalog.markets.get(text(row, "symbol"))

@@ -186,7 +186,7 @@ def test_catalog_requests_funding_info_hourly_and_optionally() -> None:
 
 def test_funding_intervals_from_funding_info() -> None:
     cat = catalog(with_eth_at_4h())
-    assert isinstance(cat, binance.BinanceCatalog)
+    assert isinstance(cat, Catalog)
     # BTCUSDT is not listed (not adjusted): Binance's standard 8 h; ETHUSDT is listed at 4 h.
     # BLZUSDT is listed but not in the catalog: ignored.
     assert dict(cat.funding_interval_h) == {"BTCUSDT": 8.0, "ETHUSDT": 4.0}
@@ -238,7 +238,7 @@ def test_failed_funding_info_gives_no_funding_and_the_same_oi() -> None:
 def test_funding_info_not_the_documented_array_gives_no_interval(body: object) -> None:
     cat = catalog(body)
     assert sorted(cat.markets) == ["BTCUSDT", "ETHUSDT"]  # the catalog itself is unharmed
-    assert isinstance(cat, binance.BinanceCatalog) and dict(cat.funding_interval_h) == {}
+    assert isinstance(cat, Catalog) and dict(cat.funding_interval_h) == {}
 
 
 @pytest.mark.parametrize("hours", ["abc", None, "NaN"])

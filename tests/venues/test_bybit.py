@@ -146,7 +146,7 @@ def parse_one(symbol: str, *, linear_catalog: object | None = None, **ticker: ob
 
 def test_catalog_keeps_funding_intervals() -> None:
     cat = catalog()
-    assert isinstance(cat, bybit.BybitCatalog)
+    assert isinstance(cat, Catalog)
     # instruments-info fundingInterval 480 minutes = 8 h (the inverse fixture has the linear shape)
     assert dict(cat.funding_interval_h) == {"BTCUSDT": 8.0, "BTCUSD": 8.0}
 
