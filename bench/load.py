@@ -73,7 +73,8 @@ async def grpc_load(target: str, symbol: str, in_flight: int, duration_s: float)
 
 async def http_load(url: str, in_flight: int, duration_s: float) -> dict[str, object]:
     connector = aiohttp.TCPConnector(limit=in_flight)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    # no Accept-Encoding (like wrk): ours and the bare server then send the same uncompressed bytes
+    async with aiohttp.ClientSession(connector=connector, skip_auto_headers=("Accept-Encoding",)) as session:
 
         async def call() -> None:
             async with session.get(url) as response:

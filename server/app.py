@@ -1,4 +1,4 @@
-"""Composition root: builds the session, pollers, book, hub, both front doors and the simulator,
+"""Composition root: builds the session, pollers, latest readings, hub, both front doors and the simulator,
 and owns the order of startup and shutdown. Nothing else in the service wires objects together.
 
 Shutdown (SIGTERM/SIGINT via the CLI, or ``stop()`` in tests): health goes NOT_SERVING, pollers
@@ -37,11 +37,11 @@ from server.api.history import HistoryAccess
 from server.api.rest import RestRunner, build_app
 from server.config import Config
 from server.core.model import Snapshot
+from server.core.readings import LatestReadings
 from server.core.store import SnapshotHub
 from server.history.recorder import HistoryRecorder
 from server.history.sqlite import HistoryInUse
 from server.history.stores import DEFAULT_FILE, open_store
-from server.poll.book import ReadingsBook
 from server.poll.http import HostRouter
 from server.poll.poller import VenuePoller
 from server.poll.status import SourceStatus, SourceStatusView
@@ -108,8 +108,7 @@ class App:
         )
         self.statuses = {s: SourceStatus(s, poll_interval_s=config.poll_interval_s) for s in config.sources}
         self.pollers: dict[str, VenuePoller] = {}
-        self.book = ReadingsBook(
-            stale_after_ms=self._stale_after_ms,
+        self.readings = LatestReadings(
             clock_ms=clock_ms,
             on_snapshot=self._on_snapshot,
             coalesce_s=config.snapshot_coalesce_s,
@@ -125,6 +124,7 @@ class App:
         self._tasks: list[asyncio.Task[None]] = []
         self._health_task: asyncio.Task[None] | None = None
         self._serving = False
+        self._stopping = False
 
     def source_views(self) -> list[SourceStatusView]:
         """Every polled source's status, in configuration order."""
@@ -144,7 +144,7 @@ class App:
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         self.hub.publish(PreparedSnapshot(snapshot, previous=self.hub.latest))
-        serving = bool(self.book.fresh_sources())
+        serving = bool(self.readings.fresh_sources())
         if serving != self._serving and self._health is not None:
             self._serving = serving
             # one task at a time, kept until the next flip: flapping sources must not grow a list
@@ -159,7 +159,7 @@ class App:
     async def _staleness_ticks(self) -> None:
         while True:
             await asyncio.sleep(STALENESS_TICK_S)
-            self.book.expire()
+            self.readings.expire()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -237,8 +237,7 @@ class App:
                 ),
                 interval_s=config.poll_interval_s,
                 status=self.statuses[source],
-                publish=self.book.accept,
-                peers=self.book.readings.values,
+                submit=self.readings.accept,
                 clock_ms=self._clock_ms,
             )
 
@@ -262,7 +261,13 @@ class App:
         await self._grpc.start()
 
         self._rest = RestRunner(
-            build_app(self.hub, self.source_views, history),
+            build_app(
+                self.hub,
+                self.source_views,
+                ready=self.ready,
+                cors_origins=config.cors_origins,
+                history=history,
+            ),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=REST_SHUTDOWN_S,
@@ -331,9 +336,14 @@ class App:
             self.recorder = None
         self._grpc = self._rest = self._session = self._health = self.sim = None
 
+    def ready(self) -> bool:
+        """``/readyz``: a snapshot with data is held and shutdown has not begun."""
+        return not self._stopping and bool(self.hub.latest.rows)
+
     async def stop(self) -> None:
         """Shut down in order; completes whatever any task did (a task that ended with an error
         was logged when it ended and does not keep the hub, gRPC or REST from closing)."""
+        self._stopping = True
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
         for task in self._tasks:
@@ -345,7 +355,7 @@ class App:
             report_task_end(self._health_task)
         if self.recorder is not None:  # pollers are stopped: the open minute is final; flush it
             await self.recorder.stop()
-        self.book.close()
+        self.readings.close()
         self.hub.close()
         if self._grpc is not None:
             await self._grpc.stop(self.config.shutdown_grace_s)

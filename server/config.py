@@ -15,6 +15,7 @@ from typing import Final, cast
 from urllib.parse import urlsplit
 
 from server import flags
+from server.api.cors import InvalidOrigin, parse_origins
 from server.history.model import Interval
 from server.history.retention import DEFAULT_RETENTION_MS, age_text, parse_age
 from server.venues import REGISTRY
@@ -42,6 +43,7 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "info"
+    cors_origins: tuple[str, ...] = ()  # REST CORS: allowed origins, "*" for any; () = off
     # "" = sqlite:///<data_dir>/history.sqlite3 (the flag's default); "none" = off, the default of
     # a Config built in code (tests, embedders): only the command line records unless told
     history: str = "none"
@@ -93,6 +95,16 @@ def _venue_url(text: str) -> tuple[str, str]:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise argparse.ArgumentTypeError(f"{url!r} is not an http(s) URL")
     return source, url.strip().rstrip("/")
+
+
+def _cors_origins(text: str) -> tuple[str, ...]:
+    try:
+        origins = parse_origins([text])
+    except InvalidOrigin as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not origins:
+        raise argparse.ArgumentTypeError("expected an origin (scheme://host[:port]) or *")
+    return origins
 
 
 def _log_level(text: str) -> str:
@@ -222,6 +234,15 @@ OPTIONS: Final = (
         metavar="N",
     ),
     Option(
+        "--cors-origin",
+        _cors_origins,
+        "off",
+        "let browser pages from ORIGIN (scheme://host[:port], or * for any) call the REST API: "
+        "CORS headers on every answer and OPTIONS preflights; repeatable or comma-separated",
+        repeatable=True,
+        metavar="ORIGIN",
+    ),
+    Option(
         "--log-level",
         _log_level,
         "info",
@@ -323,6 +344,7 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
             parser.error(f"{given[dest][0]}: {str(path)!r} is not a readable file")
     defaults = Config()
     urls = cast("list[tuple[str, str]]", values.get("venue_url", []))
+    origin_groups = cast("list[tuple[str, ...]]", values.get("cors_origin", []))
     config = Config(
         host=cast(str, values.get("host", defaults.host)),
         grpc_port=cast(int, values.get("grpc_port", defaults.grpc_port)),
@@ -339,6 +361,7 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
         max_watch_streams=cast(int, values.get("max_watch_streams", defaults.max_watch_streams)),
         tls_cert=cast("Path | None", values.get("tls_cert")),
         tls_key=cast("Path | None", values.get("tls_key")),
+        cors_origins=tuple(dict.fromkeys(o for group in origin_groups for o in group)),
         history=cast(str, values.get("history", "")),
         data_dir=cast(Path, values.get("data_dir", defaults.data_dir)),
         history_retention_ms={

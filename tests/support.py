@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from server.core.model import MarketOI, ParsedPoll, VenueReading
+from server.core.readings import accept_all
 from server.poll.poller import VenuePoller
 from server.poll.status import SourceStatus
 from server.sim.inprocess import InProcessFetch
@@ -64,7 +65,11 @@ async def assert_sim_contract(spec: VenueSpec, sim_venue: SimVenue, *, rel_tol: 
     readings: list[VenueReading] = []
     status = SourceStatus(spec.id, poll_interval_s=30)
     poller = VenuePoller(
-        spec, fetch=InProcessFetch(sim_venue, world), interval_s=30, status=status, publish=readings.append
+        spec,
+        fetch=InProcessFetch(sim_venue, world),
+        interval_s=30,
+        status=status,
+        submit=accept_all(readings.append),
     )
     await poller.poll_once()
     assert len(readings) == 1, status.last_error

@@ -67,7 +67,7 @@ async def test_health_turns_serving_with_data(app: App) -> None:
                 break
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
-        assert app.book.fresh_sources()
+        assert app.readings.fresh_sources()
 
 
 async def test_every_source_reports_btc_and_total_is_the_sum(app: App) -> None:
@@ -109,11 +109,11 @@ async def test_a_failing_venue_keeps_its_last_good_figures_then_ages_out_and_rec
         status = app.statuses["bybit"]
         await until(lambda: status.consecutive_failures >= 1)
         assert "HTTP 500" in (status.last_error or "") and "Traceback" not in (status.last_error or "")
-        kept = app.book.readings["bybit"]
-        okx_before = app.book.readings["okx"].fetched_at_ms
+        kept = app.readings.readings["bybit"]
+        okx_before = app.readings.readings["okx"].fetched_at_ms
         await until(lambda: status.consecutive_failures >= 2)
-        assert app.book.readings["bybit"] is kept  # failed polls never replace the last good reading
-        assert app.book.readings["okx"].fetched_at_ms > okx_before  # the other venues carry on
+        assert app.readings.readings["bybit"] is kept  # failed polls never replace the last good reading
+        assert app.readings.readings["okx"].fetched_at_ms > okx_before  # the other venues carry on
 
         # stale after 3 intervals: bybit leaves BTC's exchanges and count
         deadline = time.monotonic() + 10

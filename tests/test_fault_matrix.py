@@ -83,7 +83,7 @@ async def until(what: str, condition: Callable[[], bool], timeout_s: float) -> f
 
 
 def fresh(app: App, source: str) -> bool:
-    return source in app.book.fresh_sources()
+    return source in app.readings.fresh_sources()
 
 
 def reporting(app: App) -> set[str]:
@@ -128,17 +128,17 @@ async def one_round(
         error = app.statuses[venue].last_error or ""
         assert error.startswith(expected), f"{venue}: {error!r}"
         assert "Traceback" not in error and len(error) <= 300
-    kept = {v: app.book.readings[v] for v in faulty}
-    healthy_before = {v: app.book.readings[v].fetched_at_ms for v in healthy}
+    kept = {v: app.readings.readings[v] for v in faulty}
+    healthy_before = {v: app.readings.readings[v].fetched_at_ms for v in healthy}
 
     # both front doors answer; healthy venues carry on; faulty ones keep their last good reading
     await front_doors_answer(app, session, stub)
     await until(
         "healthy venues polled again",
-        lambda: all(app.book.readings[v].fetched_at_ms > healthy_before[v] for v in healthy),
+        lambda: all(app.readings.readings[v].fetched_at_ms > healthy_before[v] for v in healthy),
         10,
     )
-    assert all(app.book.readings[v] is kept[v] for v in faulty), "a failed poll replaced good data"
+    assert all(app.readings.readings[v] is kept[v] for v in faulty), "a failed poll replaced good data"
 
     # faulty venues go stale and leave the totals; healthy ones stay in
     await until("faulty venues out of the totals", lambda: not set(faulty) & reporting(app), 10)

@@ -278,9 +278,3 @@ async def rest_history_status(request: web.Request) -> web.Response:
 def _line(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     return text.splitlines()[0][:300]
-
-
-def add_history_routes(app: web.Application, access: HistoryAccess | None) -> None:
-    app[HISTORY] = access if access is not None else HistoryAccess()
-    app.router.add_get("/v1/history", rest_history, allow_head=False)
-    app.router.add_get("/v1/history/status", rest_history_status, allow_head=False)

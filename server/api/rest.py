@@ -19,14 +19,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 from aiohttp import web
 
+from server.api.compression import MIN_COMPRESS_BYTES, EncodedBodies, compress, preferred_encoding
 from server.api.convert import PreparedSnapshot
-from server.api.history import HistoryAccess, add_history_routes
+from server.api.cors import CorsPolicy, preflight, with_cors
+from server.api.history import HISTORY, HistoryAccess, rest_history, rest_history_status
 from server.api.json_errors import JsonErrorRunner, LowLevelHandler
+from server.api.openapi import PATHS, openapi_json
 from server.api.sources import sources_json
 from server.api.validation import (
     InvalidArgument,
@@ -42,7 +45,14 @@ log = logging.getLogger("oi.rest")
 HUB: Final = web.AppKey("hub", SnapshotHub[PreparedSnapshot])
 SourceBoard = Callable[[], Sequence[SourceStatusView]]
 SOURCES: Final[web.AppKey[SourceBoard]] = web.AppKey("sources")
+READY: Final[web.AppKey[Callable[[], bool]]] = web.AppKey("ready")
+ENCODED: Final = web.AppKey("encoded", EncodedBodies)  # compressed snapshot bodies, per version
+STATIC_ENCODED: Final = web.AppKey("static_encoded", EncodedBodies)  # the OpenAPI document's
+CORS: Final[web.AppKey[CorsPolicy | None]] = web.AppKey("cors")
+OPENAPI: Final[web.AppKey[list[bytes]]] = web.AppKey("openapi")  # the document, once built
 JSON_TYPE: Final = "application/json"
+VARY_ENCODING: Final = {"Vary": "Accept-Encoding"}
+MAX_LISTED_SYMBOLS: Final = 100  # per /v1/symbols or /v1/markets request
 ALLOWED_PARAMS: Final = frozenset({"symbol"})
 MARKETS_PARAMS: Final = frozenset({"symbol", "source"})
 # Our URLs are under 60 bytes; the limits differ so a LineTooLong says which one was hit (414 vs 431).
@@ -97,6 +107,10 @@ async def answered(request: web.BaseRequest, handler: LowLevelHandler) -> web.St
     if (request.content_length or 0) > MAX_BODY_BYTES:
         # Refused before any handler runs; aiohttp then discards the body or closes the connection.
         return error_response(413, f"request body over {MAX_BODY_BYTES} bytes; no endpoint takes one")
+    expect = request.headers.get("Expect")
+    if expect is not None and expect.lower() != "100-continue":
+        # aiohttp's own answer quotes the header and fails to encode one that is not UTF-8 (a 500)
+        return error_response(417, "unsupported Expect header; only 100-continue is understood")
     try:
         return await handler(request)
     except ApiError as error:
@@ -153,60 +167,187 @@ def unknown_symbol(request: web.Request, symbol: str) -> ApiError:
     return ApiError(404, unknown_symbol_message(symbol, served=served, delivered=delivered))
 
 
+def symbol_list(request: web.Request, allowed: frozenset[str]) -> tuple[tuple[str, ...], bool] | None:
+    """The ``symbol`` parameter as a list (``BTC`` or ``BTC,ETH``): the distinct canonical symbols
+    in the order given, and whether a list was asked for (a comma: the answer's shape depends on
+    it, not on how many distinct symbols remain); None when absent; ApiError(400) when bad."""
+    reject_unknown_params(request, allowed)
+    values = request.query.getall("symbol", [])
+    if len(values) > 1:
+        raise ApiError(400, "'symbol' given more than once; list several as symbol=BTC,ETH")
+    if not values:
+        return None
+    parts = values[0].split(",")
+    if len(parts) > MAX_LISTED_SYMBOLS:
+        raise ApiError(400, f"too many symbols: {len(parts)} (at most {MAX_LISTED_SYMBOLS} per request)")
+    try:
+        symbols = tuple(dict.fromkeys(normalize_symbol(part) for part in parts))
+    except InvalidArgument as error:
+        raise ApiError(400, str(error)) from None
+    return symbols, len(parts) > 1
+
+
+def respond(
+    request: web.Request, body: bytes, generation: object, cache: EncodedBodies | None = None
+) -> web.Response:
+    """``body`` as JSON, compressed when the client accepts it and it is worth it.
+
+    Compressed forms come from ``cache`` (the bodies of ``generation``, a snapshot version: made
+    once per body); without a cache (bodies built per request, all small or rare) they are made
+    now. A client sending no ``Accept-Encoding`` gets the bytes as they are."""
+    if len(body) < MIN_COMPRESS_BYTES:
+        return web.Response(body=body, content_type=JSON_TYPE)
+    accepted = request.headers.get("Accept-Encoding")
+    encoding = preferred_encoding(accepted) if accepted else None
+    if encoding is None:
+        return web.Response(body=body, content_type=JSON_TYPE, headers=VARY_ENCODING)
+    encoded = compress(body, encoding) if cache is None else cache.get(body, encoding, generation)
+    return web.Response(
+        body=encoded,
+        content_type=JSON_TYPE,
+        headers={"Vary": "Accept-Encoding", "Content-Encoding": encoding},
+    )
+
+
 async def open_interest(request: web.Request) -> web.Response:
-    if not request.query_string:  # the hot path: every symbol, bytes built once per snapshot
-        return web.Response(body=request.app[HUB].latest.all_json, content_type=JSON_TYPE)
-    symbol = requested_symbol(request)
     prepared = request.app[HUB].latest
+    if not request.query_string:  # the hot path: every symbol, bytes built once per snapshot
+        if "Accept-Encoding" not in request.headers:
+            return web.Response(body=prepared.all_json, content_type=JSON_TYPE, headers=VARY_ENCODING)
+        return respond(request, prepared.all_json, prepared, request.app[ENCODED])
+    symbol = requested_symbol(request)
     if symbol is None:
-        return web.Response(body=prepared.all_json, content_type=JSON_TYPE)
+        return respond(request, prepared.all_json, prepared, request.app[ENCODED])
     body = prepared.symbol_json(symbol)
     if body is None:
         raise unknown_symbol(request, symbol)
-    return web.Response(body=body, content_type=JSON_TYPE)
+    return respond(request, body, prepared, request.app[ENCODED])
+
+
+def not_reported(request: web.Request, symbols: tuple[str, ...]) -> ApiError:
+    """The 404 for a symbol list of which nobody reports any."""
+    if len(symbols) == 1:
+        return unknown_symbol(request, symbols[0])
+    shown = ", ".join(symbols[:5]) + (", ..." if len(symbols) > 5 else "")
+    return ApiError(404, f"no exchange reports any of {shown}")
 
 
 async def markets(request: web.Request) -> web.Response:
-    """API.md section 4: every counted market of one symbol, with provenance and funding."""
-    symbol = requested_symbol(request, MARKETS_PARAMS)
-    if symbol is None:
-        raise ApiError(400, "'symbol' is required, e.g. /v1/markets?symbol=BTC")
+    """API.md section 4: every counted market of one symbol (or of each listed), with provenance."""
+    listed = symbol_list(request, MARKETS_PARAMS)
+    if listed is None:
+        raise ApiError(400, "'symbol' is required, e.g. /v1/markets?symbol=BTC or ?symbol=BTC,ETH")
+    symbols, as_list = listed
     source = single_param(request, "source", normalize_source)
-    body = request.app[HUB].latest.markets_json(symbol, source)
+    prepared = request.app[HUB].latest
+    if as_list:
+        body = prepared.markets_json_many(symbols, source)
+    else:
+        body = prepared.markets_json(symbols[0], source)
     if body is None:
-        raise unknown_symbol(request, symbol)
-    return web.Response(body=body, content_type=JSON_TYPE)
+        raise not_reported(request, symbols)
+    return respond(request, body, prepared, request.app[ENCODED])
 
 
 async def symbols(request: web.Request) -> web.Response:
-    """API.md section 5: per-symbol statistics, every symbol or the one named."""
-    symbol = requested_symbol(request)
-    body = request.app[HUB].latest.symbols_json(symbol)
+    """API.md section 5: per-symbol statistics, every symbol or those named (reported ones only)."""
+    listed = symbol_list(request, ALLOWED_PARAMS)
+    prepared = request.app[HUB].latest
+    if listed is None:
+        body = prepared.symbols_json(None)
+    elif len(listed[0]) == 1:
+        body = prepared.symbols_json(listed[0][0])
+    else:
+        body = prepared.symbols_json_many(listed[0])
     if body is None:
-        raise unknown_symbol(request, symbol or "")
-    return web.Response(body=body, content_type=JSON_TYPE)
+        raise not_reported(request, listed[0] if listed is not None else ("",))
+    return respond(request, body, prepared, request.app[ENCODED])
 
 
 async def sources(request: web.Request) -> web.Response:
     reject_unknown_params(request, frozenset())
-    return web.Response(body=sources_json(request.app[SOURCES](), now_ms()), content_type=JSON_TYPE)
+    return respond(request, sources_json(request.app[SOURCES](), now_ms()), None)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """API.md section 9: 200 while the process serves (answering at all is the proof)."""
+    reject_unknown_params(request, frozenset())
+    return web.Response(body=ok_body({"serving": True}), content_type=JSON_TYPE)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """API.md section 9: 200 once a snapshot with data is held, 503 before that and in shutdown."""
+    reject_unknown_params(request, frozenset())
+    if not request.app[READY]():
+        served = bool(request.app[HUB].latest.rows)
+        why = "shutting down" if served else "no snapshot with data yet"
+        return error_response(503, f"not ready: {why}", headers={"Retry-After": "1"})
+    return web.Response(body=ok_body({"ready": True}), content_type=JSON_TYPE)
+
+
+def get_paths(app: web.Application) -> list[str]:
+    """The paths ``app`` answers GET on, in the order they were added."""
+    return [
+        resource.canonical
+        for resource in app.router.resources()
+        if any(route.method == "GET" for route in resource)
+    ]
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI document of the routes served, built on first request (the router is final)."""
+    reject_unknown_params(request, frozenset())
+    built = request.app[OPENAPI]
+    if not built:
+        routed = [path for path in get_paths(request.app) if path in PATHS]
+        built.append(openapi_json(routed))
+    return respond(request, built[0], OPENAPI, request.app[STATIC_ENCODED])
+
+
+def ok_body(data: dict[str, object]) -> bytes:
+    return json.dumps({"status": "ok", "timestamp": now_ms(), "data": data}, separators=(",", ":")).encode()
+
+
+ROUTES: Final[tuple[tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]], ...]] = (
+    ("/v1/open-interest", open_interest),
+    ("/v1/sources", sources),
+    ("/v1/markets", markets),
+    ("/v1/symbols", symbols),
+    ("/healthz", healthz),
+    ("/readyz", readyz),
+    ("/openapi.json", openapi),
+    ("/v1/history", rest_history),
+    ("/v1/history/status", rest_history_status),
+)
 
 
 def build_app(
     hub: SnapshotHub[PreparedSnapshot],
     source_board: SourceBoard = tuple,
+    *,
+    ready: Callable[[], bool] | None = None,
+    cors_origins: Sequence[str] = (),
     history: HistoryAccess | None = None,
 ) -> web.Application:
     """The REST application; serve it with ``RestRunner``, which answers every error as an envelope.
-    ``history`` None: history is off (its endpoints answer 503)."""
+
+    ``ready``: whether the service is ready (``/readyz``); by default, whether the hub's snapshot
+    has data. ``cors_origins``: the origins CORS allows (``*`` for any); none = CORS off, and
+    ``OPTIONS`` is answered 405 like any method a route does not take. ``history``: what
+    ``/v1/history`` reads (None: history is off, it answers 503)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[HUB] = hub
     app[SOURCES] = source_board
-    app.router.add_get("/v1/open-interest", open_interest, allow_head=False)
-    app.router.add_get("/v1/sources", sources, allow_head=False)
-    app.router.add_get("/v1/markets", markets, allow_head=False)
-    app.router.add_get("/v1/symbols", symbols, allow_head=False)
-    add_history_routes(app, history)
+    app[READY] = ready if ready is not None else (lambda: bool(hub.latest.rows))
+    app[ENCODED] = EncodedBodies()
+    app[STATIC_ENCODED] = EncodedBodies(max_entries=8)
+    app[HISTORY] = history if history is not None else HistoryAccess()
+    app[CORS] = CorsPolicy(frozenset(cors_origins)) if cors_origins else None
+    for path, handler in ROUTES:
+        app.router.add_get(path, handler, allow_head=True)
+        if cors_origins:
+            app.router.add_route("OPTIONS", path, preflight)
+    app[OPENAPI] = []
     return app
 
 
@@ -239,4 +380,10 @@ class RestRunner(JsonErrorRunner):
         kwargs.setdefault("max_line_size", MAX_LINE_SIZE)
         kwargs.setdefault("max_field_size", MAX_FIELD_SIZE)
         kwargs.setdefault("max_headers", MAX_HEADERS)
-        super().__init__(app, respond=error_response, wrap=envelope_escapes, **kwargs)
+        policy = app.get(CORS)
+
+        def wrap(handler: LowLevelHandler) -> LowLevelHandler:
+            enveloped = envelope_escapes(handler)
+            return enveloped if policy is None else with_cors(enveloped, policy)
+
+        super().__init__(app, respond=error_response, wrap=wrap, **kwargs)

@@ -30,9 +30,7 @@ def cents(usd: float) -> int:
 def market_cents(figure: VenueFigure) -> int:
     """A source's USD for one symbol in cents: the sum of its markets' cents (so the markets view
     and the seed endpoint agree to the cent), or the figure itself where no market is attached."""
-    if not figure.markets:
-        return cents(figure.oi_usd)
-    return sum(cents(m.oi_usd) for m in figure.markets)
+    return figure.sums.oi_usd_cents if figure.markets else cents(figure.oi_usd)
 
 
 def price_text(value: float) -> float:
@@ -176,16 +174,12 @@ def markets_pb(timestamp_ms: int, total: SymbolTotal, source: str | None) -> pb.
 def splits(total: SymbolTotal) -> tuple[dict[str, float], dict[str, float]]:
     """USD by margin type and by venue type, each the sum of its markets' cents, so each split
     sums exactly to the symbol's total (itself the sum of every market's cents)."""
-    by_margin = dict.fromkeys((k.value for k in MarginType), 0)
-    by_venue = dict.fromkeys((k.value for k in VenueType), 0)
-    for figure in total.venues:
-        for market in figure.markets:
-            value = cents(market.oi_usd)
-            by_margin[market.margin_type.value] += value
-            by_venue[figure.venue_type.value] += value
+    stable = sum(f.sums.stablecoin_cents for f in total.venues)
+    everything = sum(market_cents(f) for f in total.venues)
+    dex = sum(market_cents(f) for f in total.venues if f.venue_type is VenueType.DEX)
     return (
-        {k: v / 100 for k, v in by_margin.items()},
-        {k: v / 100 for k, v in by_venue.items()},
+        {MarginType.STABLECOIN.value: stable / 100, MarginType.COIN.value: (everything - stable) / 100},
+        {VenueType.CEX.value: (everything - dex) / 100, VenueType.DEX.value: dex / 100},
     )
 
 

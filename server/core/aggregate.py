@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from server.core.model import MarketOI, Snapshot, SymbolTotal, VenueFigure, VenueReading
+from server.core.stats import figure_sums
 
 
 def is_fresh(reading: VenueReading, now_ms: int, stale_after_ms: int) -> bool:
@@ -35,6 +36,7 @@ def venue_figures(reading: VenueReading) -> dict[str, VenueFigure]:
             venue_type=reading.venue_type,
             markets=tuple(sorted(markets, key=lambda m: (-m.oi_usd, m.venue_symbol))),
             carried={s: at for s, at in reading.carried.items() if s in symbols},
+            sums=figure_sums(markets),
         )
     return figures
 
@@ -47,51 +49,60 @@ def aggregate(
 
 
 class Aggregator:
-    """``aggregate``, remembering what the last build made so the next costs only what changed.
+    """``aggregate``, kept up to date reading by reading, so a snapshot costs what changed.
 
-    A reading's per-symbol figures are grouped once (readings are immutable: the same object
-    gives the same figures), and a symbol whose figures are the very same objects as in the last
-    snapshot keeps the same ``SymbolTotal`` object. Everything built from a ``SymbolTotal``
-    downstream (rounded rows, serialized bytes, statistics) can then be reused by identity.
+    It remembers which reading of each source is counted and every symbol's figures by source.
+    A build compares the fresh readings with the counted ones: a source whose reading is new (or
+    went stale, or came back) has its old figures taken out and its new ones put in, and only the
+    symbols those figures touch get a new ``SymbolTotal``; every other symbol keeps the very same
+    object, so everything built from it downstream (rounded rows, serialized bytes, statistics)
+    is reused by identity. Readings are immutable, so the same object means the same figures.
     """
 
     def __init__(self) -> None:
-        self._figures: dict[str, tuple[VenueReading, dict[str, VenueFigure]]] = {}
-        self._last: Mapping[str, SymbolTotal] = {}
-
-    def _figures_of(self, reading: VenueReading) -> dict[str, VenueFigure]:
-        cached = self._figures.get(reading.source)
-        if cached is not None and cached[0] is reading:
-            return cached[1]
-        figures = venue_figures(reading)
-        self._figures[reading.source] = (reading, figures)
-        return figures
+        self._counted: dict[str, tuple[VenueReading, dict[str, VenueFigure]]] = {}
+        self._by_symbol: dict[str, dict[str, VenueFigure]] = {}
+        self._totals: dict[str, SymbolTotal] = {}
 
     def build(
         self, readings: Mapping[str, VenueReading], *, now_ms: int, stale_after_ms: Mapping[str, int]
     ) -> Snapshot:
-        per_symbol: dict[str, list[VenueFigure]] = defaultdict(list)
-        for source in sorted(readings):
-            reading = readings[source]
-            if not is_fresh(reading, now_ms, stale_after_ms[source]):
+        touched: set[str] = set()
+        fresh = {
+            source: reading
+            for source, reading in readings.items()
+            if is_fresh(reading, now_ms, stale_after_ms[source])
+        }
+        for source in self._counted.keys() - fresh.keys():
+            touched.update(self._uncount(source))
+        for source, reading in fresh.items():
+            counted = self._counted.get(source)
+            if counted is not None and counted[0] is reading:
                 continue
-            for base, figure in self._figures_of(reading).items():
-                per_symbol[base].append(figure)
-        for source in self._figures.keys() - readings.keys():
-            del self._figures[source]
-        symbols: dict[str, SymbolTotal] = {}
-        for symbol, figures in sorted(per_symbol.items()):
-            venues = tuple(sorted(figures, key=lambda f: (-f.oi_usd, f.source)))
-            before = self._last.get(symbol)
-            if (
-                before is not None
-                and len(before.venues) == len(venues)
-                and all(a is b for a, b in zip(before.venues, venues, strict=True))
-            ):
-                symbols[symbol] = before
-            else:
-                symbols[symbol] = SymbolTotal(
-                    symbol=symbol, total_oi_usd=math.fsum(f.oi_usd for f in venues), venues=venues
-                )
-        self._last = symbols
-        return Snapshot(built_at_ms=now_ms, symbols=symbols)
+            if counted is not None:
+                touched.update(self._uncount(source))
+            figures = venue_figures(reading)
+            self._counted[source] = (reading, figures)
+            for base, figure in figures.items():
+                self._by_symbol.setdefault(base, {})[source] = figure
+            touched.update(figures)
+        for symbol in touched:
+            by_source = self._by_symbol.get(symbol)
+            if not by_source:
+                self._by_symbol.pop(symbol, None)
+                self._totals.pop(symbol, None)
+                continue
+            venues = tuple(sorted(by_source.values(), key=lambda f: (-f.oi_usd, f.source)))
+            self._totals[symbol] = SymbolTotal(
+                symbol=symbol, total_oi_usd=math.fsum(f.oi_usd for f in venues), venues=venues
+            )
+        return Snapshot(built_at_ms=now_ms, symbols=dict(sorted(self._totals.items())))
+
+    def _uncount(self, source: str) -> set[str]:
+        """Take ``source``'s counted figures out; the symbols they touched."""
+        _, figures = self._counted.pop(source)
+        for base in figures:
+            by_source = self._by_symbol.get(base)
+            if by_source is not None:
+                by_source.pop(source, None)
+        return set(figures)

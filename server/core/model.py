@@ -201,6 +201,24 @@ class VenueReading:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FigureSums:
+    """What one source's markets of one symbol contribute to the symbol's statistics, summed once
+    when the reading arrives (``core/stats.py`` adds these up per symbol). ``*_cents`` are the
+    figures as served: each market's USD rounded to cents, then summed, so a source's markets add
+    up to its figure, and the splits to the total, exactly (API.md sections 4 and 5)."""
+
+    oi_usd_cents: int = 0
+    coins: float = 0.0  # Σ oi_base over the markets that have it
+    coins_usd: float = 0.0  # their USD
+    coin_markets: int = 0  # how many markets have oi_base
+    price_x_usd: float = 0.0  # Σ price × oi_usd over the markets converted with a price
+    priced_usd: float = 0.0
+    funding_x_usd: float = 0.0  # Σ funding_8h × oi_usd over the markets with funding
+    funded_usd: float = 0.0
+    stablecoin_cents: int = 0  # oi_usd_cents of the stablecoin-margined markets; the rest is coin
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VenueFigure:
     """One source's figures for one symbol: all its perpetual markets of that base summed, with
     the markets themselves (API.md section 4) and when each was fetched (``market_updated_at_ms``
@@ -213,6 +231,7 @@ class VenueFigure:
     venue_type: VenueType = VenueType.CEX
     markets: tuple[MarketOI, ...] = ()
     carried: Mapping[str, int] = field(default_factory=dict)
+    sums: FigureSums = field(default_factory=FigureSums)
 
     def market_updated_at_ms(self, market: MarketOI) -> int:
         return self.carried.get(market.venue_symbol, self.updated_at_ms)

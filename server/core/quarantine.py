@@ -53,19 +53,22 @@ class Screened:
     refused: str | None = None
 
 
-def reference_prices(readings: Iterable[VenueReading], *, excluding: str) -> dict[str, list[float]]:
-    """Each coin's prices (USD per canonical coin) as the *other* venues last reported them."""
-    prices: dict[str, list[float]] = defaultdict(list)
-    for reading in readings:
-        if reading.source == excluding:
-            continue
-        per_base: dict[str, list[float]] = defaultdict(list)
-        for market in reading.markets:
-            if market.price_usd is not None:
-                per_base[market.base].append(market.price_usd)
-        for base, values in per_base.items():
-            prices[base].append(statistics.median(values))  # one vote per venue
-    return prices
+def price_votes(reading: VenueReading) -> dict[str, float]:
+    """One venue's vote per coin: the median of its markets' prices (USD per canonical coin).
+    A function of the reading alone, so whoever keeps readings can keep their votes with them."""
+    per_base: dict[str, list[float]] = defaultdict(list)
+    for market in reading.markets:
+        if market.price_usd is not None:
+            per_base[market.base].append(market.price_usd)
+    return {base: statistics.median(values) for base, values in per_base.items()}
+
+
+def reference_prices(
+    votes: Mapping[str, Mapping[str, float]], *, excluding: str, bases: Iterable[str]
+) -> dict[str, list[float]]:
+    """Each of ``bases``' prices as the *other* venues last reported them (one vote per venue)."""
+    others = [v for source, v in votes.items() if source != excluding]
+    return {base: [v[base] for v in others if base in v] for base in set(bases)}
 
 
 def _price_problem(market: MarketOI, witnesses: Mapping[str, list[float]]) -> str | None:
@@ -127,13 +130,18 @@ def screen(
     reading: VenueReading,
     *,
     previous: VenueReading | None,
-    others: Iterable[VenueReading],
+    others: Iterable[VenueReading] = (),
+    votes: Mapping[str, Mapping[str, float]] | None = None,
     skipped_symbols: Iterable[str] = (),
     stale_after_ms: int,
 ) -> Screened:
-    """Screen ``reading`` against the venue's ``previous`` good reading and the ``others``' prices."""
+    """Screen ``reading`` against the venue's ``previous`` good reading and the other venues'
+    prices: their ``votes`` (source → coin → ``price_votes``) when the caller keeps them, else
+    computed from the ``others``' readings."""
     before = {m.venue_symbol: m for m in previous.markets} if previous else {}
-    witnesses = reference_prices(others, excluding=reading.source)
+    if votes is None:
+        votes = {other.source: price_votes(other) for other in others}
+    witnesses = reference_prices(votes, excluding=reading.source, bases=(m.base for m in reading.markets))
     kept: list[MarketOI] = []
     carried: dict[str, int] = {}
     rejections: list[Rejection] = []

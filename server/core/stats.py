@@ -10,8 +10,11 @@ the markets that carry the figure in question, and says how much of the total it
 - ``funding_8h`` = Σ rate_8h × oi_usd / Σ oi_usd over the markets with funding (normalised to 8 h
   first, then weighted); ``funding_apr`` = funding_8h × 1095 (8760 / 8); ``funding_coverage`` =
   their share of the total. Pool borrow fees never enter it (they are not funding).
-- ``by_margin`` and ``by_venue_type`` split the USD total by the market's margin type and the
-  venue's type; each split sums to the total.
+- The splits by margin type and venue type are sums of market cents (``FigureSums``), made at
+  the edge where the total is.
+
+Each source's part is summed once when its reading arrives (``figure_sums``); a symbol's
+statistics add up its sources' parts, so a snapshot costs no per-market work for them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from server.core.model import HOURS_PER_YEAR, MarginType, MarketOI, SymbolTotal, VenueType
+from server.core.model import HOURS_PER_YEAR, FigureSums, MarginType, MarketOI, SymbolTotal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,21 +34,43 @@ class SymbolStats:
     price_usd: float | None
     funding_8h: float | None
     funding_coverage: float
-    by_margin: dict[MarginType, float]
-    by_venue_type: dict[VenueType, float]
 
     @property
     def funding_apr(self) -> float | None:
         return None if self.funding_8h is None else self.funding_8h * HOURS_PER_YEAR / 8.0
 
 
-def _weighted(pairs: Iterable[tuple[float, float]]) -> tuple[float | None, float]:
-    """(Σ value × weight / Σ weight, Σ weight); None when no weight."""
-    items = list(pairs)
-    weight = math.fsum(w for _, w in items)
-    if not items or weight <= 0:
-        return None, weight
-    return math.fsum(v * w for v, w in items) / weight, weight
+def figure_sums(markets: Iterable[MarketOI]) -> FigureSums:
+    """One source's contribution to its symbol's statistics (once per reading, not per snapshot)."""
+    total_cents = stable_cents = coin_markets = 0
+    coins = coins_usd = price_x_usd = priced_usd = funding_x_usd = funded_usd = 0.0
+    for market in markets:
+        usd = market.oi_usd
+        market_cents = round(usd * 100)
+        total_cents += market_cents
+        if market.margin_type is MarginType.STABLECOIN:
+            stable_cents += market_cents
+        if market.oi_base is not None:
+            coins += market.oi_base
+            coins_usd += usd
+            coin_markets += 1
+        if market.price_usd is not None:
+            price_x_usd += market.price_usd * usd
+            priced_usd += usd
+        if market.funding is not None:
+            funding_x_usd += market.funding.rate_8h * usd
+            funded_usd += usd
+    return FigureSums(
+        oi_usd_cents=total_cents,
+        coins=coins,
+        coins_usd=coins_usd,
+        coin_markets=coin_markets,
+        price_x_usd=price_x_usd,
+        priced_usd=priced_usd,
+        funding_x_usd=funding_x_usd,
+        funded_usd=funded_usd,
+        stablecoin_cents=stable_cents,
+    )
 
 
 def _share(part: float, total: float) -> float:
@@ -53,31 +78,18 @@ def _share(part: float, total: float) -> float:
 
 
 def symbol_stats(total: SymbolTotal) -> SymbolStats:
-    """The statistics of one symbol's counted markets (every fresh source's markets of that base)."""
-    counted: list[tuple[MarketOI, VenueType]] = [
-        (market, figure.venue_type) for figure in total.venues for market in figure.markets
-    ]
+    """The statistics of one symbol's counted markets, from its sources' ``FigureSums``."""
+    sums = [figure.sums for figure in total.venues]
     usd = total.total_oi_usd
-    with_coins = [m for m, _ in counted if m.oi_base is not None]
-    coins_usd = math.fsum(m.oi_usd for m in with_coins)
-    price, _ = _weighted((m.price_usd, m.oi_usd) for m, _ in counted if m.price_usd is not None)
-    funding, funded_usd = _weighted(
-        (m.funding.rate_8h, m.oi_usd) for m, _ in counted if m.funding is not None
-    )
-    by_margin = {kind: 0.0 for kind in MarginType}
-    by_venue_type = {kind: 0.0 for kind in VenueType}
-    for market, venue_type in counted:
-        by_margin[market.margin_type] += market.oi_usd
-        by_venue_type[venue_type] += market.oi_usd
+    coins_usd = math.fsum(s.coins_usd for s in sums)
+    priced_usd = math.fsum(s.priced_usd for s in sums)
+    funded_usd = math.fsum(s.funded_usd for s in sums)
+    has_coins = any(s.coin_markets for s in sums)
     return SymbolStats(
         total_oi_usd=usd,
-        total_oi_coins=math.fsum(m.oi_base for m in with_coins if m.oi_base is not None)
-        if with_coins
-        else None,
+        total_oi_coins=math.fsum(s.coins for s in sums) if has_coins else None,
         coins_coverage=_share(coins_usd, usd),
-        price_usd=price,
-        funding_8h=funding,
+        price_usd=math.fsum(s.price_x_usd for s in sums) / priced_usd if priced_usd > 0 else None,
+        funding_8h=math.fsum(s.funding_x_usd for s in sums) / funded_usd if funded_usd > 0 else None,
         funding_coverage=_share(funded_usd, usd),
-        by_margin=by_margin,
-        by_venue_type=by_venue_type,
     )

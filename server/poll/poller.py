@@ -1,11 +1,13 @@
-"""One long-lived task per venue: refresh the catalog, fetch a cycle, parse, publish; never die.
+"""One long-lived task per venue: refresh the catalog, fetch a cycle, parse, submit; never die.
 
 The loop owns scheduling (interval with jitter, Retry-After), retries of transient failures,
-pacing of per-market requests and the source status. A failed poll publishes nothing, so the
-source's last good reading stays until the staleness rule drops it; bad data never replaces good.
-The service's broad ``except Exception`` for venue work lives here: it guards every step of a poll
-(fetch, parse, screen, publish, bookkeeping) alike, counts the failure in the status, logs it once
-with ``exc_info`` and carries on; ``CancelledError`` always propagates.
+pacing of per-market requests and the source status. A parsed reading is submitted to where
+readings are accepted (``core/readings.py``: screened there, against the other sources' latest),
+with the staleness limit this source works to; the verdict comes back for the status. A failed
+poll submits nothing, so the source's last good reading stays until the staleness rule drops it;
+bad data never replaces good. The service's broad ``except Exception`` for venue work lives here:
+it guards every step of a poll (fetch, parse, submit, bookkeeping) alike, counts the failure in
+the status, logs it once with ``exc_info`` and carries on; ``CancelledError`` always propagates.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, Protocol
 
 from server.core.errors import (
@@ -26,7 +28,8 @@ from server.core.errors import (
     VenueUnavailable,
 )
 from server.core.model import ParsedPoll, VenueReading
-from server.core.quarantine import Rejection, Screened, screen
+from server.core.quarantine import Rejection
+from server.core.readings import Submit
 from server.poll.http import Reply
 from server.poll.pacing import Pacer, min_cycle_s, over_budget_pause_s, weight_rate_per_s
 from server.poll.status import SourceStatus
@@ -49,20 +52,6 @@ class Fetch(Protocol):
     """Perform one venue request: real HTTP in production, a fake in tests."""
 
     def __call__(self, request: Request) -> Awaitable[Reply]: ...
-
-
-class Screen(Protocol):
-    """Screen a fresh reading against the previous one and the peers: ``core.quarantine.screen``."""
-
-    def __call__(
-        self,
-        reading: VenueReading,
-        *,
-        previous: VenueReading | None,
-        others: Iterable[VenueReading],
-        skipped_symbols: Iterable[str] = (),
-        stale_after_ms: int,
-    ) -> Screened: ...
 
 
 class Step:
@@ -92,9 +81,7 @@ class VenuePoller:
         fetch: Fetch,
         interval_s: float,
         status: SourceStatus,
-        publish: Callable[[VenueReading], None],
-        peers: Callable[[], Iterable[VenueReading]] = tuple,
-        screen: Screen = screen,
+        submit: Submit,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         jitter: float = 0.1,
         rng: random.Random | None = None,
@@ -103,13 +90,10 @@ class VenuePoller:
         self._fetch = fetch
         self._interval_s = interval_s
         self._status = status
-        self._publish = publish
-        self._screen = screen
+        self._submit = submit
         self._clock_ms = clock_ms
         self._jitter = jitter
         self._rng = rng or random.Random()
-        self._peers = peers
-        self._last_good: VenueReading | None = None
         self._quarantined: dict[str, str] = {}  # venue symbol -> reason, while rejected
         self._catalog: Catalog | None = None
         self._catalog_due_ms = 0
@@ -247,7 +231,7 @@ class VenuePoller:
     async def poll_once(self) -> float:
         """Run one cycle; returns the extra delay the venue asked for (Retry-After), else 0.
 
-        Every step (fetch, parse, screen, publish, bookkeeping) is guarded alike: a failure of any
+        Every step (fetch, parse, submit, bookkeeping) is guarded alike: a failure of any
         of them is one failed poll, counted in the status and logged once, and the loop carries on.
         """
         started = time.monotonic()
@@ -267,26 +251,21 @@ class VenuePoller:
         bodies = await self._fetch_all(self.spec.cycle_requests(catalog), catalog)
         step.name = "parsing"
         parsed: ParsedPoll = self.spec.parse(catalog, bodies)
-        step.name = "screening"
+        step.name = "submitting"  # screening and publishing happen where readings are accepted
         fetched_at = self._clock_ms()
-        screened = self._screen(
+        screened = self._submit(
             VenueReading(
                 source=self.spec.id,
                 fetched_at_ms=fetched_at,
                 markets=parsed.markets,
                 venue_type=self.spec.venue_type,
             ),
-            previous=self._last_good,
-            others=self._peers(),
             skipped_symbols=parsed.skipped_symbols,
             stale_after_ms=self.stale_after_ms,
         )
         self._note_rejections(screened.rejections)
         if screened.refused is not None:
             raise ImplausibleValue(screened.refused)
-        step.name = "publishing"
-        self._publish(screened.reading)
-        self._last_good = screened.reading  # only once published: the peers and the book agree
         step.name = "recording the success"
         if self._status.consecutive_failures:
             log.info(

@@ -21,7 +21,7 @@ Counted: ``marketType`` PERP, ``orderBookState`` Open, ``visible`` not false, no
 Funding: ``fundingRate`` of each /markPrices element (string, a fraction per interval, positive = longs
 pay shorts: ccxt reads it as the rate for ``nextFundingTimestamp``) and ``nextFundingTimestamp`` (unix
 ms) as the next settlement; the interval is the catalog row's ``fundingInterval`` (milliseconds:
-3,600,000 = 1 h in the recorded market, 8 h in older ones), kept per symbol in ``BackpackCatalog``
+3,600,000 = 1 h in the recorded market, 8 h in older ones), kept per symbol in the catalog
 because the shared ``Market`` has no interval field. A missing or malformed rate or interval gives
 funding None and never touches the OI reading.
 Provenance: raw = ``openInterest`` (base units), convention one_sided, price mark; margin asset the
@@ -35,7 +35,6 @@ rejected too (TOO_MANY_REQUESTS = rate limit). Fixtures: tests/fixtures/backpack
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
 
@@ -68,14 +67,6 @@ CATALOG_TTL_S: Final = 300.0
 RATE_LIMIT_CODE: Final = "TOO_MANY_REQUESTS"
 STOCK_MARKER: Final = ".US"  # tokenized US equities: SPCX.US_USDC, NVDA.US_USDC_PERP
 HOUR_MS: Final = 3_600_000.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BackpackCatalog(Catalog):
-    """The shared catalog plus each perp's funding interval in hours (``fundingInterval`` of /markets);
-    a market whose interval is missing or unusable is absent, so its funding is None."""
-
-    funding_interval_h: Mapping[str, float] = field(default_factory=dict)
 
 
 def perp_market(row: Row) -> Market | None:
@@ -116,7 +107,7 @@ def parse_catalog(bodies: Bodies) -> Catalog:
             hours = optional(partial(interval_hours, row))
             if hours is not None:
                 intervals[symbol] = hours
-    return BackpackCatalog(markets=catalog.markets, funding_interval_h=intervals)
+    return Catalog(markets=catalog.markets, funding_interval_h=intervals)
 
 
 def mark_funding(mark: Row, interval_h: float | None) -> Funding | None:
@@ -127,7 +118,7 @@ def mark_funding(mark: Row, interval_h: float | None) -> Funding | None:
 
 def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
     marks = {text(row, "symbol"): row for row in rows(bodies.one("markPrices"), "markPrices")}
-    intervals = catalog.funding_interval_h if isinstance(catalog, BackpackCatalog) else {}
+    intervals = catalog.funding_interval_h
 
     def convert(row: Row) -> MarketOI | None:
         market = catalog.markets.get(text(row, "symbol"))

@@ -87,12 +87,15 @@ class Catalog:
 
     ``markets``: venue symbol → ``Market`` for every perpetual we count. ``weight_limit_per_minute``:
     the venue's published request budget when it publishes one at runtime. ``groups``: sub-books to
-    poll per cycle (e.g. Hyperliquid's perp dexes); empty for most venues.
+    poll per cycle (e.g. Hyperliquid's perp dexes); empty for most venues. ``funding_interval_h``:
+    venue symbol → funding interval in hours, for venues whose catalog says it (a symbol absent
+    here has no known interval, so no funding).
     """
 
     markets: Mapping[str, Market] = field(default_factory=dict)
     weight_limit_per_minute: int | None = None
     groups: tuple[str, ...] = ()
+    funding_interval_h: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

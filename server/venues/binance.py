@@ -6,7 +6,10 @@ Endpoints (no bulk OI endpoint exists, so one OI request per perpetual, paced):
 - catalog, hourly: ``GET /fapi/v1/exchangeInfo`` (weight 1): ``symbols[]`` with ``contractType``,
   ``status``, ``baseAsset``, ``underlyingType``; ``rateLimits[]`` gives the REQUEST_WEIGHT budget per
   minute, read at runtime (6000 in the 2022 sample, 2400 reported in 2025).
-- cycle: ``GET /fapi/v1/premiumIndex`` without symbol (weight 10): every ``markPrice`` (string);
+- catalog, hourly, optional: ``GET /fapi/v1/fundingInfo`` (weight 0): only the symbols whose funding
+  was adjusted, each with ``fundingIntervalHours`` (a JSON integer) and its cap/floor.
+- cycle: ``GET /fapi/v1/premiumIndex`` without symbol (weight 10): every ``markPrice`` (string),
+  ``lastFundingRate`` (string), ``nextFundingTime`` (unix ms, JSON integer);
   ``GET /fapi/v1/openInterest?symbol=X`` (weight 1) per perpetual: ``openInterest`` (string).
 
 Units: every fapi contract is LINEAR with size 1 venue base unit, so ``openInterest`` is already in
@@ -15,16 +18,35 @@ base coins = openInterest × prefix factor; USD = openInterest × markPrice (pri
 Price: ``markPrice``. Counted: ``contractType`` PERPETUAL, ``status`` TRADING, ``underlyingType`` COIN
 (composite indices such as BTCDOMUSDT are not a crypto base). USDT and USDC books add up per base.
 One-sided: Binance counts each matched long/short pair once (the industry's reference convention).
+Provenance: raw = ``openInterest`` as sent (unit ``base``: fapi contracts are one base unit; dapi
+counts contracts), convention ``one_sided``, price ``mark``; margin asset = exchangeInfo ``marginAsset``.
+
+Funding: ``lastFundingRate`` of premiumIndex, a fraction per interval (the rate longs pay, sent as is),
+next settlement ``nextFundingTime``. Interval: ``fundingIntervalHours`` where fundingInfo lists the
+symbol, else Binance's standard 8 h (fundingInfo lists *only* adjusted symbols:
+https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Get-Funding-Rate-Info).
+Without a fundingInfo body (request failed) no symbol's interval is known, since any of them may
+have been adjusted: funding is None for every market until the next catalog refresh, OI unchanged.
+A listed symbol whose ``fundingIntervalHours`` is unusable has no known interval either (never 8 h).
 Fixtures: tests/fixtures/binance/ (from the recorded samples, see SOURCES.md there).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from server.core.errors import VenueRejected
-from server.core.model import ContractKind, Market, MarketOI, ParsedPoll
+from server.core.model import (
+    ContractKind,
+    Convention,
+    Funding,
+    Market,
+    MarketOI,
+    ParsedPoll,
+    PriceKind,
+    RawUnit,
+)
 from server.core.symbols import canonical_base
 from server.core.units import market_oi
 from server.venues.base import (
@@ -38,8 +60,12 @@ from server.venues.base import (
     collect,
     field_of,
     field_rows,
+    funding_of,
     num,
     obj,
+    opt_num,
+    optional,
+    raw_figure,
     rows,
     text,
 )
@@ -47,6 +73,9 @@ from server.venues.base import (
 # Fallback budget until exchangeInfo.rateLimits is read: the lower of the two published figures.
 DEFAULT_WEIGHT_PER_MINUTE: Final = 2400
 PREMIUM_INDEX_WEIGHT: Final = 10  # premiumIndex without a symbol
+FUNDING_INFO_WEIGHT: Final = 0  # fundingInfo (shares a separate 500 / 5 min / IP limit with fundingRate)
+# The interval of every symbol fundingInfo does not list (it lists only the adjusted ones).
+STANDARD_FUNDING_INTERVAL_H: Final = 8.0
 
 
 def weight_limit(info: object) -> int | None:
@@ -80,11 +109,41 @@ def usdm_market(row: Row) -> Market | None:
     )
 
 
+def _listed_interval(row: Row) -> float | None:
+    return optional(lambda: num(row, "fundingIntervalHours"))
+
+
+def funding_intervals(funding_info: object | None, symbols: Iterable[str]) -> dict[str, float]:
+    """Each symbol's funding interval in hours: fundingInfo's ``fundingIntervalHours`` for a listed
+    (adjusted) symbol, the standard 8 h for the others. No body, or one that is not the documented
+    array, gives no interval at all (any symbol may be adjusted); a listed symbol with an unusable
+    ``fundingIntervalHours`` gets none either. Never fails: funding must not cost the catalog."""
+    listed_rows = None if funding_info is None else optional(lambda: rows(funding_info, "fundingInfo"))
+    if listed_rows is None:
+        return {}
+    listed = {
+        row["symbol"]: _listed_interval(row) for row in listed_rows if isinstance(row.get("symbol"), str)
+    }
+    intervals: dict[str, float] = {}
+    for symbol in symbols:
+        hours = listed.get(symbol, STANDARD_FUNDING_INTERVAL_H)  # a listed symbol's None stays None
+        if hours is not None:
+            intervals[symbol] = hours
+    return intervals
+
+
 def catalog_parser(market_of: Callable[[Row], Market | None]) -> Callable[[Bodies], Catalog]:
     def parse_catalog(bodies: Bodies) -> Catalog:
         info = bodies.one("exchangeInfo")
-        markets = [market_of(row) for row in field_rows(info, "symbols", "exchangeInfo")]
-        return catalog_of(markets, weight_limit_per_minute=weight_limit(info))
+        catalog = catalog_of(
+            (market_of(row) for row in field_rows(info, "symbols", "exchangeInfo")),
+            weight_limit_per_minute=weight_limit(info),
+        )
+        return Catalog(
+            markets=catalog.markets,
+            weight_limit_per_minute=catalog.weight_limit_per_minute,
+            funding_interval_h=funding_intervals(bodies.get("fundingInfo"), catalog.markets),
+        )
 
     return parse_catalog
 
@@ -103,16 +162,36 @@ def cycle_requester(api: str) -> Callable[[Catalog], tuple[Request, ...]]:
     return cycle_requests
 
 
+def funding(premium: Row, interval_h: float | None) -> Funding | None:
+    """premiumIndex ``lastFundingRate`` (a fraction per interval, longs pay when positive) over the
+    market's interval; None when the rate or the interval is missing or unusable. A bad
+    ``nextFundingTime`` costs only ``next_at_ms``."""
+    next_at = optional(lambda: opt_num(premium, "nextFundingTime"))
+    return optional(lambda: funding_of(num(premium, "lastFundingRate"), interval_h, next_at_ms=next_at))
+
+
 def parse(catalog: Catalog, bodies: Bodies) -> ParsedPoll:
     """Join each perpetual's ``openInterest`` with its ``markPrice``; convert per the market's kind."""
     marks = {text(row, "symbol"): row for row in rows(bodies.one("premiumIndex"), "premiumIndex")}
+    intervals = catalog.funding_interval_h
 
     def convert(market: Market) -> MarketOI | None:
         body = bodies.get(f"oi:{market.venue_symbol}")
         mark = marks.get(market.venue_symbol)
         if body is None or mark is None:
             return None  # request failed (logged by the poller) or market not priced yet
-        return market_oi(market, num(obj(body, "openInterest"), "openInterest"), num(mark, "markPrice"))
+        oi = obj(body, "openInterest")
+        # fapi counts base units (LINEAR, one base unit per contract); dapi counts contracts (INVERSE)
+        unit = RawUnit.CONTRACTS if market.kind is ContractKind.INVERSE else RawUnit.BASE
+        return market_oi(
+            market,
+            num(oi, "openInterest"),
+            num(mark, "markPrice"),
+            raw=raw_figure(oi, "openInterest", unit),
+            price_kind=PriceKind.MARK,
+            convention=Convention.ONE_SIDED,
+            funding=funding(mark, intervals.get(market.venue_symbol)),
+        )
 
     return collect(catalog.markets.values(), convert, label=lambda m: m.venue_symbol)
 
@@ -131,7 +210,10 @@ def binance_spec(
         id=id,
         base_url=base_url,
         docs_url=docs_url,
-        catalog_requests=(Request(key="exchangeInfo", path=f"{api}/exchangeInfo"),),
+        catalog_requests=(
+            Request(key="exchangeInfo", path=f"{api}/exchangeInfo"),
+            Request(key="fundingInfo", path=f"{api}/fundingInfo", weight=FUNDING_INFO_WEIGHT, optional=True),
+        ),
         parse_catalog=catalog_parser(market_of),
         cycle_requests=cycle_requester(api),
         parse=parse,

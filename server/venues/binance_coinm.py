@@ -2,14 +2,21 @@
 
 Docs: https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/rest-api/Open-Interest
 
-Endpoints: as ``binance`` under ``/dapi/v1`` (exchangeInfo hourly; premiumIndex + one openInterest
-request per perpetual each cycle, paced inside the REQUEST_WEIGHT budget read from exchangeInfo).
+Endpoints: as ``binance`` under ``/dapi/v1`` (exchangeInfo and the optional fundingInfo hourly;
+premiumIndex + one openInterest request per perpetual each cycle, paced inside the REQUEST_WEIGHT
+budget read from exchangeInfo).
 
 Units: every dapi contract is INVERSE: ``openInterest`` counts contracts of ``contractSize`` USD
 (a JSON number in exchangeInfo: 100 for BTCUSD_PERP, 10 for the others; read, never hard-coded).
 USD = openInterest × contractSize; base coins = USD / markPrice. Price: ``markPrice`` (USD per coin).
 Counted: ``contractType`` PERPETUAL with ``contractStatus`` TRADING (symbols ``*_PERP``).
-One-sided, as fapi. Fixtures: tests/fixtures/binance_coinm/.
+One-sided, as fapi. Provenance: raw = ``openInterest`` as sent, unit ``contracts`` (of
+``contractSize`` USD); convention ``one_sided``; price ``mark``; margin asset = ``marginAsset`` (the coin).
+Funding, as fapi: premiumIndex ``lastFundingRate`` (fraction per interval, longs pay when positive),
+``nextFundingTime``; interval from ``GET /dapi/v1/fundingInfo`` ``fundingIntervalHours`` for the
+adjusted symbols it lists, 8 h for the others; no fundingInfo body → no interval → funding None.
+Docs: https://developers.binance.com/docs/derivatives/coin-margined-futures/market-data/rest-api/Get-Funding-Info
+Fixtures: tests/fixtures/binance_coinm/.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from server.api.rest import RestRunner, build_app
 from server.core.model import Snapshot
 from server.core.store import SnapshotHub
 from server.history.model import Candle, Interval
+from tests.api.test_openapi import validator
 from tests.history.memory_store import MemoryStore
 
 T0: Final = 1_709_636_400_000  # 11:00 UTC
@@ -79,7 +80,9 @@ def filled_store() -> MemoryStore:
 async def serve(store: MemoryStore | None) -> AsyncIterator[Served]:
     hub: SnapshotHub[PreparedSnapshot] = SnapshotHub(PreparedSnapshot(Snapshot(built_at_ms=T0)))
     access = (
-        HistoryAccess() if store is None else HistoryAccess(store, lambda: {"state": "ok", "failures": 0})
+        HistoryAccess()
+        if store is None
+        else HistoryAccess(store, lambda: {"state": "ok", "store": "memory", "failures": 0})
     )
     runner = RestRunner(build_app(hub, history=access))
     await runner.setup()
@@ -244,7 +247,7 @@ async def test_the_status_endpoint(served: Served) -> None:
         assert response.status == 200
         body = json.loads(await response.read())
     assert body["status"] == "ok"
-    assert body["data"] == {"state": "ok", "failures": 0}
+    assert body["data"] == {"state": "ok", "store": "memory", "failures": 0}
     async with served.session.get(f"{served.rest}/v1/history/status?x=1") as response:
         assert response.status == 400
 
@@ -353,3 +356,23 @@ async def test_hostile_grpc_requests_get_known_codes(
         assert "Traceback" not in (error.details() or "")
     else:
         assert len(reply.candles) <= 1000
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("symbol=BTC&interval=1h", "200"),
+        ("symbol=BTC&interval=1h&source=binance&limit=2", "200"),
+        ("symbol=BTC&interval=1d", "200"),
+        ("symbol=DOGE&interval=1h", "404"),
+        ("symbol=BTC&interval=1h&limit=0", "400"),
+    ],
+)
+async def test_bodies_match_the_openapi_document(served: Served, query: str, status: str) -> None:
+    got, body = await get(served, query)
+    assert str(got) == status
+    errors = [f"{e.instance_path}: {e.message}" for e in validator("/v1/history", status).iter_errors(body)]
+    assert not errors, errors[:5]
+    async with served.session.get(f"{served.rest}/v1/history/status") as response:
+        status_body = json.loads(await response.read())
+    assert validator("/v1/history/status").is_valid(status_body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -100,3 +101,14 @@ async def test_html_accept_still_gets_json(client: aiohttp.ClientSession, rest_u
     async with client.get(f"{rest_url}/nope", headers={"Accept": "text/html"}) as response:
         assert response.content_type == "application/json"
         assert "<html" not in await response.text()
+
+
+@pytest.mark.parametrize("expect", [b"\x80", b"foo", b"\xff\xfe"])
+async def test_an_unknown_expect_header_is_417_json_even_when_not_utf8(rest_url: str, expect: bytes) -> None:
+    host, port = rest_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /v1/open-interest HTTP/1.1\r\nHost: x\r\nExpect: " + expect + b"\r\n\r\n")
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 417 ") and b"application/json" in head

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from server.core.aggregate import aggregate
-from server.core.model import ContractKind, Funding, MarginType, MarketOI, VenueReading, VenueType
-from server.core.stats import SymbolStats, symbol_stats
+from server.core.model import ContractKind, Funding, MarketOI, VenueReading, VenueType
+from server.core.stats import SymbolStats, figure_sums, symbol_stats
 
 NOW = 1_709_640_000_000
 
@@ -77,8 +77,18 @@ def test_weighted_price_funding_coverage_and_splits() -> None:
     assert stats.funding_8h == pytest.approx(0.000125)
     assert stats.funding_apr == pytest.approx(0.136875)
     assert stats.funding_coverage == pytest.approx(0.8)
-    assert stats.by_margin == {MarginType.STABLECOIN: 800.0, MarginType.COIN: 200.0}
-    assert stats.by_venue_type == {VenueType.CEX: 800.0, VenueType.DEX: 200.0}
+
+
+def test_figure_sums_in_cents_as_served() -> None:
+    markets = (
+        btc("BTCUSDT", 600.004, 6.0, 100.0),  # 60,000 cents
+        btc("BTCUSD_PERP", 200.006, 1.9, 105.0, kind=ContractKind.INVERSE, margin_asset="BTC"),  # 20,001
+    )
+    sums = figure_sums(markets)
+    assert (sums.oi_usd_cents, sums.stablecoin_cents, sums.coin_markets) == (80_001, 60_000, 2)
+    # price × USD: 100 × 600.004 + 105 × 200.006 = 81,001.03
+    assert sums.price_x_usd == pytest.approx(81_001.03) and sums.priced_usd == pytest.approx(800.01)
+    assert sums.funded_usd == 0.0
 
 
 def test_nothing_with_funding_or_price_gives_none() -> None:

@@ -15,6 +15,7 @@ import pytest
 from server.app import App, history_name
 from server.config import Config
 from server.preflight import StartupError
+from tests.api.test_openapi import validator
 
 SOURCES = ("okx", "bybit")
 
@@ -56,6 +57,7 @@ async def test_shutdown_flushes_and_a_restart_serves_it_at_once(tmp_path: Path) 
         await until(lambda: app.recorder is not None and app.recorder.status().open_series >= 3)
         status, body = await get(app, "/v1/history/status")
         assert status == 200
+        assert validator("/v1/history/status").is_valid(body)
         data = body["data"]
         assert isinstance(data, dict)
         assert data["state"] == "ok"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -13,8 +13,8 @@ import pytest
 from server.core.errors import SchemaDrift, VenueRateLimited, VenueRejected, VenueTimeout, VenueUnavailable
 from server.core.model import ContractKind, Market, MarketOI, ParsedPoll, Snapshot, VenueReading
 from server.core.quarantine import Screened, screen
+from server.core.readings import LatestReadings, Screen, Submit
 from server.core.units import market_oi
-from server.poll.book import ReadingsBook
 from server.poll.http import Reply
 from server.poll.pacing import Pacer, burst_weight, over_budget_pause_s
 from server.poll.poller import VenuePoller
@@ -98,12 +98,30 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("server.poll.poller.MAX_RETRY_BACKOFF_S", (0.0, 0.0))
 
 
+def kept_into(published: list[VenueReading], clock: Clock, screen: Screen = screen) -> Submit:
+    """Submit to real ``LatestReadings`` (screening included), recording each reading it keeps."""
+    latest = LatestReadings(clock_ms=clock, on_snapshot=lambda _: None, screen=screen)
+
+    def submit(reading: VenueReading, *, skipped_symbols: Sequence[str], stale_after_ms: int) -> Screened:
+        screened = latest.accept(reading, skipped_symbols=skipped_symbols, stale_after_ms=stale_after_ms)
+        if screened.refused is None:
+            published.append(latest.readings[reading.source])
+        return screened
+
+    return submit
+
+
 def make(
     venue: FakeVenue, clock: Clock, published: list[VenueReading], pacing: Pacing | None = None
 ) -> tuple[VenuePoller, SourceStatus]:
     status = SourceStatus("fake", poll_interval_s=1.0)
     poller = VenuePoller(
-        spec(pacing), fetch=venue, interval_s=1.0, status=status, publish=published.append, clock_ms=clock
+        spec(pacing),
+        fetch=venue,
+        interval_s=1.0,
+        status=status,
+        submit=kept_into(published, clock),
+        clock_ms=clock,
     )
     return poller, status
 
@@ -343,19 +361,19 @@ async def test_rate_limit_code_inside_a_4xx_body_is_a_rate_limit() -> None:
         fetch=venue,
         interval_s=1.0,
         status=status,
-        publish=published.append,
+        submit=kept_into(published, clock),
         clock_ms=clock,
     )
     assert await poller.poll_once() == 5.0
     assert status.last_error is not None and "VenueRateLimited" in status.last_error
 
 
-def test_book_rebuilds_on_expiry_only() -> None:
+def test_latest_readings_rebuild_on_expiry_only() -> None:
     clock = Clock()
     published: list[Snapshot] = []
-    book = ReadingsBook(stale_after_ms=lambda _: 3000, clock_ms=clock, on_snapshot=published.append)
+    book = LatestReadings(clock_ms=clock, on_snapshot=published.append)
     market = MarketOI(venue_symbol="A", base="A", oi_base=1.0, oi_usd=10.0, price_usd=10.0)
-    book.accept(VenueReading(source="x", fetched_at_ms=clock.now, markets=(market,)))
+    book.accept(VenueReading(source="x", fetched_at_ms=clock.now, markets=(market,)), stale_after_ms=3000)
     assert len(published) == 1 and "A" in published[0].symbols
     aggregated = {"n": 0}
     original = book.rebuild
@@ -404,16 +422,15 @@ async def test_a_screen_that_raises_is_a_failed_poll_logged_once(caplog: pytest.
         fetch=venue,
         interval_s=1.0,
         status=status,
-        publish=published.append,
+        submit=kept_into(published, clock, screen=broken),
         clock_ms=clock,
-        screen=broken,
     )
     for _ in range(3):
         clock.now += 1000
         assert await poller.poll_once() == 0.0
     assert not published and status.consecutive_failures == 3
     assert status.last_error is not None and status.last_error.startswith(
-        "internal error while screening: RuntimeError: bug number"
+        "internal error while submitting: RuntimeError: bug number"
     )
     assert "\n" not in status.last_error and "Traceback" not in status.last_error
     # each distinct failure is logged once with its traceback: messages differ by the number
@@ -427,17 +444,17 @@ async def test_the_same_failure_every_poll_is_logged_once(caplog: pytest.LogCapt
     venue, clock = FakeVenue(), Clock()
     status = SourceStatus("fake", poll_interval_s=1.0)
 
-    def publish(reading: VenueReading) -> None:
+    def submit(reading: VenueReading, *, skipped_symbols: Sequence[str], stale_after_ms: int) -> Screened:
         raise ValueError("the book refused it")
 
-    poller = VenuePoller(spec(), fetch=venue, interval_s=1.0, status=status, publish=publish, clock_ms=clock)
+    poller = VenuePoller(spec(), fetch=venue, interval_s=1.0, status=status, submit=submit, clock_ms=clock)
     for _ in range(4):
         clock.now += 1000
         await poller.poll_once()
     assert status.consecutive_failures == 4
-    assert status.last_error == "internal error while publishing: ValueError: the book refused it"
+    assert status.last_error == "internal error while submitting: ValueError: the book refused it"
     assert tracebacks(caplog) == [
-        "poll failed: internal error while publishing: ValueError: the book refused it"
+        "poll failed: internal error while submitting: ValueError: the book refused it"
     ]
     view = status.view(now_ms=clock.now, stale_after_ms=poller.stale_after_ms)
     assert view.state is SourceState.DOWN and view.last_success_ms is None
@@ -448,13 +465,14 @@ async def test_a_publish_that_raises_does_not_end_the_task() -> None:
     status = SourceStatus("fake", poll_interval_s=0.01)
     done = asyncio.Event()
 
-    def accept(reading: VenueReading) -> None:
+    def accept(reading: VenueReading, *, skipped_symbols: Sequence[str], stale_after_ms: int) -> Screened:
         published.append(reading)
         done.set()
+        return Screened(reading=reading, rejections=())
 
-    publish = Flaky(2, accept)
+    submit = Flaky(2, accept)
     poller = VenuePoller(
-        spec(), fetch=venue, interval_s=0.01, status=status, publish=publish, clock_ms=clock, jitter=0.0
+        spec(), fetch=venue, interval_s=0.01, status=status, submit=submit, clock_ms=clock, jitter=0.0
     )
     task = asyncio.create_task(poller.run())
     try:
@@ -463,33 +481,28 @@ async def test_a_publish_that_raises_does_not_end_the_task() -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    assert publish.calls == 3 and len(published) == 1
+    assert submit.calls == 3 and len(published) == 1
     assert status.last_success_ms is not None and status.consecutive_failures == 0
-    assert status.last_error is not None and "publishing: RuntimeError: bug number 2" in status.last_error
+    assert status.last_error is not None and "submitting: RuntimeError: bug number 2" in status.last_error
 
 
-async def test_a_published_reading_is_the_next_previous_only_once_published() -> None:
-    """A reading the book never took must not become the jump-check baseline."""
-    venue, clock, published = FakeVenue(), Clock(), list[VenueReading]()
-    status = SourceStatus("fake", poll_interval_s=1.0)
+def test_a_refused_reading_never_becomes_the_previous_one() -> None:
+    """Screening compares a reading with the last one *kept*: a refused one is never the baseline."""
+    clock = Clock()
     previous: list[VenueReading | None] = []
+    refuse_next = [True]
 
     def watching_screen(reading: VenueReading, **kwargs: Any) -> Screened:
         previous.append(kwargs["previous"])
+        if refuse_next.pop() if refuse_next else False:
+            return Screened(reading=reading, rejections=(), refused="refused on purpose")
         return screen(reading, **kwargs)
 
-    publish = Flaky(1, published.append)
-    poller = VenuePoller(
-        spec(),
-        fetch=venue,
-        interval_s=1.0,
-        status=status,
-        publish=publish,
-        clock_ms=clock,
-        screen=watching_screen,
-    )
-    for _ in range(3):
-        clock.now += 1000
-        await poller.poll_once()
-    assert previous[0] is None and previous[1] is None  # the first reading was never published
-    assert previous[2] is published[0]
+    latest = LatestReadings(clock_ms=clock, on_snapshot=lambda _: None, screen=watching_screen)
+    market = MarketOI(venue_symbol="A", base="A", oi_base=1.0, oi_usd=10.0, price_usd=10.0)
+    readings = [VenueReading(source="x", fetched_at_ms=clock.now + i, markets=(market,)) for i in range(3)]
+    verdicts = [latest.accept(r, stale_after_ms=3000) for r in readings]
+    assert verdicts[0].refused == "refused on purpose"
+    assert previous[:2] == [None, None]  # the refused first reading was never kept
+    assert previous[2] == readings[1]  # screened copies: equal, not the same object
+    assert latest.readings["x"] == readings[2]

@@ -115,7 +115,7 @@ def test_unknown_interval_gives_no_funding(value: object) -> None:
 
 
 def test_a_catalog_without_intervals_gives_no_funding() -> None:
-    plain = Catalog(markets=catalog().markets)  # not a BackpackCatalog: no interval known
+    plain = Catalog(markets=catalog().markets)  # no funding intervals: none known
     btc = market(parse(cat=plain), "BTC_USDC_PERP")
     assert btc.funding is None and btc.oi_base == pytest.approx(1273.85214, rel=1e-12)
 

@@ -1,4 +1,5 @@
-"""Binance USD-M: golden figures from the recorded doc examples, skipping rules, drift."""
+"""Binance USD-M: golden figures from the recorded doc examples, skipping rules, drift, provenance
+and funding (premiumIndex rate over fundingInfo's interval)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,37 @@ import copy
 
 import pytest
 
-from server.core.errors import MalformedResponse, SchemaDrift
-from server.core.model import ContractKind, ParsedPoll
+from server.core.errors import MalformedResponse, SchemaDrift, VenueRejected
+from server.core.model import (
+    ContractKind,
+    Convention,
+    MarginType,
+    ParsedPoll,
+    PriceKind,
+    Raw,
+    RawUnit,
+    VenueReading,
+)
+from server.core.readings import accept_all
+from server.poll.http import Reply
+from server.poll.poller import VenuePoller
+from server.poll.status import SourceStatus
+from server.sim.inprocess import InProcessFetch
+from server.sim.render import binance as sim_binance
 from server.venues import binance
-from server.venues.base import Bodies, Catalog
-from tests.support import fixture, market
+from server.venues.base import Bodies, Catalog, Request
+from tests.support import fixture, market, sim_world
 
 EXCHANGE_INFO = fixture("binance", "exchangeInfo.json")
+FUNDING_INFO = fixture("binance", "fundingInfo.json")  # the doc example: BLZUSDT only, at 8 h
 
 
-def catalog() -> Catalog:
-    return binance.SPEC.parse_catalog(Bodies({"exchangeInfo": (EXCHANGE_INFO,)}))
+def catalog(funding_info: object | None = None) -> Catalog:
+    """The recorded catalog; with ``funding_info`` the fundingInfo body too (None: that request failed)."""
+    pages: dict[str, tuple[object, ...]] = {"exchangeInfo": (EXCHANGE_INFO,)}
+    if funding_info is not None:
+        pages["fundingInfo"] = (funding_info,)
+    return binance.SPEC.parse_catalog(Bodies(pages))
 
 
 def cycle(catalog: Catalog, oi_by_symbol: dict[str, object], premium: object) -> Bodies:
@@ -130,3 +151,155 @@ def test_bad_numbers_skip_the_row(bad: str) -> None:
 def test_error_body_is_rejected() -> None:
     with pytest.raises(Exception, match="-1121"):
         binance.SPEC.check_envelope({"code": -1121, "msg": "Invalid symbol."})
+
+
+# --- provenance and funding ---------------------------------------------------------------------
+
+
+def with_eth_at_4h() -> list[dict[str, object]]:
+    """The documented fundingInfo array plus an ETHUSDT row of the same shape at 4 h."""
+    rows = copy.deepcopy(FUNDING_INFO)
+    assert isinstance(rows, list)
+    return [*rows, {**rows[0], "symbol": "ETHUSDT", "fundingIntervalHours": 4}]
+
+
+def parse_both(funding_info: object | None, premium: list[dict[str, object]]) -> ParsedPoll:
+    cat = catalog(funding_info)
+    oi = fixture("binance", "openInterest.json")
+    eth_oi = {**oi, "symbol": "ETHUSDT"}  # type: ignore[dict-item]
+    return binance.parse(cat, cycle(cat, {"BTCUSDT": oi, "ETHUSDT": eth_oi}, premium))
+
+
+def premium_rows(**eth: object) -> list[dict[str, object]]:
+    """The recorded premiumIndex row (BTCUSDT) and an ETHUSDT row of the same shape."""
+    btc = fixture("binance", "premiumIndex.json")[0]  # type: ignore[index]
+    return [btc, {**btc, "symbol": "ETHUSDT", "markPrice": "400.5", "lastFundingRate": "-0.00012000", **eth}]
+
+
+def test_catalog_requests_funding_info_hourly_and_optionally() -> None:
+    keys = [(r.key, r.path, r.weight, r.optional) for r in binance.SPEC.catalog_requests]
+    assert keys == [
+        ("exchangeInfo", "/fapi/v1/exchangeInfo", 1, False),
+        ("fundingInfo", "/fapi/v1/fundingInfo", 0, True),  # weight 0 per the doc
+    ]
+
+
+def test_funding_intervals_from_funding_info() -> None:
+    cat = catalog(with_eth_at_4h())
+    assert isinstance(cat, Catalog)
+    # BTCUSDT is not listed (not adjusted): Binance's standard 8 h; ETHUSDT is listed at 4 h.
+    # BLZUSDT is listed but not in the catalog: ignored.
+    assert dict(cat.funding_interval_h) == {"BTCUSDT": 8.0, "ETHUSDT": 4.0}
+
+
+def test_golden_provenance_btcusdt() -> None:
+    btc = market(parse_both(FUNDING_INFO, premium_rows()), "BTCUSDT")
+    assert btc.raw == Raw(field="openInterest", value="10659.509", unit=RawUnit.BASE)  # verbatim
+    assert btc.convention is Convention.ONE_SIDED
+    assert btc.price_kind is PriceKind.MARK and btc.venue_price == pytest.approx(11793.63104562)
+    assert btc.kind is ContractKind.LINEAR
+    assert btc.margin_asset == "USDT" and btc.margin_type is MarginType.STABLECOIN  # marginAsset
+    assert btc.contract_size is None  # the raw figure is base units, not contracts
+
+
+def test_golden_funding_standard_8h() -> None:
+    btc = market(parse_both(FUNDING_INFO, premium_rows()), "BTCUSDT")
+    assert btc.funding is not None
+    # lastFundingRate "0.00038246" per 8 h (BTCUSDT is not in fundingInfo):
+    # rate_8h = 0.00038246 × 8 / 8 = 0.00038246; apr = 0.00038246 × 8760 / 8 = 0.4187937
+    assert btc.funding.rate == 0.00038246
+    assert btc.funding.interval_hours == 8.0
+    assert btc.funding.rate_8h == pytest.approx(0.00038246, rel=1e-12)
+    assert btc.funding.apr == pytest.approx(0.4187937, rel=1e-12)
+    assert btc.funding.next_at_ms == 1597392000000  # nextFundingTime
+    assert btc.funding.short_rate is None
+
+
+def test_golden_funding_adjusted_4h() -> None:
+    eth = market(parse_both(with_eth_at_4h(), premium_rows()), "ETHUSDT")
+    assert eth.funding is not None
+    # lastFundingRate "-0.00012000" per 4 h (fundingInfo fundingIntervalHours 4): shorts pay
+    # rate_8h = -0.00012 × 8 / 4 = -0.00024; apr = -0.00012 × 8760 / 4 = -0.2628
+    assert eth.funding.interval_hours == 4.0
+    assert eth.funding.rate_8h == pytest.approx(-0.00024, rel=1e-12)
+    assert eth.funding.apr == pytest.approx(-0.2628, rel=1e-12)
+
+
+def test_failed_funding_info_gives_no_funding_and_the_same_oi() -> None:
+    # Without fundingInfo no symbol's interval is known (any may be adjusted): funding None everywhere.
+    with_info = parse_both(FUNDING_INFO, premium_rows())
+    without = parse_both(None, premium_rows())
+    assert [m.funding for m in without.markets] == [None, None]
+    figures = [(m.oi_usd, m.oi_base) for m in with_info.markets]
+    assert [(m.oi_usd, m.oi_base) for m in without.markets] == figures
+
+
+@pytest.mark.parametrize("body", [{"code": -1000, "msg": "x"}, [1, 2], "oops"])
+def test_funding_info_not_the_documented_array_gives_no_interval(body: object) -> None:
+    cat = catalog(body)
+    assert sorted(cat.markets) == ["BTCUSDT", "ETHUSDT"]  # the catalog itself is unharmed
+    assert isinstance(cat, Catalog) and dict(cat.funding_interval_h) == {}
+
+
+@pytest.mark.parametrize("hours", ["abc", None, "NaN"])
+def test_listed_symbol_with_unusable_interval_is_unknown_not_8h(hours: object) -> None:
+    info = [*with_eth_at_4h()[:1], {**with_eth_at_4h()[1], "fundingIntervalHours": hours}]
+    eth = market(parse_both(info, premium_rows()), "ETHUSDT")
+    assert eth.funding is None
+    assert eth.oi_usd == pytest.approx(10659.509 * 400.5)
+
+
+@pytest.mark.parametrize("rate", ["", "abc", "NaN", None, [1]])
+def test_malformed_funding_rate_gives_none_with_oi_unchanged(rate: object) -> None:
+    good = market(parse_both(with_eth_at_4h(), premium_rows()), "ETHUSDT")
+    bad = market(parse_both(with_eth_at_4h(), premium_rows(lastFundingRate=rate)), "ETHUSDT")
+    assert good.funding is not None and bad.funding is None
+    assert (bad.oi_usd, bad.oi_base, bad.raw) == (good.oi_usd, good.oi_base, good.raw)
+
+
+def test_missing_funding_rate_gives_none_with_oi_unchanged() -> None:
+    premium = premium_rows()
+    del premium[1]["lastFundingRate"]
+    eth = market(parse_both(with_eth_at_4h(), premium), "ETHUSDT")
+    assert eth.funding is None
+    # oi_usd = openInterest 10659.509 × markPrice 400.5 = 4,269,133.3545
+    assert eth.oi_usd == pytest.approx(4_269_133.3545)
+
+
+@pytest.mark.parametrize("next_time", ["soon", 12345, None])
+def test_bad_next_funding_time_drops_only_the_time(next_time: object) -> None:
+    eth = market(parse_both(with_eth_at_4h(), premium_rows(nextFundingTime=next_time)), "ETHUSDT")
+    assert eth.funding is not None and eth.funding.next_at_ms is None
+    assert eth.funding.rate == -0.00012
+
+
+async def poll_with_failing(path: str | None) -> VenueReading:
+    """One poll of the simulated venue through the real poller, the request to ``path`` refused."""
+    world = sim_world(sim_binance.USDM)
+    world.step()
+    inner = InProcessFetch(sim_binance.USDM, world)
+
+    async def fetch(request: Request) -> Reply:
+        if request.path == path:
+            raise VenueRejected("HTTP 503: simulated outage")
+        return await inner(request)
+
+    readings: list[VenueReading] = []
+    status = SourceStatus("binance", poll_interval_s=30)
+    poller = VenuePoller(
+        binance.SPEC, fetch=fetch, interval_s=30, status=status, submit=accept_all(readings.append)
+    )
+    await poller.poll_once()
+    assert len(readings) == 1, status.last_error
+    return readings[0]
+
+
+async def test_poll_survives_a_failed_funding_request() -> None:
+    healthy = await poll_with_failing(None)
+    failed = await poll_with_failing("/fapi/v1/fundingInfo")
+    assert all(m.funding is not None for m in healthy.markets)
+    assert failed.markets and all(m.funding is None for m in failed.markets)
+    # the same seeded world: the same OI, market by market
+    assert [(m.venue_symbol, m.oi_usd) for m in failed.markets] == [
+        (m.venue_symbol, m.oi_usd) for m in healthy.markets
+    ]

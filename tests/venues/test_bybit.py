@@ -7,17 +7,17 @@ import copy
 import pytest
 
 from server.core.errors import SchemaDrift, VenueRateLimited, VenueRejected
-from server.core.model import ContractKind
+from server.core.model import ContractKind, Convention, MarginType, MarketOI, PriceKind, Raw, RawUnit
 from server.venues import bybit
 from server.venues.base import Bodies, Catalog, Request
 from tests.support import fixture, market
 
 
-def catalog() -> Catalog:
+def catalog(linear: object | None = None) -> Catalog:
     return bybit.SPEC.parse_catalog(
         Bodies(
             {
-                "instruments:linear": (fixture("bybit", "instruments_info_linear.json"),),
+                "instruments:linear": (linear or fixture("bybit", "instruments_info_linear.json"),),
                 "instruments:inverse": (fixture("bybit", "instruments_info_inverse.json"),),
             }
         )
@@ -126,3 +126,88 @@ def test_drift_missing_mark_price() -> None:
     del tickers["result"]["list"][0]["markPrice"]  # type: ignore[index]
     with pytest.raises(SchemaDrift, match="markPrice"):
         bybit.parse(catalog(), cycle(fixture("bybit", "tickers_linear.json"), tickers))
+
+
+# --- provenance and funding ---------------------------------------------------------------------
+
+
+def parse_one(symbol: str, *, linear_catalog: object | None = None, **ticker: object) -> MarketOI:
+    """``symbol`` parsed from the recorded tickers, with ``ticker`` fields set (None deletes one)."""
+    linear = copy.deepcopy(fixture("bybit", "tickers_linear.json"))
+    inverse = copy.deepcopy(fixture("bybit", "tickers_inverse.json"))
+    for body in (linear, inverse):
+        row = body["result"]["list"][0]  # type: ignore[index]
+        if row["symbol"] == symbol:
+            row.update(ticker)
+            for name in [name for name, value in ticker.items() if value is None]:
+                del row[name]
+    return market(bybit.parse(catalog(linear_catalog), cycle(linear, inverse)), symbol)
+
+
+def test_catalog_keeps_funding_intervals() -> None:
+    cat = catalog()
+    assert isinstance(cat, Catalog)
+    # instruments-info fundingInterval 480 minutes = 8 h (the inverse fixture has the linear shape)
+    assert dict(cat.funding_interval_h) == {"BTCUSDT": 8.0, "BTCUSD": 8.0}
+
+
+def test_golden_provenance_linear_halved() -> None:
+    btc = parse_one("BTCUSDT")
+    assert btc.raw == Raw(field="openInterest", value="48069.549", unit=RawUnit.BASE)  # verbatim, two-sided
+    assert btc.convention is Convention.TWO_SIDED_HALVED
+    assert btc.price_kind is PriceKind.MARK and btc.venue_price == pytest.approx(19255.0)
+    assert btc.kind is ContractKind.LINEAR and btc.contract_size is None
+    assert btc.margin_asset == "USDT" and btc.margin_type is MarginType.STABLECOIN  # settleCoin
+
+
+def test_golden_provenance_inverse_single_side_field() -> None:
+    btc = parse_one("BTCUSD", openInterest="63910691.00000000", singleOpenInterest="31955346")
+    assert btc.raw == Raw(field="singleOpenInterest", value="31955346", unit=RawUnit.USD)
+    assert btc.convention is Convention.SINGLE_SIDE_FIELD
+    assert btc.kind is ContractKind.INVERSE
+    assert btc.margin_asset == "BTC" and btc.margin_type is MarginType.COIN  # settleCoin BTC
+
+
+def test_golden_funding_interval_from_the_catalog() -> None:
+    # The 2022 linear ticker has no fundingIntervalHour: instruments-info fundingInterval 480 min = 8 h.
+    # fundingRate "0.0001" per 8 h: rate_8h = 0.0001 × 8 / 8 = 0.0001; apr = 0.0001 × 8760 / 8 = 0.1095
+    btc = parse_one("BTCUSDT")
+    assert btc.funding is not None
+    assert btc.funding.rate == 0.0001 and btc.funding.interval_hours == 8.0
+    assert btc.funding.rate_8h == pytest.approx(0.0001, rel=1e-12)
+    assert btc.funding.apr == pytest.approx(0.1095, rel=1e-12)
+    assert btc.funding.next_at_ms == 1663689600000  # nextFundingTime "1663689600000"
+
+
+def test_golden_funding_interval_from_the_ticker_wins() -> None:
+    # The recorded inverse ticker has fundingIntervalHour "8"; set to "4" it wins over the catalog's 480 min.
+    # fundingRate "0.0001" per 4 h: rate_8h = 0.0001 × 8 / 4 = 0.0002; apr = 0.0001 × 8760 / 4 = 0.219
+    recorded = parse_one("BTCUSD")
+    assert recorded.funding is not None and recorded.funding.interval_hours == 8.0
+    assert recorded.funding.next_at_ms == 1760371200000
+    btc = parse_one("BTCUSD", fundingIntervalHour="4")
+    assert btc.funding is not None and btc.funding.interval_hours == 4.0
+    assert btc.funding.rate_8h == pytest.approx(0.0002, rel=1e-12)
+    assert btc.funding.apr == pytest.approx(0.219, rel=1e-12)
+
+
+def test_unusable_ticker_interval_falls_back_to_the_catalog() -> None:
+    btc = parse_one("BTCUSD", fundingIntervalHour="")
+    assert btc.funding is not None and btc.funding.interval_hours == 8.0  # fundingInterval 480 min
+
+
+def test_unknown_interval_gives_no_funding() -> None:
+    # No fundingIntervalHour in the 2022 linear ticker, and no fundingInterval in its instrument row.
+    instruments = copy.deepcopy(fixture("bybit", "instruments_info_linear.json"))
+    del instruments["result"]["list"][0]["fundingInterval"]  # type: ignore[index]
+    btc = parse_one("BTCUSDT", linear_catalog=instruments)
+    assert btc.funding is None
+    assert btc.oi_usd == pytest.approx(462_789_582.9975, abs=0.001)  # OI unchanged
+
+
+@pytest.mark.parametrize("rate", [None, "", "abc", "NaN", [0.0001]])  # None: the field is missing
+def test_missing_or_malformed_rate_gives_no_funding(rate: object) -> None:
+    btc = parse_one("BTCUSD", fundingRate=rate)
+    assert btc.funding is None
+    assert btc.oi_usd == pytest.approx(120_056_983.5)  # OI unchanged
+    assert btc.raw == Raw(field="openInterest", value="240113967", unit=RawUnit.USD)

@@ -7,10 +7,27 @@ import copy
 import pytest
 
 from server.core.errors import SchemaDrift, VenueRateLimited, VenueRejected
-from server.core.model import ContractKind
+from server.core.model import (
+    ContractKind,
+    Convention,
+    MarginType,
+    MarketOI,
+    PriceKind,
+    Raw,
+    RawUnit,
+    VenueReading,
+)
+from server.core.readings import accept_all
+from server.poll.http import Reply
+from server.poll.poller import VenuePoller
+from server.poll.status import SourceStatus
+from server.sim.inprocess import InProcessFetch
+from server.sim.render import okx as sim_okx
 from server.venues import okx
-from server.venues.base import Bodies, Catalog
-from tests.support import fixture, market
+from server.venues.base import Bodies, Catalog, Request
+from tests.support import fixture, market, sim_world
+
+FUNDING = fixture("okx", "funding_rate_ANY.json")  # the doc example: BTC-USDT-SWAP
 
 
 def catalog() -> Catalog:
@@ -104,3 +121,158 @@ def test_drift_data_not_a_list() -> None:
         okx.parse(
             catalog(), cycle({"code": "0", "data": {"oops": 1}}, fixture("okx", "mark_price_swap.json"))
         )
+
+
+# --- provenance and funding ---------------------------------------------------------------------
+
+
+def btc_usdt(funding: object | None) -> MarketOI:
+    """The recorded BTC-USDT-SWAP open interest and mark, with ``funding`` as the funding-rate body
+    (None: that optional request failed)."""
+    pages: dict[str, tuple[object, ...]] = {
+        "openInterest": (fixture("okx", "open_interest_swap_BTC-USDT-SWAP.json"),),
+        "markPrice": (fixture("okx", "mark_price_swap.json"),),
+    }
+    if funding is not None:
+        pages["fundingRate"] = (funding,)
+    return market(okx.parse(catalog(), Bodies(pages)), "BTC-USDT-SWAP")
+
+
+def funding_with(**fields: object) -> object:
+    """The documented funding-rate body with fields of its one row set (None deletes one)."""
+    body = copy.deepcopy(FUNDING)
+    row = body["data"][0]  # type: ignore[index]
+    row.update(fields)
+    for name in [name for name, value in fields.items() if value is None]:
+        del row[name]
+    return body
+
+
+def test_funding_rate_is_one_optional_bulk_request() -> None:
+    requests = {r.key: r for r in okx.SPEC.cycle_requests(catalog())}
+    funding = requests["fundingRate"]
+    assert (funding.path, funding.params, funding.optional) == (
+        "/api/v5/public/funding-rate",
+        (("instId", "ANY"),),
+        True,
+    )
+    assert not requests["openInterest"].optional and not requests["markPrice"].optional
+
+
+def test_golden_provenance_linear() -> None:
+    btc = btc_usdt(FUNDING)
+    assert btc.raw == Raw(field="oiCcy", value="21254.19", unit=RawUnit.BASE)  # verbatim
+    assert btc.convention is Convention.ONE_SIDED
+    assert btc.price_kind is PriceKind.MARK and btc.venue_price == pytest.approx(84660.1)
+    assert btc.kind is ContractKind.LINEAR and btc.contract_size is None
+    assert btc.margin_asset == "USDT" and btc.margin_type is MarginType.STABLECOIN  # settleCcy
+
+
+def test_golden_provenance_inverse_from_contracts() -> None:
+    open_interest = {"code": "0", "msg": "", "data": [{"instId": "BTC-USD-SWAP", "oi": "1000", "oiCcy": ""}]}
+    marks = {"code": "0", "msg": "", "data": [{"instId": "BTC-USD-SWAP", "markPx": "84000"}]}
+    btc = market(okx.parse(catalog(), cycle(open_interest, marks)), "BTC-USD-SWAP")
+    assert btc.raw == Raw(field="oi", value="1000", unit=RawUnit.CONTRACTS)
+    assert btc.contract_size == 100.0  # ctVal 100 USD × ctMult 1
+    assert btc.kind is ContractKind.INVERSE
+    assert btc.margin_asset == "BTC" and btc.margin_type is MarginType.COIN
+    assert btc.funding is None  # no funding-rate body in this cycle
+
+
+def test_golden_funding_doc_example() -> None:
+    btc = btc_usdt(FUNDING)
+    assert btc.funding is not None
+    # interval = (nextFundingTime 1743638400000 − fundingTime 1743609600000) / 3,600,000 = 8 h
+    # fundingRate "0.0000182221218054" per 8 h: rate_8h = 0.0000182221218054;
+    # apr = 0.0000182221218054 × 8760 / 8 = 0.019953223376913
+    assert btc.funding.rate == 0.0000182221218054
+    assert btc.funding.interval_hours == 8.0
+    assert btc.funding.rate_8h == pytest.approx(0.0000182221218054, rel=1e-12)
+    assert btc.funding.apr == pytest.approx(0.019953223376913, rel=1e-12)
+    # fundingTime is the upcoming settlement (the example's ts 1743588686291 precedes it)
+    assert btc.funding.next_at_ms == 1743609600000
+
+
+def test_golden_funding_adjusted_interval() -> None:
+    # nextFundingTime 1743624000000 − fundingTime 1743609600000 = 14,400,000 ms = 4 h; rate -0.0001 per 4 h:
+    # rate_8h = -0.0001 × 8 / 4 = -0.0002; apr = -0.0001 × 8760 / 4 = -0.219
+    btc = btc_usdt(funding_with(fundingRate="-0.0001", nextFundingTime="1743624000000"))
+    assert btc.funding is not None and btc.funding.interval_hours == 4.0
+    assert btc.funding.rate_8h == pytest.approx(-0.0002, rel=1e-12)
+    assert btc.funding.apr == pytest.approx(-0.219, rel=1e-12)
+
+
+def test_failed_funding_request_keeps_the_oi() -> None:
+    with_funding, without = btc_usdt(FUNDING), btc_usdt(None)
+    assert without.funding is None
+    assert (without.oi_usd, without.oi_base, without.raw) == (
+        with_funding.oi_usd,
+        with_funding.oi_base,
+        with_funding.raw,
+    )
+    # oi_usd = oiCcy 21254.19 × markPx 84660.1 = 1,799,381,850.819 USD
+    assert without.oi_usd == pytest.approx(1_799_381_850.819, abs=0.001)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"code": "0", "data": {"oops": 1}}, {"code": "0"}, [], "x", {"code": "0", "data": [1, 2]}],
+)
+def test_funding_body_not_the_documented_shape_keeps_the_oi(body: object) -> None:
+    btc = btc_usdt(body)
+    assert btc.funding is None
+    assert btc.oi_usd == pytest.approx(1_799_381_850.819, abs=0.001)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"fundingRate": None},  # missing
+        {"fundingRate": ""},
+        {"fundingRate": "abc"},
+        {"fundingRate": "NaN"},
+        {"nextFundingTime": None},  # interval unknown
+        {"nextFundingTime": ""},
+        {"fundingTime": "soon"},
+        {"nextFundingTime": "1743609600000"},  # zero interval
+        {"nextFundingTime": "1743580800000"},  # before fundingTime
+        {"instId": "ETH-USDT-SWAP"},  # no row for this market
+    ],
+)
+def test_missing_or_malformed_funding_gives_none_with_oi_unchanged(fields: dict[str, object]) -> None:
+    btc = btc_usdt(funding_with(**fields))
+    assert btc.funding is None
+    assert btc.raw == Raw(field="oiCcy", value="21254.19", unit=RawUnit.BASE)
+    assert btc.oi_usd == pytest.approx(1_799_381_850.819, abs=0.001)
+
+
+async def poll_with_failing(path: str | None) -> VenueReading:
+    """One poll of the simulated venue through the real poller, the request to ``path`` refused."""
+    world = sim_world(sim_okx.SIM)
+    world.step()
+    inner = InProcessFetch(sim_okx.SIM, world)
+
+    async def fetch(request: Request) -> Reply:
+        if request.path == path:
+            raise VenueRejected("HTTP 503: simulated outage")
+        return await inner(request)
+
+    readings: list[VenueReading] = []
+    status = SourceStatus("okx", poll_interval_s=30)
+    poller = VenuePoller(
+        okx.SPEC, fetch=fetch, interval_s=30, status=status, submit=accept_all(readings.append)
+    )
+    await poller.poll_once()
+    assert len(readings) == 1, status.last_error
+    return readings[0]
+
+
+async def test_poll_survives_a_failed_funding_request() -> None:
+    healthy = await poll_with_failing(None)
+    failed = await poll_with_failing("/api/v5/public/funding-rate")
+    assert all(m.funding is not None for m in healthy.markets)
+    assert failed.markets and all(m.funding is None for m in failed.markets)
+    # the same seeded world: the same OI, market by market
+    assert [(m.venue_symbol, m.oi_usd) for m in failed.markets] == [
+        (m.venue_symbol, m.oi_usd) for m in healthy.markets
+    ]

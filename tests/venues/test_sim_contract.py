@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from server.core.model import MarketOI, VenueReading
+from server.core.readings import accept_all
 from server.poll.poller import VenuePoller
 from server.poll.status import SourceStatus
 from server.sim.inprocess import InProcessFetch
@@ -13,43 +14,10 @@ from server.sim.market import CORE_ASSETS, Asset, Listing, ListingState, synthet
 from server.sim.render import SIM_VENUES
 from server.sim.venue import real_assets, significant, sub_dollar_size, with_synthetic
 from server.venues import REGISTRY
-from tests.support import assert_sim_contract, sim_world
+from tests.support import sim_world
 
 # Venues with no funding at all (API.md section 4: ``funding`` is null there).
 NO_FUNDING = frozenset({"jupiter"})
-# Venues whose adapter does not yet read provenance and funding: each leaves this set with its work.
-PENDING = frozenset(REGISTRY) - {
-    "hyperliquid",
-    "dydx",
-    "drift",
-    "avantis",
-    "jupiter",
-    "kucoin",
-    "coinbase",
-    "backpack",
-    "deribit",
-    "bitmex",
-    "bitget",
-    "gateio",
-    "htx",
-    "mexc",
-}
-
-
-def pending(venue: str, *, already: frozenset[str] = frozenset()) -> object:
-    mark = pytest.mark.xfail(
-        venue in PENDING - already, reason="provenance and funding not read yet", strict=True
-    )
-    return pytest.param(venue, marks=mark)
-
-
-def test_every_venue_has_a_simulator_and_back() -> None:
-    assert set(SIM_VENUES) == set(REGISTRY)
-
-
-@pytest.mark.parametrize("venue", sorted(REGISTRY))
-async def test_parse_of_render_gives_back_the_state(venue: str) -> None:
-    await assert_sim_contract(REGISTRY[venue], SIM_VENUES[venue])
 
 
 async def poll_simulated(venue: str) -> tuple[tuple[MarketOI, ...], dict[str, ListingState]]:
@@ -64,7 +32,7 @@ async def poll_simulated(venue: str) -> tuple[tuple[MarketOI, ...], dict[str, Li
         fetch=InProcessFetch(sim_venue, world),
         interval_s=30,
         status=status,
-        publish=readings.append,
+        submit=accept_all(readings.append),
     )
     await poller.poll_once()
     assert len(readings) == 1, status.last_error
@@ -72,7 +40,7 @@ async def poll_simulated(venue: str) -> tuple[tuple[MarketOI, ...], dict[str, Li
     return readings[0].markets, truth
 
 
-@pytest.mark.parametrize("venue", [pending(v) for v in sorted(REGISTRY)])
+@pytest.mark.parametrize("venue", sorted(REGISTRY))
 async def test_every_market_carries_its_provenance(venue: str) -> None:
     markets, truth = await poll_simulated(venue)
     for market in markets:
@@ -84,7 +52,7 @@ async def test_every_market_carries_its_provenance(venue: str) -> None:
         assert market.margin_asset, market.venue_symbol
 
 
-@pytest.mark.parametrize("venue", [pending(v, already=NO_FUNDING) for v in sorted(REGISTRY)])
+@pytest.mark.parametrize("venue", sorted(REGISTRY))
 async def test_funding_of_render_gives_back_the_state(venue: str) -> None:
     markets, truth = await poll_simulated(venue)
     for market in markets:

@@ -1,7 +1,11 @@
-"""Simulated Binance USD-M (fapi) and COIN-M (dapi): exchangeInfo, premiumIndex, openInterest.
+"""Simulated Binance USD-M (fapi) and COIN-M (dapi): exchangeInfo, fundingInfo, premiumIndex,
+openInterest.
 
-Formats follow tests/fixtures/binance*/ (recorded samples). Each exchangeInfo also lists a dated
-quarterly and (fapi) a composite-index perpetual, which the adapter must skip.
+Formats follow tests/fixtures/binance*/ (recorded samples and the fundingInfo doc example). Each
+exchangeInfo also lists a dated quarterly and (fapi) a composite-index perpetual, which the adapter
+must skip. Funding: premiumIndex ``lastFundingRate`` is the rate per the listing's own interval;
+a few listings run 4 h or 1 h, and fundingInfo lists only the adjusted ones (those, plus one whose
+cap alone was adjusted, at 8 h), as Binance does.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ COINM_ASSETS: Final = ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB", "ADA", "LINK",
 WEIGHT_LIMIT: Final = 6000
 DELIVERY_SENTINEL: Final = 4133404800000  # perpetuals' far-future deliveryDate
 QUARTERLY_DELIVERY: Final = 1782460800000
+# Adjusted funding intervals (hours) by coin; every other listing settles every 8 h.
+USDM_INTERVALS: Final = {"DOGE": 4.0, "PEPE": 4.0, "WIF": 1.0}
+COINM_INTERVALS: Final = {"DOGE": 4.0}
+# Listed in fundingInfo for an adjusted cap/floor only: the interval stays 8 h.
+USDM_CAP_ONLY: Final = ("LINK",)
+COINM_CAP_ONLY: Final = ("BTC",)
+ADJUSTED_CAP: Final = "0.02000000"
 
 
 def usdm_listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
@@ -44,6 +55,7 @@ def usdm_listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
                 asset=asset.symbol,
                 venue_factor=factor,
                 share=0.85 if usdc else 1.0,
+                funding_interval_h=USDM_INTERVALS.get(asset.symbol, 8.0),
             )
         )
         if usdc:
@@ -72,6 +84,7 @@ def coinm_listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
             settle=symbol,
             share=0.12,
             price_skew=-0.0001,
+            funding_interval_h=COINM_INTERVALS.get(symbol, 8.0),
         )
         for symbol in COINM_ASSETS
         if symbol in known
@@ -172,35 +185,49 @@ def exchange_info(coinm: bool) -> Callable[[SimRequest], object]:
     return respond
 
 
-def _premium_row(symbol: str, price: float, now_ms: int, pair: str | None) -> dict[str, object]:
+def _premium_row(market: ListingState, now_ms: int, coinm: bool) -> dict[str, object]:
+    symbol = market.listing.venue_symbol
+    price = market.venue_price
     row: dict[str, object] = {"symbol": symbol}
-    if pair is not None:
-        row["pair"] = pair
+    if coinm:
+        row["pair"] = symbol.removesuffix("_PERP")
     row.update(
         {
             "markPrice": fmt(price),
             "indexPrice": fmt(price * 0.9999),
             "estimatedSettlePrice": fmt(price * 0.9998),
-            "lastFundingRate": "0.00010000",
+            "lastFundingRate": f"{market.funding_rate:.8f}",  # Binance sends 8 decimals, zeros kept
             "interestRate": "0.00010000",
-            "nextFundingTime": now_ms - now_ms % 28_800_000 + 28_800_000,
+            "nextFundingTime": market.next_funding_ms(now_ms),
             "time": now_ms,
         }
     )
     return row
 
 
+def funding_info(coinm: bool) -> Callable[[SimRequest], object]:
+    """Only the adjusted symbols, as the doc example's shape (``fundingIntervalHours`` an integer)."""
+    cap_only = COINM_CAP_ONLY if coinm else USDM_CAP_ONLY
+
+    def respond(request: SimRequest) -> object:
+        return [
+            {
+                "symbol": m.listing.venue_symbol,
+                "adjustedFundingRateCap": ADJUSTED_CAP,
+                "adjustedFundingRateFloor": f"-{ADJUSTED_CAP}",
+                "fundingIntervalHours": int(m.listing.funding_interval_h),
+                "disclaimer": False,
+            }
+            for m in request.markets
+            if m.listing.funding_interval_h != 8.0 or m.listing.asset in cap_only
+        ]
+
+    return respond
+
+
 def premium_index(coinm: bool) -> Callable[[SimRequest], object]:
     def respond(request: SimRequest) -> object:
-        rows = [
-            _premium_row(
-                m.listing.venue_symbol,
-                m.venue_price,
-                request.now_ms,
-                m.listing.venue_symbol.removesuffix("_PERP") if coinm else None,
-            )
-            for m in request.markets
-        ]
+        rows = [_premium_row(m, request.now_ms, coinm) for m in request.markets]
         wanted = request.query.get("symbol")
         if wanted is None:
             return rows
@@ -234,6 +261,7 @@ def open_interest(coinm: bool) -> Callable[[SimRequest], object]:
 def _routes(api: str, coinm: bool) -> tuple[SimRoute, ...]:
     return (
         SimRoute(path=f"{api}/exchangeInfo", respond=exchange_info(coinm)),
+        SimRoute(path=f"{api}/fundingInfo", respond=funding_info(coinm)),
         SimRoute(path=f"{api}/premiumIndex", respond=premium_index(coinm)),
         SimRoute(path=f"{api}/openInterest", respond=open_interest(coinm)),
     )

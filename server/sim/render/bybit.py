@@ -3,6 +3,9 @@
 Formats follow tests/fixtures/bybit/ (the recorded doc examples). Tickers carry both the two-sided
 ``openInterest`` and the single-side ``singleOpenInterest`` (= half), as Bybit has since 2026-06.
 A dated ``BTC-26JUN26`` LinearFutures market is listed too, which the adapter must skip.
+Funding: tickers carry ``fundingRate`` (per the listing's interval), ``nextFundingTime`` and
+``fundingIntervalHour`` (as the recorded inverse ticker does); instruments-info carries
+``fundingInterval`` in minutes. A few linear listings settle every 4 h or 1 h.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ USDC_PERPS: Final = ("BTC", "ETH", "SOL")
 INVERSE_PERPS: Final = ("BTC", "ETH", "XRP")
 DATED_SYMBOL: Final = "BTC-26JUN26"
 DEFAULT_LIMIT: Final = 500
+# Funding intervals (hours) of the adjusted USDT perpetuals; every other listing settles every 8 h.
+FUNDING_INTERVALS: Final = {"DOGE": 4.0, "PEPE": 4.0, "WIF": 1.0}
 MAX_LIMIT: Final = 1000
 
 
@@ -28,7 +33,15 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
     for asset in real_assets(assets):
         coin = BASE_COINS.get(asset.symbol, asset.symbol)
         factor = 1000.0 if asset.symbol in BASE_COINS else 1.0
-        result.append(Listing(venue_symbol=f"{coin}USDT", asset=asset.symbol, venue_factor=factor, share=0.8))
+        result.append(
+            Listing(
+                venue_symbol=f"{coin}USDT",
+                asset=asset.symbol,
+                venue_factor=factor,
+                share=0.8,
+                funding_interval_h=FUNDING_INTERVALS.get(asset.symbol, 8.0),
+            )
+        )
         if asset.symbol in USDC_PERPS:
             result.append(Listing(venue_symbol=f"{coin}PERP", asset=asset.symbol, settle="USDC", share=0.05))
         if asset.symbol in INVERSE_PERPS:
@@ -71,6 +84,7 @@ def _instrument(market: ListingState) -> dict[str, object]:
         "deliveryTime": "0",
         "deliveryFeeRate": "",
         "priceScale": "2",
+        "fundingInterval": int(market.listing.funding_interval_h * 60),  # minutes
         "settleCoin": market.listing.settle,
         "isPreListing": False,
         "preListingInfo": None,
@@ -122,8 +136,10 @@ def _ticker(market: ListingState, now_ms: int, symbol: str | None = None) -> dic
         "openInterestValue": fmt(2 * single_value, 2),
         "singleOpenInterest": fmt(single, 3),
         "singleOpenInterestValue": fmt(single_value, 2),
-        "fundingRate": "0.0001",
+        "fundingRate": fmt(market.funding_rate, 8),
+        "nextFundingTime": str(market.next_funding_ms(now_ms)),
         "deliveryTime": "1782460800000" if symbol == DATED_SYMBOL else "0",
+        "fundingIntervalHour": fmt(market.listing.funding_interval_h),
     }
 
 

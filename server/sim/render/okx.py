@@ -1,8 +1,10 @@
-"""Simulated OKX v5: instruments, open-interest and mark-price for instType SWAP.
+"""Simulated OKX v5: instruments, open-interest and mark-price for instType SWAP, and funding-rate.
 
-Formats follow tests/fixtures/okx/. Contract values are OKX's real ones for the core coins
-(BTC-USDT-SWAP 0.01 BTC, PEPE 10,000,000 PEPE, BTC-USD-SWAP 100 USD inverse). A ``preopen``
-instrument is listed too, which the adapter must skip.
+Formats follow tests/fixtures/okx/ (funding-rate: the doc's response example). Contract values are
+OKX's real ones for the core coins (BTC-USDT-SWAP 0.01 BTC, PEPE 10,000,000 PEPE, BTC-USD-SWAP
+100 USD inverse). A ``preopen`` instrument is listed too, which the adapter must skip. Funding:
+``fundingTime`` is the next settlement and ``nextFundingTime`` the one after, one interval apart;
+a few swaps settle every 4, 2 or 1 h, as OKX moves volatile ones.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ CONTRACT_VALUES: Final = {
 }
 INVERSE_VALUES: Final = {"BTC": 100.0, "ETH": 10.0}
 PREOPEN_ID: Final = "NEWCOIN-USDT-SWAP"
+# Funding intervals (hours) of the adjusted USDT swaps; every other swap settles every 8 h.
+FUNDING_INTERVALS: Final = {"DOGE": 4.0, "WIF": 2.0, "PEPE": 1.0}
+FUNDING_LIMIT: Final = "0.00375"  # the doc example's max/minFundingRate
+HOUR_MS: Final = 3_600_000
 
 
 def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
@@ -46,7 +52,11 @@ def listings(assets: Sequence[Asset]) -> tuple[Listing, ...]:
         size = CONTRACT_VALUES.get(asset.symbol, 1.0)
         result.append(
             Listing(
-                venue_symbol=f"{asset.symbol}-USDT-SWAP", asset=asset.symbol, contract_size=size, share=0.6
+                venue_symbol=f"{asset.symbol}-USDT-SWAP",
+                asset=asset.symbol,
+                contract_size=size,
+                share=0.6,
+                funding_interval_h=FUNDING_INTERVALS.get(asset.symbol, 8.0),
             )
         )
         if asset.symbol in INVERSE_VALUES:
@@ -148,6 +158,43 @@ def mark_price(request: SimRequest) -> object:
     )
 
 
+def _funding_row(market: ListingState, now_ms: int) -> dict[str, object]:
+    """One row of the documented funding-rate response (keys in the doc example's order)."""
+    settles_at = market.next_funding_ms(now_ms)
+    rate = fmt(market.funding_rate, 16)
+    return {
+        "formulaType": "noRate",
+        "fundingRate": rate,
+        "fundingTime": str(settles_at),
+        "impactValue": "",
+        "instId": market.listing.venue_symbol,
+        "instType": "SWAP",
+        "interestRate": "",
+        "maxFundingRate": FUNDING_LIMIT,
+        "method": "current_period",
+        "minFundingRate": f"-{FUNDING_LIMIT}",
+        "nextFundingRate": "",
+        "nextFundingTime": str(settles_at + int(market.listing.funding_interval_h * HOUR_MS)),
+        "premium": rate,
+        "settFundingRate": rate,
+        "settState": "settled",
+        "ts": str(now_ms),
+    }
+
+
+def funding_rate(request: SimRequest) -> object:
+    """``instId=ANY``: every swap; one instId: its row; an unknown one: OKX's 51001 error body."""
+    wanted = request.query.get("instId", "")
+    markets = (
+        request.markets
+        if wanted == "ANY"
+        else [m for m in request.markets if m.listing.venue_symbol == wanted]
+    )
+    if not markets:
+        return {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
+    return _envelope([_funding_row(m, request.now_ms) for m in markets])
+
+
 SIM: Final = SimVenue(
     id="okx",
     listings=listings,
@@ -155,6 +202,7 @@ SIM: Final = SimVenue(
         SimRoute(path="/api/v5/public/instruments", respond=instruments),
         SimRoute(path="/api/v5/public/open-interest", respond=open_interest),
         SimRoute(path="/api/v5/public/mark-price", respond=mark_price),
+        SimRoute(path="/api/v5/public/funding-rate", respond=funding_rate),
     ),
     venue_share=0.5,
     market_count=250,
