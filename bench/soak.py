@@ -25,17 +25,20 @@ allocations (caches, catalogs, connection pools, the first fault of each kind) d
 - Every resource is measured by the *median* of each third. A leak lifts every later sample, so
   it lifts the median; in-flight work (a poll's request tasks, a REST connection, a held request)
   makes single samples jump, by hundreds of tasks at full scale, and the median ignores those.
-  The lowest value is no good: it follows the fault mix (with five venues ``down`` their
-  keep-alive connections are gone, 20 fds below the usual count), so it moved by up to 18 fds
-  between thirds of clean runs, where the median moved by at most 8.
 - Tasks are the *long-lived* ones: pending for longer than any request can be in flight, and not
   aiohttp's per-connection handlers (their number follows the fault mix; each connection is an
   fd, so the fd check sees them). What is left is a fixed set (pollers, tickers, watch streams,
   our own clients): its median did not move by one task in any run, busy machine or not, so the
   tolerance is 5 tasks. A task leaked per poll of a single venue passes it within two seconds.
-- fds: 16. Keep-alive pools follow the fault mix and the last 15 s of it (aiohttp's idle
-  timeout); with both cores busy elsewhere the median of an 8 s third moved by up to 8. One fd
-  leaked per fault switched on passes 16 within seconds at the fault rates used here.
+- fds: the ones the venue pool and the simulator do not account for (``Sample.loose_fds``): every
+  open fd, less the simulator's own sockets (it runs in this process, so each venue connection
+  was counted twice) and less the connections the venue client pool holds by design. The pool
+  holds one connection per concurrent request of a venue (8 for binance's per-market requests)
+  and drops them all when a fault cancels a poll (a 429, ``down``, a huge body), so the raw
+  count swung by 16 fds per venue with the fault mix, 32 with both binance venues, and a clean
+  run under CPU load failed a 16-fd tolerance (first third 133, last 149). A socket nobody owns
+  (a connection the pool lost track of, a failed connect not closed) is still counted, so a
+  leak of one fd per fault switched on passes the tolerance of 16 within seconds.
 - RSS: 24 MiB plus 5 %. CPython's allocator and the gRPC core keep arenas after bursts (a 2 MiB
   ``huge_body`` fault, a full-scale snapshot), noise of a few MiB; a leak of 1 KB per poll at
   0.1 s on 18 venues is ~90 MiB in ten minutes. A 25 s run only catches gross RSS leaks.
@@ -67,6 +70,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import aiohttp
 import grpc
@@ -151,7 +155,10 @@ class SoakOptions:
 class Sample:
     at_s: float  # since the service started
     rss_bytes: int
-    fds: int
+    fds: int  # every open fd of the process
+    # fds less the simulator's sockets and the venue connections the client pool holds (see the
+    # module docstring): what a leak would lift
+    loose_fds: int
     tasks: int  # every pending asyncio task
     # pending at a sample ``options.long_lived_s`` earlier too, aiohttp's connection handlers aside
     long_lived_tasks: int
@@ -254,6 +261,8 @@ class SoakReport:
             f"after warm-up {warm0.rss_bytes / MIB:.1f}, end {last.rss_bytes / MIB:.1f}",
             f"open fds             before start {self.fds_before}, start {first.fds}, "
             f"after warm-up {warm0.fds}, end {last.fds}, after stop {self.fds_after_stop}",
+            f"  loose (see docs)   start {first.loose_fds}, after warm-up {warm0.loose_fds}, "
+            f"end {last.loose_fds}",
             f"asyncio tasks        before start {self.tasks_before}, start {first.tasks}, after warm-up "
             f"{warm0.tasks}, end {last.tasks}, after stop {self.tasks_after_stop}",
             f"  long-lived (≥{o.long_lived_s:g} s)  after warm-up {warm0.long_lived_tasks}, "
@@ -293,9 +302,9 @@ def growth_of(warm: Sequence[Sample], options: SoakOptions) -> list[Growth]:
             options.task_tolerance,
         ),
         Growth(
-            "fds (median)",
-            statistics.median(s.fds for s in head),
-            statistics.median(s.fds for s in tail),
+            "loose fds (median)",
+            statistics.median(s.loose_fds for s in head),
+            statistics.median(s.loose_fds for s in tail),
             options.fd_tolerance,
         ),
         Growth(
@@ -336,6 +345,16 @@ def counted_statuses(app: App) -> dict[str, CountedStatus]:
     }
     app.statuses.update(counted)
     return counted
+
+
+def pooled_connections(app: App) -> int:
+    """Connections the service's venue client pool holds: in use by a request, or idle for the
+    next one. aiohttp keeps them in ``TCPConnector._acquired`` and ``._conns`` (no public count)."""
+    session = app._session
+    connector = session.connector if session is not None else None
+    if not isinstance(connector, aiohttp.BaseConnector):
+        return 0
+    return len(connector._acquired) + sum(len(idle) for idle in connector._conns.values())
 
 
 def is_connection_handler(task: asyncio.Task[Any]) -> bool:
@@ -769,8 +788,16 @@ class Soak:
                     f"{stream.name}: newest message {behind_s:.1f} s older than the newest snapshot",
                 )
 
+    def simulator_sockets(self) -> int:
+        """The simulator's own sockets (listening and accepted) on its venue ports."""
+        if self.app.sim is None:
+            return 0
+        ports = {urlsplit(url).port for url in self.app.sim.urls.values()}
+        return sum(1 for c in self.process.net_connections(kind="tcp") if c.laddr and c.laddr.port in ports)
+
     def sample(self) -> Sample:
         now = time.monotonic()
+        fds = int(self.process.num_fds())
         tasks = asyncio.all_tasks()
         for task in tasks:
             self.first_seen.setdefault(task, now)
@@ -779,7 +806,8 @@ class Soak:
         return Sample(
             at_s=now - self.started,
             rss_bytes=int(self.process.memory_info().rss),
-            fds=int(self.process.num_fds()),
+            fds=fds,
+            loose_fds=fds - self.simulator_sockets() - pooled_connections(self.app),
             tasks=len(tasks),
             long_lived_tasks=len(lasting),
             polls=sum(s.succeeded_polls + s.failed_polls for s in self.statuses.values()),
@@ -799,6 +827,7 @@ class Soak:
             if len(self.samples) % progress_every == 1:
                 self.out(
                     f"t={sample.at_s:6.0f}s rss={sample.rss_bytes / MIB:6.1f}MiB fds={sample.fds:4d} "
+                    f"(loose {sample.loose_fds}) "
                     f"tasks={sample.tasks:4d} ({sample.long_lived_tasks} long-lived) "
                     f"polls={sample.polls:7d} faulty={sample.faulty} "
                     f"watch={sample.watch_streams} violations={self.violations.total}"
