@@ -92,6 +92,9 @@ MAX_LISTED_VIOLATIONS: Final = 40  # the summary lists this many; all are counte
 # them: 6 on this machine for the first run in a process, 0 for every later run.
 FDS_FIRST_USE: Final = 8
 
+# loggers whose records at ERROR are invariant violations
+WATCHED_LOGGERS: Final = ("oi", "grpc", "asyncio", "aiohttp")
+
 Out = Callable[[str], None]
 
 
@@ -366,8 +369,9 @@ def is_connection_handler(task: asyncio.Task[Any]) -> bool:
 
 
 class ErrorLog(logging.Handler):
-    """Counts the service's log records at ERROR and above (an unexpected exception in a poller or
-    a handler): each one is an invariant violation, as in the end-to-end test."""
+    """Counts log records at ERROR and above of the service and of the libraries it runs on (an
+    unexpected exception in a poller or a handler, a failed gRPC batch): each one is an invariant
+    violation, as in the end-to-end test."""
 
     def __init__(self, violations: Violations) -> None:
         super().__init__(level=logging.ERROR)
@@ -853,8 +857,11 @@ class Soak:
         o = self.options
         fds_before, tasks_before = int(self.process.num_fds()), len(asyncio.all_tasks())
         error_log = ErrorLog(self.violations)
-        service_log = logging.getLogger("oi")
-        service_log.addHandler(error_log)
+        # the service's own loggers and the libraries it runs on (grpc.aio logs a failed write to a
+        # stream at ERROR with a traceback, asyncio an exception nobody retrieved)
+        watched_logs = [logging.getLogger(name) for name in WATCHED_LOGGERS]
+        for logger in watched_logs:
+            logger.addHandler(error_log)
         workers: list[asyncio.Task[None]] = []
         self.out(
             f"soak: {o.duration_s:g} s at poll interval {o.poll_interval_s:g} s = {o.hours_simulated:.1f} h "
@@ -899,7 +906,8 @@ class Soak:
                     await session.close()
         finally:
             await self.app.stop()
-            service_log.removeHandler(error_log)
+            for logger in watched_logs:
+                logger.removeHandler(error_log)
         await asyncio.sleep(0.1)  # let closed transports release their sockets
         warm = [s for s in self.samples if s.at_s >= o.warmup]
         return SoakReport(
