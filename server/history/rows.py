@@ -1,0 +1,98 @@
+"""One candle as one SQL row and back, the same for both stores. Pure: no I/O here.
+
+The column order is the tables' (see ``migrations``); ``resolution`` holds the interval's text
+("1m" … "1d"), so a row is readable in any SQL shell without a lookup table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from server.history.model import Candle, Interval
+
+COLUMNS: Final = (
+    "symbol",
+    "source",
+    "resolution",
+    "t",
+    "oi_usd_open",
+    "oi_usd_high",
+    "oi_usd_low",
+    "oi_usd_close",
+    "close_at_ms",
+    "oi_coins",
+    "price_usd",
+    "exchange_count",
+    "funding_8h_sum",
+    "funding_samples",
+    "samples",
+)
+KEY: Final = ("symbol", "source", "resolution", "t")
+VALUES: Final = tuple(c for c in COLUMNS if c not in KEY)
+
+# Bounds for an open-ended [start, end]: the whole signed 64-bit range both engines store.
+T_MIN: Final = -(2**63)
+T_MAX: Final = 2**63 - 1
+
+Row = tuple[Any, ...]
+
+
+def to_row(c: Candle) -> Row:
+    return (
+        c.symbol,
+        c.source,
+        c.interval.value,
+        c.t,
+        c.oi_usd_open,
+        c.oi_usd_high,
+        c.oi_usd_low,
+        c.oi_usd_close,
+        c.close_at_ms,
+        c.oi_coins,
+        c.price_usd,
+        c.exchange_count,
+        c.funding_8h_sum,
+        c.funding_samples,
+        c.samples,
+    )
+
+
+def from_row(r: Sequence[Any]) -> Candle:
+    return Candle(
+        symbol=r[0],
+        source=r[1],
+        interval=Interval(r[2]),
+        t=r[3],
+        oi_usd_open=r[4],
+        oi_usd_high=r[5],
+        oi_usd_low=r[6],
+        oi_usd_close=r[7],
+        close_at_ms=r[8],
+        oi_coins=r[9],
+        price_usd=r[10],
+        exchange_count=r[11],
+        funding_8h_sum=r[12],
+        funding_samples=r[13],
+        samples=r[14],
+    )
+
+
+def unique_rows(candles: Iterable[Candle]) -> list[Row]:
+    """The rows to write, one per key, the last candle given for a key winning: an upsert
+    statement may touch a row once only (PostgreSQL refuses a second touch in one statement)."""
+    by_key: dict[tuple[str, str, Interval, int], Candle] = {}
+    for c in candles:
+        by_key[(c.symbol, c.source, c.interval, c.t)] = c
+    return [to_row(c) for c in by_key.values()]
+
+
+def bounds(start_ms: int | None, end_ms: int | None) -> tuple[int, int]:
+    """[start, end] with the open ends filled in, so one prepared statement serves every query."""
+    return (T_MIN if start_ms is None else start_ms, T_MAX if end_ms is None else end_ms)
+
+
+def one_line(exc: BaseException) -> str:
+    """A driver's message on one line (psycopg's span several, with tabs), never empty."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
