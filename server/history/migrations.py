@@ -65,6 +65,8 @@ POSTGRES: tuple[Migration, ...] = (
         "candles keyed by series and bucket; an index for retention and resume",
         (
             # 8-byte columns first, then 4-byte, then text: no alignment padding inside a row.
+            # COLLATE "C": keys compare as bytes, whatever the database's locale (faster, and
+            # the order does not change with the machine's libc).
             """CREATE TABLE IF NOT EXISTS {schema}.candle (
                 t bigint NOT NULL,
                 close_at_ms bigint NOT NULL,
@@ -78,9 +80,9 @@ POSTGRES: tuple[Migration, ...] = (
                 exchange_count integer NOT NULL,
                 funding_samples integer NOT NULL,
                 samples integer NOT NULL,
-                symbol text NOT NULL,
-                source text NOT NULL,
-                resolution text NOT NULL,
+                symbol text COLLATE "C" NOT NULL,
+                source text COLLATE "C" NOT NULL,
+                resolution text COLLATE "C" NOT NULL,
                 PRIMARY KEY (symbol, source, resolution, t)
             )""",
             "CREATE INDEX IF NOT EXISTS candle_resolution_t ON {schema}.candle (resolution, t)",

@@ -9,9 +9,11 @@ an error; a connection that breaks mid-query fails that one call and is discarde
 is down at ``open()``, ``open()`` raises but the store stays usable: the schema is migrated on
 the first call that finds the server back.
 
-Writes are one ``INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO UPDATE`` per batch: one
-statement and one round trip for thousands of candles (measured against executemany and
-COPY-into-a-temporary-table in bench/history_store.py).
+Writes are one ``INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO UPDATE`` per batch, the
+arrays sent binary: one statement and one round trip for thousands of candles, no temporary
+table. Measured for 5,600 candles against ``executemany`` and COPY into a temporary table then
+merge: on par with COPY + merge and faster than executemany; the server's index upkeep, not the
+transfer, is most of the cost (COPY alone into the temporary table: ~16 ms of ~130 ms).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ _ARRAY_TYPES: Final = {
     "funding_samples": "int4",
     "samples": "int4",
 }
+
+_FLOAT_COLUMNS: Final = tuple(i for i, c in enumerate(COLUMNS) if c not in _ARRAY_TYPES)
 
 
 def _q(schema: str, text: LiteralString) -> sql.Composed:
@@ -100,7 +104,7 @@ class PostgresStore:
         self._migrated = False
         cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
         arrays = sql.SQL(", ").join(
-            sql.SQL("%s::{}[]").format(sql.SQL(_ARRAY_TYPES.get(c, "float8"))) for c in COLUMNS
+            sql.SQL("%b::{}[]").format(sql.SQL(_ARRAY_TYPES.get(c, "float8"))) for c in COLUMNS
         )
         sets = sql.SQL(", ").join(sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in VALUES)
         table = sql.SQL("{}.candle").format(sql.Identifier(schema))
@@ -250,5 +254,9 @@ class PostgresStore:
 
 
 def _columns(rows: list[Row]) -> list[list[Any]]:
-    """Rows to one array per column, the shape ``unnest`` takes."""
-    return [list(col) for col in zip(*rows, strict=True)]
+    """Rows to one array per column, the shape ``unnest`` takes. psycopg refuses a list mixing int
+    and float (``funding_8h_sum=0`` beside ``0.0001``), so the float columns are made all float."""
+    columns = [list(col) for col in zip(*rows, strict=True)]
+    for i in _FLOAT_COLUMNS:
+        columns[i] = [None if v is None else float(v) for v in columns[i]]
+    return columns

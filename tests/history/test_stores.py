@@ -79,6 +79,15 @@ async def test_round_trip_keeps_every_field(store: HistoryStore) -> None:
     assert got[2].funding_8h == pytest.approx(-0.0001)
 
 
+async def test_whole_numbers_in_float_fields_are_stored(store: HistoryStore) -> None:
+    """A recorder may hand ints where floats are declared (no funding yet: ``funding_8h_sum=0``)."""
+    whole = dataclasses.replace(candle(T0), oi_usd_open=5, oi_coins=0, funding_8h_sum=0, funding_samples=0)
+    await store.upsert([whole, candle(T0 + MINUTE_MS)])
+    got = await read_all(store)
+    assert got == [whole, candle(T0 + MINUTE_MS)]
+    assert isinstance(got[0].oi_usd_open, float) and got[0].funding_8h is None
+
+
 async def test_upsert_replaces_the_candle_with_the_same_key(store: HistoryStore) -> None:
     await store.upsert([candle(T0, close=1.0), candle(T0 + MINUTE_MS, close=2.0)])
     await store.upsert([candle(T0, close=10.0, coins=None)])
