@@ -36,6 +36,7 @@ T = TypeVar("T")
 Conn = psycopg.AsyncConnection[Any]
 
 BATCH: Final = 20_000  # rows per statement: bounds one statement's arrays, not the transaction
+RECONNECT_S: Final = 30.0
 SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # One key for every oi-server migrating any schema: migrations are rare and short.
 MIGRATION_LOCK: Final = 0x6F69_6869  # "oihi"
@@ -98,6 +99,10 @@ class PostgresStore:
             open=False,
             check=AsyncConnectionPool.check_connection,
             timeout=timeout_s,
+            # The pool retries a lost connection with a doubling delay until this deadline, then
+            # gives up and grows afresh on the next call: short, so the store is back within
+            # seconds of the server, not minutes after a long outage.
+            reconnect_timeout=RECONNECT_S,
             name=f"history-{schema}",
         )
         self._opened = False
