@@ -255,6 +255,7 @@ async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
         await sqlite.open()
         try:
             results.append(await measure(sqlite, symbols=args.symbols, hours_1m=args.hours_1m))
+            print(json.dumps(results[-1]), flush=True)
         finally:
             await sqlite.close()
     if args.postgres:
@@ -263,6 +264,7 @@ async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
         await pg.open()
         try:
             results.append(await measure(pg, symbols=args.symbols, hours_1m=args.hours_1m))
+            print(json.dumps(results[-1]), flush=True)
         finally:
             await pg.close()
             with psycopg.connect(args.postgres, autocommit=True) as conn:
@@ -277,8 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--symbols", type=int, default=745)
     parser.add_argument("--hours-1m", type=int, default=24)
-    for result in asyncio.run(_run(parser.parse_args(argv))):
-        print(json.dumps(result))
+    asyncio.run(_run(parser.parse_args(argv)))  # prints each store's figures as they come
     return 0
 
 
