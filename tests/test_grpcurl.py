@@ -6,7 +6,7 @@ apart. Every method that server reflection lists must have a command here, and e
 check below: a new RPC fails this test until its example and check are written.
 
 The simulator is frozen before the commands run, so each figure grpcurl prints can be compared
-exactly with what REST answers for the same state.
+exactly with what REST answers just before and just after it.
 """
 
 from __future__ import annotations
@@ -113,16 +113,33 @@ def test_parsing_a_command() -> None:
 
 
 @dataclass(frozen=True)
-class Truth:
-    """REST's answers for the frozen state: what every grpcurl figure must equal."""
-
+class Service:
     app: App
-    btc: dict[str, Any]  # data of /v1/open-interest?symbol=BTC
-    totals: dict[str, Any]  # data of /v1/open-interest
+    session: aiohttp.ClientSession
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.app.grpc_port}"
+
+
+@dataclass(frozen=True)
+class Truth:
+    """REST's figures for the state a grpcurl command saw: what every figure it printed must equal.
+    ``updated_at`` is left out: each poll of the frozen simulator moves it, never the figures."""
+
+    btc: dict[str, Any]  # data of /v1/open-interest?symbol=BTC
+    totals: dict[str, Any]  # data of /v1/open-interest
+
+
+async def rest_truth(service: Service) -> Truth:
+    rest = f"http://127.0.0.1:{service.app.http_port}/v1/open-interest"
+    async with service.session.get(rest, params={"symbol": "BTC"}) as response:
+        btc = (await response.json())["data"]
+    async with service.session.get(rest) as response:
+        totals = (await response.json())["data"]
+    for figures in btc["exchanges"].values():
+        del figures["updated_at"]
+    return Truth(btc=btc, totals=totals)
 
 
 async def polls_after(app: App, moment_ms: int, timeout_s: float = 15) -> None:
@@ -134,10 +151,10 @@ async def polls_after(app: App, moment_ms: int, timeout_s: float = 15) -> None:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def truth() -> AsyncIterator[Truth]:
+async def service() -> AsyncIterator[Service]:
     assert GRPCURL.exists(), f"{GRPCURL} missing: install the dev extras (pip install -e '.[dev]')"
     app = App(
-        Config(grpc_port=0, http_port=0, simulate=True, sources=SOURCES, poll_interval_s=0.5, sim_seed=11)
+        Config(grpc_port=0, http_port=0, simulate=True, sources=SOURCES, poll_interval_s=1.0, sim_seed=11)
     )
     await app.start()
     try:
@@ -149,13 +166,7 @@ async def truth() -> AsyncIterator[Truth]:
             # certain, the third ends after the second's snapshot is out (200 ms coalescing).
             for _ in range(3):
                 await polls_after(app, time.time_ns() // 1_000_000)
-            rest = f"http://127.0.0.1:{app.http_port}/v1/open-interest"
-            async with session.get(rest, params={"symbol": "BTC"}) as response:
-                btc = (await response.json())["data"]
-            async with session.get(rest) as response:
-                totals = (await response.json())["data"]
-        assert sorted(btc["exchanges"]) == sorted(SOURCES), btc
-        yield Truth(app=app, btc=btc, totals=totals)
+            yield Service(app, session)
     finally:
         await app.stop()
 
@@ -192,9 +203,17 @@ async def run(argv: list[str], timeout_s: float = 20) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-async def run_documented(command: Command, truth: Truth) -> Run:
-    argv = [truth.address if arg == DOC_ADDRESS else arg for arg in command.argv]
-    return Run(command, *await run(argv))
+async def run_documented(command: Command, service: Service, attempts: int = 3) -> tuple[Run, Truth]:
+    """Run the command with the test server's address, between two REST reads. The simulator is
+    frozen, but a source whose poll runs late on a busy machine drops out of the totals for a while
+    (staleness); when the two reads differ the command saw a moving state, and runs again."""
+    argv = [service.address if arg == DOC_ADDRESS else arg for arg in command.argv]
+    for _ in range(attempts):
+        before = await rest_truth(service)
+        result = Run(command, *await run(argv))
+        if await rest_truth(service) == before:
+            return result, before
+    raise AssertionError(f"REST's answer kept changing around {attempts} runs of `{command.line}`")
 
 
 # --- one check per documented subject --------------------------------------------------------------
@@ -229,7 +248,7 @@ def check_describe(result: Run, truth: Truth) -> None:
 
 
 def check_btc_exchanges(symbol: dict[str, Any], truth: Truth) -> None:
-    assert symbol["symbol"] == "BTC"
+    assert symbol["symbol"] == "BTC" and truth.btc["exchanges"]
     assert symbol["total_oi_usd"] == truth.btc["total_oi_usd"]
     assert symbol["exchange_count"] == len(truth.btc["exchanges"])
     by_exchange = {e["exchange"]: e for e in symbol["exchanges"]}
@@ -254,7 +273,7 @@ def check_get_open_interest(result: Run, truth: Truth) -> None:
         btc = next(s for s in symbols if s["symbol"] == "BTC")
         assert "exchanges" not in btc  # totals only
         assert btc["total_oi_usd"] == truth.totals["BTC"]["total_oi_usd"]
-        assert btc["exchange_count"] == truth.totals["BTC"]["exchange_count"] == len(SOURCES)
+        assert btc["exchange_count"] == truth.totals["BTC"]["exchange_count"] > 0
     else:
         assert symbol == "BTC" and len(reply["symbols"]) == 1
         check_btc_exchanges(reply["symbols"][0], truth)
@@ -278,8 +297,8 @@ def check_watch(result: Run, truth: Truth) -> None:
 def check_list_sources(result: Run, truth: Truth) -> None:
     sources = result.only_reply()["sources"]
     assert sorted(s["source"] for s in sources) == sorted(SOURCES)
-    for source in sources:
-        assert source["state"] == "SOURCE_STATE_OK", source
+    for source in sources:  # ok, or degraded/stale when a poll runs late on a busy machine: never down
+        assert source["state"] in {"SOURCE_STATE_OK", "SOURCE_STATE_DEGRADED", "SOURCE_STATE_STALE"}, source
         assert source["markets"] > 0 and int(source["last_success"]) > 0, source
         assert source["poll_interval_seconds"] > 0, source
 
@@ -289,6 +308,7 @@ def check_list_markets(result: Run, truth: Truth) -> None:
     assert reply["symbol"] == "BTC"
     markets = reply["markets"]
     source = result.command.request.get("source")
+    assert source is None or source in truth.btc["exchanges"], f"{source} reports no BTC now: {truth.btc}"
     expected = {source: truth.btc["exchanges"][source]} if source else truth.btc["exchanges"]
     assert {m["source"] for m in markets} == set(expected)
     for name, figures in expected.items():
@@ -303,7 +323,7 @@ def check_symbol_stats(result: Run, truth: Truth) -> None:
     [stats] = result.only_reply()["symbols"]
     assert stats["symbol"] == "BTC"
     assert stats["total_oi_usd"] == truth.btc["total_oi_usd"]
-    assert stats["exchange_count"] == len(SOURCES)
+    assert stats["exchange_count"] == len(truth.btc["exchanges"])
     assert (
         abs(cents(stats.get("oi_usd_cex", 0) + stats.get("oi_usd_dex", 0)) - cents(stats["total_oi_usd"]))
         <= 1
@@ -332,23 +352,23 @@ CHECKS: dict[str, Callable[[Run, Truth], None]] = {
 @pytest.mark.parametrize(
     "command", COMMANDS, ids=[" ".join(c.subject) + json.dumps(c.request) for c in COMMANDS]
 )
-async def test_documented_command(command: Command, truth: Truth) -> None:
+async def test_documented_command(command: Command, service: Service) -> None:
     check = CHECKS.get(command.key)
     assert check is not None, f"no check for `{command.line}`: add one to CHECKS in tests/test_grpcurl.py"
-    check(await run_documented(command, truth), truth)
+    check(*await run_documented(command, service))
 
 
 @MODULE_LOOP
-async def test_every_method_reflection_lists_has_a_documented_command(truth: Truth) -> None:
-    code, out, err = await run(["grpcurl", "-plaintext", truth.address, "list"])
+async def test_every_method_reflection_lists_has_a_documented_command(service: Service) -> None:
+    code, out, err = await run(["grpcurl", "-plaintext", service.address, "list"])
     assert code == 0, err
-    services = [s for s in out.split() if s.startswith("openinterest.")]
-    assert SERVICE in services
+    ours = [name for name in out.split() if name.startswith("openinterest.")]
+    assert SERVICE in ours
     methods = {HEALTH_CHECK}
-    for service in services:
-        code, out, err = await run(["grpcurl", "-plaintext", truth.address, "list", service])
+    for name in ours:
+        code, out, err = await run(["grpcurl", "-plaintext", service.address, "list", name])
         assert code == 0, err
-        methods |= {f"{service}/{name.removeprefix(service + '.')}" for name in out.split()}
+        methods |= {f"{name}/{method.removeprefix(name + '.')}" for method in out.split()}
     documented = {c.key for c in COMMANDS}
     missing = sorted(methods - documented)
     assert not missing, (
