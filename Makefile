@@ -7,9 +7,13 @@ TOOLS     := .tools
 BUF       := $(TOOLS)/node_modules/.bin/buf
 # google/api/*.proto come from the googleapis-common-protos wheel, copied here for buf (no BSR access).
 GAPI_DIR  := $(TOOLS)/googleapis
+# The Node client: its packages (grpc-js, protoc-gen-es) come from its lockfile, by `npm ci`.
+NODE_DIR  := clients/node
+NODE_MODS := $(NODE_DIR)/node_modules/.package-lock.json
 RUN_ARGS  ?=
 
-.PHONY: run simulate test lint typecheck buf-lint gen gen-check unit bench bench-quick clean
+.PHONY: run simulate test lint typecheck buf-lint gen gen-check node-client node-gen node-gen-check unit \
+	bench bench-quick clean
 
 $(BIN)/oi-server: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +28,10 @@ $(GAPI_DIR)/google/api/annotations.proto: $(BIN)/oi-server
 	mkdir -p $(GAPI_DIR)/google/api
 	$(BIN)/python -m server.api.protos copy-googleapis $(GAPI_DIR)
 
+$(NODE_MODS): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --silent --no-audit --no-fund
+	@touch $@
+
 ## run: the service against the live venues (oi-server defaults; pass flags with RUN_ARGS="...").
 run: $(BIN)/oi-server
 	$(BIN)/oi-server $(RUN_ARGS)
@@ -32,8 +40,8 @@ run: $(BIN)/oi-server
 simulate: $(BIN)/oi-server
 	$(BIN)/oi-server --simulate --poll-interval 1 $(RUN_ARGS)
 
-## test: everything CI checks: lint, types, protobuf lint and freshness, the test suite, quick benchmarks.
-test: lint typecheck buf-lint gen-check unit
+## test: everything CI checks: lint, types, protobuf lint and freshness (Python and Node), the test suite.
+test: lint typecheck buf-lint gen-check node-gen-check unit
 
 lint: $(BIN)/oi-server
 	$(BIN)/ruff check .
@@ -52,7 +60,21 @@ gen: $(BIN)/oi-server
 gen-check: $(BIN)/oi-server
 	$(BIN)/python -m server.api.protos check
 
-unit: $(BIN)/oi-server
+## node-client: install the Node client's packages (npm ci) and regenerate its code into clients/node/gen.
+node-client: node-gen
+
+node-gen: $(NODE_MODS) $(BUF) $(GAPI_DIR)/google/api/annotations.proto
+	$(BUF) generate --template $(NODE_DIR)/buf.gen.yaml
+
+# Regenerates into a temporary folder and fails when the committed clients/node/gen differs.
+node-gen-check: $(NODE_MODS) $(BUF) $(GAPI_DIR)/google/api/annotations.proto
+	@fresh=$$(mktemp -d) && trap 'rm -rf "$$fresh"' EXIT && \
+	$(BUF) generate --template $(NODE_DIR)/buf.gen.yaml -o "$$fresh" && \
+	if diff -r $(NODE_DIR)/gen "$$fresh/$(NODE_DIR)/gen"; then echo "generated Node code is fresh"; \
+	else echo "generated Node code is stale; run \`make node-gen\` and commit $(NODE_DIR)/gen" >&2; exit 1; fi
+
+# The Node client's test (tests/test_node_client.py) needs its packages.
+unit: $(BIN)/oi-server $(NODE_MODS)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 bench: $(BIN)/oi-server
@@ -63,4 +85,4 @@ bench-quick: $(BIN)/oi-server
 	$(BIN)/python -m bench.run_all --quick
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) $(NODE_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -25,17 +25,20 @@ allocations (caches, catalogs, connection pools, the first fault of each kind) d
 - Every resource is measured by the *median* of each third. A leak lifts every later sample, so
   it lifts the median; in-flight work (a poll's request tasks, a REST connection, a held request)
   makes single samples jump, by hundreds of tasks at full scale, and the median ignores those.
-  The lowest value is no good: it follows the fault mix (with five venues ``down`` their
-  keep-alive connections are gone, 20 fds below the usual count), so it moved by up to 18 fds
-  between thirds of clean runs, where the median moved by at most 8.
 - Tasks are the *long-lived* ones: pending for longer than any request can be in flight, and not
   aiohttp's per-connection handlers (their number follows the fault mix; each connection is an
   fd, so the fd check sees them). What is left is a fixed set (pollers, tickers, watch streams,
   our own clients): its median did not move by one task in any run, busy machine or not, so the
   tolerance is 5 tasks. A task leaked per poll of a single venue passes it within two seconds.
-- fds: 16. Keep-alive pools follow the fault mix and the last 15 s of it (aiohttp's idle
-  timeout); with both cores busy elsewhere the median of an 8 s third moved by up to 8. One fd
-  leaked per fault switched on passes 16 within seconds at the fault rates used here.
+- fds: the ones the venue pool and the simulator do not account for (``Sample.loose_fds``): every
+  open fd, less the simulator's own sockets (it runs in this process, so each venue connection
+  was counted twice) and less the connections the venue client pool holds by design. The pool
+  holds one connection per concurrent request of a venue (8 for binance's per-market requests)
+  and drops them all when a fault cancels a poll (a 429, ``down``, a huge body), so the raw
+  count swung by 16 fds per venue with the fault mix, 32 with both binance venues, and a clean
+  run under CPU load failed a 16-fd tolerance (first third 133, last 149). A socket nobody owns
+  (a connection the pool lost track of, a failed connect not closed) is still counted, so a
+  leak of one fd per fault switched on passes the tolerance of 16 within seconds.
 - RSS: 24 MiB plus 5 %. CPython's allocator and the gRPC core keep arenas after bursts (a 2 MiB
   ``huge_body`` fault, a full-scale snapshot), noise of a few MiB; a leak of 1 KB per poll at
   0.1 s on 18 venues is ~90 MiB in ten minutes. A 25 s run only catches gross RSS leaks.
@@ -67,6 +70,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import aiohttp
 import grpc
@@ -87,6 +91,9 @@ MAX_LISTED_VIOLATIONS: Final = 40  # the summary lists this many; all are counte
 # gRPC core opens a few process-wide descriptors (epoll set, wake-up fds) on first use and keeps
 # them: 6 on this machine for the first run in a process, 0 for every later run.
 FDS_FIRST_USE: Final = 8
+
+# loggers whose records at ERROR are invariant violations
+WATCHED_LOGGERS: Final = ("oi", "grpc", "asyncio", "aiohttp")
 
 Out = Callable[[str], None]
 
@@ -151,7 +158,10 @@ class SoakOptions:
 class Sample:
     at_s: float  # since the service started
     rss_bytes: int
-    fds: int
+    fds: int  # every open fd of the process
+    # fds less the simulator's sockets and the venue connections the client pool holds (see the
+    # module docstring): what a leak would lift
+    loose_fds: int
     tasks: int  # every pending asyncio task
     # pending at a sample ``options.long_lived_s`` earlier too, aiohttp's connection handlers aside
     long_lived_tasks: int
@@ -254,6 +264,8 @@ class SoakReport:
             f"after warm-up {warm0.rss_bytes / MIB:.1f}, end {last.rss_bytes / MIB:.1f}",
             f"open fds             before start {self.fds_before}, start {first.fds}, "
             f"after warm-up {warm0.fds}, end {last.fds}, after stop {self.fds_after_stop}",
+            f"  loose (see docs)   start {first.loose_fds}, after warm-up {warm0.loose_fds}, "
+            f"end {last.loose_fds}",
             f"asyncio tasks        before start {self.tasks_before}, start {first.tasks}, after warm-up "
             f"{warm0.tasks}, end {last.tasks}, after stop {self.tasks_after_stop}",
             f"  long-lived (≥{o.long_lived_s:g} s)  after warm-up {warm0.long_lived_tasks}, "
@@ -293,9 +305,9 @@ def growth_of(warm: Sequence[Sample], options: SoakOptions) -> list[Growth]:
             options.task_tolerance,
         ),
         Growth(
-            "fds (median)",
-            statistics.median(s.fds for s in head),
-            statistics.median(s.fds for s in tail),
+            "loose fds (median)",
+            statistics.median(s.loose_fds for s in head),
+            statistics.median(s.loose_fds for s in tail),
             options.fd_tolerance,
         ),
         Growth(
@@ -338,6 +350,16 @@ def counted_statuses(app: App) -> dict[str, CountedStatus]:
     return counted
 
 
+def pooled_connections(app: App) -> int:
+    """Connections the service's venue client pool holds: in use by a request, or idle for the
+    next one. aiohttp keeps them in ``TCPConnector._acquired`` and ``._conns`` (no public count)."""
+    session = app._session
+    connector = session.connector if session is not None else None
+    if not isinstance(connector, aiohttp.BaseConnector):
+        return 0
+    return len(connector._acquired) + sum(len(idle) for idle in connector._conns.values())
+
+
 def is_connection_handler(task: asyncio.Task[Any]) -> bool:
     """aiohttp serves each open HTTP connection with one task for the connection's life. How many
     keep-alive connections the simulator and the REST site hold follows the fault mix (a ``down``
@@ -347,8 +369,9 @@ def is_connection_handler(task: asyncio.Task[Any]) -> bool:
 
 
 class ErrorLog(logging.Handler):
-    """Counts the service's log records at ERROR and above (an unexpected exception in a poller or
-    a handler): each one is an invariant violation, as in the end-to-end test."""
+    """Counts log records at ERROR and above of the service and of the libraries it runs on (an
+    unexpected exception in a poller or a handler, a failed gRPC batch): each one is an invariant
+    violation, as in the end-to-end test."""
 
     def __init__(self, violations: Violations) -> None:
         super().__init__(level=logging.ERROR)
@@ -769,8 +792,16 @@ class Soak:
                     f"{stream.name}: newest message {behind_s:.1f} s older than the newest snapshot",
                 )
 
+    def simulator_sockets(self) -> int:
+        """The simulator's own sockets (listening and accepted) on its venue ports."""
+        if self.app.sim is None:
+            return 0
+        ports = {urlsplit(url).port for url in self.app.sim.urls.values()}
+        return sum(1 for c in self.process.net_connections(kind="tcp") if c.laddr and c.laddr.port in ports)
+
     def sample(self) -> Sample:
         now = time.monotonic()
+        fds = int(self.process.num_fds())
         tasks = asyncio.all_tasks()
         for task in tasks:
             self.first_seen.setdefault(task, now)
@@ -779,7 +810,8 @@ class Soak:
         return Sample(
             at_s=now - self.started,
             rss_bytes=int(self.process.memory_info().rss),
-            fds=int(self.process.num_fds()),
+            fds=fds,
+            loose_fds=fds - self.simulator_sockets() - pooled_connections(self.app),
             tasks=len(tasks),
             long_lived_tasks=len(lasting),
             polls=sum(s.succeeded_polls + s.failed_polls for s in self.statuses.values()),
@@ -787,22 +819,30 @@ class Soak:
             watch_streams=self.app.service.watch_streams,
         )
 
-    async def sampler(self, session: aiohttp.ClientSession) -> None:
+    async def sampler(self) -> None:
+        """A sample every ``sample_every_s``, on its own: the invariant checks (``checker``) wait on
+        REST answers, which a loaded machine slows down, and must not thin out the samples."""
         every = self.options.sample_every_s
         progress_every = max(1, round(30 / every))
         while True:
             await asyncio.sleep(every)
             sample = self.sample()
             self.samples.append(sample)
-            await self.consistency(session)
-            self.watch_liveness()
             if len(self.samples) % progress_every == 1:
                 self.out(
                     f"t={sample.at_s:6.0f}s rss={sample.rss_bytes / MIB:6.1f}MiB fds={sample.fds:4d} "
+                    f"(loose {sample.loose_fds}) "
                     f"tasks={sample.tasks:4d} ({sample.long_lived_tasks} long-lived) "
                     f"polls={sample.polls:7d} faulty={sample.faulty} "
                     f"watch={sample.watch_streams} violations={self.violations.total}"
                 )
+
+    async def checker_loop(self, session: aiohttp.ClientSession) -> None:
+        """The invariants through the front doors, as often as samples are taken."""
+        while True:
+            await asyncio.sleep(self.options.sample_every_s)
+            await self.consistency(session)
+            self.watch_liveness()
 
     async def streams_released(self) -> None:
         """Every client has hung up: the server's stream gauge must come back to zero (a stream
@@ -824,8 +864,11 @@ class Soak:
         o = self.options
         fds_before, tasks_before = int(self.process.num_fds()), len(asyncio.all_tasks())
         error_log = ErrorLog(self.violations)
-        service_log = logging.getLogger("oi")
-        service_log.addHandler(error_log)
+        # the service's own loggers and the libraries it runs on (grpc.aio logs a failed write to a
+        # stream at ERROR with a traceback, asyncio an exception nobody retrieved)
+        watched_logs = [logging.getLogger(name) for name in WATCHED_LOGGERS]
+        for logger in watched_logs:
+            logger.addHandler(error_log)
         workers: list[asyncio.Task[None]] = []
         self.out(
             f"soak: {o.duration_s:g} s at poll interval {o.poll_interval_s:g} s = {o.hours_simulated:.1f} h "
@@ -847,7 +890,8 @@ class Soak:
                     asyncio.create_task(self.grpc_client(0.05), name="soak-grpc"),
                     asyncio.create_task(self.channel_churn(2.0), name="soak-churn"),
                     asyncio.create_task(self.switch_faults(control), name="soak-faults"),
-                    asyncio.create_task(self.sampler(keep_alive), name="soak-sampler"),
+                    asyncio.create_task(self.sampler(), name="soak-sampler"),
+                    asyncio.create_task(self.checker_loop(keep_alive), name="soak-checks"),
                     *(asyncio.create_task(self.watch(s), name=f"soak-watch-{s.name}") for s in self.streams),
                 ]
                 done, _ = await asyncio.wait(
@@ -870,7 +914,8 @@ class Soak:
                     await session.close()
         finally:
             await self.app.stop()
-            service_log.removeHandler(error_log)
+            for logger in watched_logs:
+                logger.removeHandler(error_log)
         await asyncio.sleep(0.1)  # let closed transports release their sockets
         warm = [s for s in self.samples if s.at_s >= o.warmup]
         return SoakReport(

@@ -3,6 +3,9 @@ healthy venues are untouched, a faulty venue keeps its last good figures until t
 then leaves the totals, its status says what happened, and it is back within two poll intervals of
 the fault being cleared. Parametrised over the registry: a new venue is covered automatically.
 
+Every wait is on a condition with a generous deadline, and recovery is counted in polls, not in
+seconds: on a loaded 2-core machine a poll interval of wall time says little.
+
 The venues are split in two halves that take turns being faulty, so each fault costs two rounds,
 not one per venue. Per-market pacing is lifted for this test only (it is about faults, and a paced
 venue's honest interval would make a round last a minute); the specs are otherwise the real ones.
@@ -20,6 +23,7 @@ import grpc
 import pytest
 import pytest_asyncio
 
+from bench.soak import CountedStatus, counted_statuses
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
 from server.app import App
@@ -29,12 +33,15 @@ from server.venues import REGISTRY
 from server.venues.base import VenueSpec
 
 INTERVAL_S = 0.5
-TIMEOUT_S = 0.4
+# a healthy in-process venue answers in milliseconds, but a loaded machine can hold a poll off the
+# CPU for over a second (a 2 MB huge_body answer took more than 1 s at a load average of 8); only
+# the faults that hold a request should time out
+TIMEOUT_S = 3.0
 MAX_BODY_BYTES = 1_000_000
-RECOVERY_SLACK_S = 0.5  # scheduling noise on a shared 2-core machine
+DEADLINE_S = 60.0  # for conditions that take a few poll intervals on an idle machine
 
 FAULTS: dict[str, tuple[dict[str, object], tuple[str, ...]]] = {
-    "latency": ({"fault": "latency", "seconds": 1.0}, ("VenueTimeout",)),
+    "latency": ({"fault": "latency", "seconds": 3 * TIMEOUT_S}, ("VenueTimeout",)),
     "timeout": ({"fault": "timeout"}, ("VenueTimeout",)),
     "http_429": ({"fault": "http_429", "retry_after_s": INTERVAL_S}, ("VenueRateLimited",)),
     "http_500": ({"fault": "http_500"}, ("VenueUnavailable",)),
@@ -68,6 +75,7 @@ async def app() -> AsyncIterator[App]:
         ),
         specs={source: unpaced(spec) for source, spec in REGISTRY.items()},
     )
+    counted_statuses(service)  # failed polls counted: recovery is measured in polls
     await service.start()
     yield service
     await service.stop()
@@ -80,6 +88,12 @@ async def until(what: str, condition: Callable[[], bool], timeout_s: float) -> f
         assert time.monotonic() - started < timeout_s, f"timed out waiting for: {what}"
         await asyncio.sleep(0.02)
     return time.monotonic() - started
+
+
+def failed_polls(app: App, source: str) -> int:
+    status = app.statuses[source]
+    assert isinstance(status, CountedStatus)
+    return status.failed_polls
 
 
 def fresh(app: App, source: str) -> bool:
@@ -112,7 +126,7 @@ async def one_round(
 ) -> None:
     assert app.sim is not None
     healthy = [v for v in VENUES if v not in faulty]
-    await until("every venue fresh", lambda: all(fresh(app, v) for v in VENUES), 15)
+    await until("every venue fresh", lambda: all(fresh(app, v) for v in VENUES), DEADLINE_S)
     failures_before = {v: app.statuses[v].consecutive_failures for v in faulty}
     for venue in faulty:
         async with session.post(f"{app.sim.control_url}/faults", json={"venue": venue, **fault}) as response:
@@ -122,7 +136,7 @@ async def one_round(
     await until(
         "a failed poll on every faulty venue",
         lambda: all(app.statuses[v].consecutive_failures > failures_before[v] for v in faulty),
-        10,
+        DEADLINE_S,
     )
     for venue in faulty:
         error = app.statuses[venue].last_error or ""
@@ -136,12 +150,12 @@ async def one_round(
     await until(
         "healthy venues polled again",
         lambda: all(app.readings.readings[v].fetched_at_ms > healthy_before[v] for v in healthy),
-        10,
+        DEADLINE_S,
     )
     assert all(app.readings.readings[v] is kept[v] for v in faulty), "a failed poll replaced good data"
 
     # faulty venues go stale and leave the totals; healthy ones stay in
-    await until("faulty venues out of the totals", lambda: not set(faulty) & reporting(app), 10)
+    await until("faulty venues out of the totals", lambda: not set(faulty) & reporting(app), DEADLINE_S)
     assert set(healthy) <= reporting(app)
     views = {view.source: view for view in app.source_views()}
     assert all(views[v].state is SourceState.STALE for v in faulty)
@@ -150,11 +164,14 @@ async def one_round(
         assert row.total_cents == sum(e.oi_usd_cents for e in row.exchanges)
     await front_doors_answer(app, session, stub)
 
-    # cleared: back within two poll intervals
+    # cleared: back within two polls (the one in flight may still fail, the next one must not)
     async with session.delete(f"{app.sim.control_url}/faults") as response:
         assert response.status == 200
-    took = await until("faulty venues back", lambda: all(fresh(app, v) for v in faulty), 10)
-    assert took <= 2 * INTERVAL_S + RECOVERY_SLACK_S, f"recovery took {took:.2f}s"
+    failed_before = {v: failed_polls(app, v) for v in faulty}
+    await until("faulty venues back", lambda: all(fresh(app, v) for v in faulty), DEADLINE_S)
+    # once back, a venue fails no more polls, so this count is final when we read it
+    late = {v: failed_polls(app, v) - failed_before[v] for v in faulty}
+    assert max(late.values()) <= 1, f"polls that failed after the fault was cleared: {late}"
 
 
 @pytest.mark.asyncio(loop_scope="module")

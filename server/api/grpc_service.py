@@ -11,9 +11,10 @@ control, newer versions simply replace each other; when it wakes it sends the ne
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Final, NoReturn, TypeVar
 
 import grpc
@@ -44,6 +45,9 @@ HEALTH_SERVICE_NAMES: Final = ("", SERVICE_NAME)
 # Each open stream costs a coroutine and one HTTP/2 window of buffered bytes (~25 KB); 20,000
 # streams is ~0.5 GB, the most one process should hold before refusing more.
 DEFAULT_MAX_WATCH_STREAMS: Final = 20_000
+# how long a failed stream write waits for gRPC core to report the call's end (see
+# ``write_or_await_cancel``); core reports it on the same turn of the event loop or the next few
+CALL_END_GRACE_S: Final = 5.0
 MAX_REQUEST_BYTES: Final = 64 * 1024  # 1,000 symbols of 20 characters is ~22 KB; more is abuse
 
 
@@ -197,25 +201,24 @@ class OpenInterestService:
             await abort(context, grpc.StatusCode.UNAVAILABLE, (str(error) or "history unavailable")[:300])
         return history_pb(query, candles, time.time_ns() // 1_000_000).SerializeToString()
 
-    async def watch_symbol_stats(self, raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+    async def watch_symbol_stats(self, raw: bytes, context: grpc.aio.ServicerContext) -> None:
         request = await decoded(pb.WatchSymbolStatsRequest, raw, context)
         try:
             symbols = normalize_watch_symbols(list(request.symbols))
         except InvalidArgument as error:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        async for message in self._conflated(
+        await self._conflated(
             context, lambda prepared: prepared.stats_symbols_pb(symbols), lambda p: p.stats_message(symbols)
-        ):
-            yield message
+        )
 
     async def _conflated(
         self,
         context: grpc.aio.ServicerContext,
         part_of: Callable[[PreparedSnapshot], bytes],
         message_of: Callable[[PreparedSnapshot], bytes],
-    ) -> AsyncIterator[bytes]:
-        """The newest message whenever a snapshot changes this stream's part (``part_of``), never a
-        backlog: the stream keeps one version number and the last part it sent."""
+    ) -> None:
+        """Write the newest message whenever a snapshot changes this stream's part (``part_of``),
+        never a backlog: the stream keeps one version number and the last part it sent."""
         if self.watch_streams >= self._max_watch_streams:
             await abort(
                 context,
@@ -230,7 +233,7 @@ class OpenInterestService:
                 part = part_of(prepared)
                 if part != last_sent:
                     last_sent = part
-                    yield message_of(prepared)
+                    await write_or_await_cancel(context, message_of(prepared))
                 try:
                     version, prepared = await self._hub.wait_newer(version)
                 except HubClosed:
@@ -238,35 +241,35 @@ class OpenInterestService:
         finally:
             self.watch_streams -= 1
 
-    async def watch_open_interest(
-        self, raw: bytes, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[bytes]:
+    async def watch_open_interest(self, raw: bytes, context: grpc.aio.ServicerContext) -> None:
         request = await decoded(pb.WatchOpenInterestRequest, raw, context)
         try:
             symbols = normalize_watch_symbols(list(request.symbols))
         except InvalidArgument as error:
             await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        if self.watch_streams >= self._max_watch_streams:
-            await abort(
-                context,
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"too many watch streams ({self._max_watch_streams} open); retry later",
-            )
-        self.watch_streams += 1
-        try:
-            version, prepared = self._hub.version, self._hub.latest
-            last_sent: bytes | None = None
-            while True:
-                part = prepared.watch_symbols_pb(symbols)
-                if part != last_sent:
-                    last_sent = part
-                    yield prepared.watch_message(symbols)
-                try:
-                    version, prepared = await self._hub.wait_newer(version)
-                except HubClosed:
-                    return
-        finally:
-            self.watch_streams -= 1
+        await self._conflated(
+            context, lambda prepared: prepared.watch_symbols_pb(symbols), lambda p: p.watch_message(symbols)
+        )
+
+
+async def write_or_await_cancel(context: grpc.aio.ServicerContext, message: bytes) -> None:
+    """Write one message of a server stream; if the client has gone, end quietly.
+
+    A write fails (grpc's ``ExecuteBatchError``) when the call is over: the client cancelled, its
+    deadline passed or its connection dropped. gRPC core reports the end of the call separately and
+    grpc.aio then cancels the handler's task, logging that at DEBUG. The two reports race: when the
+    failed write reaches grpc.aio first, it logs "ExecuteBatchError raised in core by servicer
+    method" at ERROR with a traceback. So a failed write waits here for that cancellation (it
+    follows within milliseconds) and re-raises, for grpc to log, only if none comes.
+
+    The watch methods are coroutines that write through ``context.write`` rather than async
+    generators: for a generator, grpc.aio writes itself and the handler never sees the failure.
+    """
+    try:
+        await context.write(message)
+    except Exception:
+        await asyncio.sleep(CALL_END_GRACE_S)  # core's cancellation interrupts this: the usual end
+        raise
 
 
 def add_open_interest_service(server: grpc.aio.Server, service: OpenInterestService) -> None:

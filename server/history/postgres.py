@@ -36,6 +36,7 @@ T = TypeVar("T")
 Conn = psycopg.AsyncConnection[Any]
 
 BATCH: Final = 20_000  # rows per statement: bounds one statement's arrays, not the transaction
+RECONNECT_S: Final = 30.0
 SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 # One key for every oi-server migrating any schema: migrations are rare and short.
 MIGRATION_LOCK: Final = 0x6F69_6869  # "oihi"
@@ -82,7 +83,7 @@ class PostgresStore:
             f"PostgreSQL {params.get('host', 'localhost')}:{params.get('port', 5432)}"
             f"/{params.get('dbname', '')} schema {schema}"
         )
-        self._url = url
+        self.url = url  # carries any password: never logged (see ``where``)
         self._timeout_s = timeout_s
         self._migrations = migrations
         self._kwargs: dict[str, Any] = {
@@ -98,6 +99,10 @@ class PostgresStore:
             open=False,
             check=AsyncConnectionPool.check_connection,
             timeout=timeout_s,
+            # The pool retries a lost connection with a doubling delay until this deadline, then
+            # gives up and grows afresh on the next call: short, so the store is back within
+            # seconds of the server, not minutes after a long outage.
+            reconnect_timeout=RECONNECT_S,
             name=f"history-{schema}",
         )
         self._opened = False
@@ -168,13 +173,13 @@ class PostgresStore:
             return []
         lo, hi = bounds(start_ms, end_ms)
         rows = await self._fetch(self._read_sql, (symbol, source, interval.value, lo, hi, limit))
-        return [from_row(r) for r in reversed(rows)]
+        return [from_row(r, interval) for r in reversed(rows)]
 
     async def has_symbol(self, symbol: str) -> bool:
         return bool(await self._fetch(self._has_sql, (symbol,)))
 
     async def since(self, interval: Interval, start_ms: int) -> list[Candle]:
-        return [from_row(r) for r in await self._fetch(self._since_sql, (interval.value, start_ms))]
+        return [from_row(r, interval) for r in await self._fetch(self._since_sql, (interval.value, start_ms))]
 
     async def delete_before(self, interval: Interval, before_ms: int) -> int:
         async def run(conn: Conn) -> int:
@@ -187,7 +192,8 @@ class PostgresStore:
 
     async def _fetch(self, query: sql.Composed, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         async def run(conn: Conn) -> list[tuple[Any, ...]]:
-            cur = await conn.execute(query, args)
+            # Binary results: floats and ints arrive as machine values, not text to parse.
+            cur = await conn.execute(query, args, binary=True)
             return await cur.fetchall()
 
         return await self._use(run)
@@ -217,7 +223,7 @@ class PostgresStore:
     async def _why_no_connection(self) -> str:
         """The pool only says it timed out; one direct attempt says why (refused, auth, …)."""
         try:
-            conn = await psycopg.AsyncConnection.connect(self._url, **self._kwargs)
+            conn = await psycopg.AsyncConnection.connect(self.url, **self._kwargs)
         except (psycopg.Error, OSError) as exc:
             return one_line(exc)
         await conn.close()

@@ -58,11 +58,13 @@ def to_row(c: Candle) -> Row:
     )
 
 
-def from_row(r: Sequence[Any]) -> Candle:
+def from_row(r: Sequence[Any], interval: Interval | None = None) -> Candle:
+    """The candle of a row; pass ``interval`` when the query fixed it (saves an enum lookup per
+    row, which shows on 1,000-candle reads)."""
     return Candle(
         symbol=r[0],
         source=r[1],
-        interval=Interval(r[2]),
+        interval=interval or Interval(r[2]),
         t=r[3],
         oi_usd_open=r[4],
         oi_usd_high=r[5],

@@ -121,14 +121,14 @@ class SqliteStore:
         lo, hi = bounds(start_ms, end_ms)
         args = (symbol, source, interval.value, lo, hi, limit)
         rows = await self._read(lambda conn: conn.execute(READ, args).fetchall())
-        return [from_row(r) for r in reversed(rows)]
+        return [from_row(r, interval) for r in reversed(rows)]
 
     async def has_symbol(self, symbol: str) -> bool:
         return bool(await self._read(lambda conn: conn.execute(HAS_SYMBOL, (symbol,)).fetchall()))
 
     async def since(self, interval: Interval, start_ms: int) -> list[Candle]:
         rows = await self._read(lambda conn: conn.execute(SINCE, (interval.value, start_ms)).fetchall())
-        return [from_row(r) for r in rows]
+        return [from_row(r, interval) for r in rows]
 
     async def delete_before(self, interval: Interval, before_ms: int) -> int:
         return await self._write(lambda conn: _delete(conn, interval, before_ms))
