@@ -151,10 +151,20 @@ async def polls_after(app: App, moment_ms: int, timeout_s: float = 15) -> None:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service() -> AsyncIterator[Service]:
+async def service(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Service]:
+    tmp_path = tmp_path_factory.mktemp("grpcurl-history")
     assert GRPCURL.exists(), f"{GRPCURL} missing: install the dev extras (pip install -e '.[dev]')"
     app = App(
-        Config(grpc_port=0, http_port=0, simulate=True, sources=SOURCES, poll_interval_s=1.0, sim_seed=11)
+        Config(
+            grpc_port=0,
+            http_port=0,
+            simulate=True,
+            sources=SOURCES,
+            poll_interval_s=1.0,
+            sim_seed=11,
+            history="",  # SQLite under data_dir, as `make run` records
+            data_dir=tmp_path,
+        )
     )
     await app.start()
     try:
@@ -331,6 +341,20 @@ def check_symbol_stats(result: Run, truth: Truth) -> None:
     assert stats["price_usd"] > 0
 
 
+def check_history(result: Run, truth: Truth) -> None:
+    """Recorded candles once a minute has closed; before that a clean NotFound that says why."""
+    if result.code == EXIT_NOT_FOUND:
+        assert "Code: NotFound" in result.stderr and "nothing was ever recorded" in result.stderr
+        return
+    reply = result.only_reply()
+    assert reply["symbol"] == "BTC" and reply["interval"] == "1m"
+    candles = reply.get("candles", [])
+    assert 0 < len(candles) <= 5
+    for candle in candles:  # a stock's OHLC: the close lies within the extremes
+        ohlc = candle["oi_usd"]
+        assert 0 < ohlc["l"] <= min(ohlc["o"], ohlc["c"]) and max(ohlc["o"], ohlc["c"]) <= ohlc["h"]
+
+
 def check_health(result: Run, truth: Truth) -> None:
     assert result.only_reply() == {"status": "SERVING"}
 
@@ -343,6 +367,7 @@ CHECKS: dict[str, Callable[[Run, Truth], None]] = {
     f"{SERVICE}/ListSources": check_list_sources,
     f"{SERVICE}/ListMarkets": check_list_markets,
     f"{SERVICE}/GetSymbolStats": check_symbol_stats,
+    f"{SERVICE}/GetHistory": check_history,
     f"{SERVICE}/WatchSymbolStats": check_watch,
     HEALTH_CHECK: check_health,
 }

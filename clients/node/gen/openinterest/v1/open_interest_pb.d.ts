@@ -768,6 +768,206 @@ export declare type SymbolStats = Message<"openinterest.v1.SymbolStats"> & {
 export declare const SymbolStatsSchema: GenMessage<SymbolStats>;
 
 /**
+ * GetHistoryRequest selects one series, one resolution and a time range (API.md section 6).
+ *
+ * @generated from message openinterest.v1.GetHistoryRequest
+ */
+export declare type GetHistoryRequest = Message<"openinterest.v1.GetHistoryRequest"> & {
+  /**
+   * Canonical base symbol (case-insensitive, aliases such as XBT accepted). Required.
+   *
+   * @generated from field: string symbol = 1;
+   */
+  symbol: string;
+
+  /**
+   * Resolution: 1m, 5m, 15m, 1h, 4h or 1d. Required.
+   *
+   * @generated from field: string interval = 2;
+   */
+  interval: string;
+
+  /**
+   * Source id for that source's figures; empty for the symbol's aggregate as served.
+   *
+   * @generated from field: string source = 3;
+   */
+  source: string;
+
+  /**
+   * First bucket start to include, unix ms (inclusive); absent for no lower bound.
+   *
+   * @generated from field: optional int64 start = 4;
+   */
+  start?: bigint | undefined;
+
+  /**
+   * Last bucket start to include, unix ms (inclusive); absent for no upper bound.
+   *
+   * @generated from field: optional int64 end = 5;
+   */
+  end?: bigint | undefined;
+
+  /**
+   * How many buckets at most: the last ones of the range. Absent: 500; at most 1000.
+   *
+   * @generated from field: optional int32 limit = 6;
+   */
+  limit?: number | undefined;
+};
+
+/**
+ * Describes the message openinterest.v1.GetHistoryRequest.
+ * Use `create(GetHistoryRequestSchema)` to create a new message.
+ */
+export declare const GetHistoryRequestSchema: GenMessage<GetHistoryRequest>;
+
+/**
+ * GetHistoryResponse is one series' candles, ascending by t.
+ *
+ * @generated from message openinterest.v1.GetHistoryResponse
+ */
+export declare type GetHistoryResponse = Message<"openinterest.v1.GetHistoryResponse"> & {
+  /**
+   * Unix milliseconds at which the answer was made.
+   *
+   * @generated from field: int64 timestamp = 1;
+   */
+  timestamp: bigint;
+
+  /**
+   * Canonical base symbol.
+   *
+   * @generated from field: string symbol = 2;
+   */
+  symbol: string;
+
+  /**
+   * The source asked for; absent for the symbol's aggregate.
+   *
+   * @generated from field: optional string source = 3;
+   */
+  source?: string | undefined;
+
+  /**
+   * The resolution, as asked.
+   *
+   * @generated from field: string interval = 4;
+   */
+  interval: string;
+
+  /**
+   * One per bucket with something recorded; a bucket with nothing recorded is absent.
+   *
+   * @generated from field: repeated openinterest.v1.Candle candles = 5;
+   */
+  candles: Candle[];
+};
+
+/**
+ * Describes the message openinterest.v1.GetHistoryResponse.
+ * Use `create(GetHistoryResponseSchema)` to create a new message.
+ */
+export declare const GetHistoryResponseSchema: GenMessage<GetHistoryResponse>;
+
+/**
+ * Candle is one UTC-aligned bucket of one series. OI is a stock: open is the first value
+ * recorded in the bucket, close the last; nothing is summed across time.
+ *
+ * @generated from message openinterest.v1.Candle
+ */
+export declare type Candle = Message<"openinterest.v1.Candle"> & {
+  /**
+   * Bucket start, unix ms, aligned to UTC boundaries.
+   *
+   * @generated from field: int64 t = 1;
+   */
+  t: bigint;
+
+  /**
+   * OI in USD, rounded to cents: open, high, low, close.
+   *
+   * @generated from field: openinterest.v1.OiUsdOhlc oi_usd = 2;
+   */
+  oiUsd?: OiUsdOhlc | undefined;
+
+  /**
+   * OI in base-asset coins at the close; absent where not derivable.
+   *
+   * @generated from field: optional double oi_coins = 3;
+   */
+  oiCoins?: number | undefined;
+
+  /**
+   * OI-weighted price per coin at the close; absent where no price was used.
+   *
+   * @generated from field: optional double price_usd = 4;
+   */
+  priceUsd?: number | undefined;
+
+  /**
+   * Mean funding per 8 h over the bucket; absent where nothing recorded had funding.
+   *
+   * @generated from field: optional double funding_8h = 5;
+   */
+  funding8h?: number | undefined;
+
+  /**
+   * Exchanges behind the figures at the close (1 for a source's series).
+   *
+   * @generated from field: int32 exchange_count = 6;
+   */
+  exchangeCount: number;
+};
+
+/**
+ * Describes the message openinterest.v1.Candle.
+ * Use `create(CandleSchema)` to create a new message.
+ */
+export declare const CandleSchema: GenMessage<Candle>;
+
+/**
+ * OiUsdOhlc is a bucket's OI in USD: first, highest, lowest and last value recorded.
+ *
+ * @generated from message openinterest.v1.OiUsdOhlc
+ */
+export declare type OiUsdOhlc = Message<"openinterest.v1.OiUsdOhlc"> & {
+  /**
+   * First value recorded in the bucket.
+   *
+   * @generated from field: double o = 1;
+   */
+  o: number;
+
+  /**
+   * Highest value recorded in the bucket.
+   *
+   * @generated from field: double h = 2;
+   */
+  h: number;
+
+  /**
+   * Lowest value recorded in the bucket.
+   *
+   * @generated from field: double l = 3;
+   */
+  l: number;
+
+  /**
+   * Last value recorded in the bucket.
+   *
+   * @generated from field: double c = 4;
+   */
+  c: number;
+};
+
+/**
+ * Describes the message openinterest.v1.OiUsdOhlc.
+ * Use `create(OiUsdOhlcSchema)` to create a new message.
+ */
+export declare const OiUsdOhlcSchema: GenMessage<OiUsdOhlc>;
+
+/**
  * SourceState summarises a source's health.
  *
  * @generated from enum openinterest.v1.SourceState
@@ -1105,6 +1305,20 @@ export declare const OpenInterestService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchSymbolStatsRequestSchema;
     output: typeof WatchSymbolStatsResponseSchema;
+  },
+  /**
+   * GetHistory returns recorded candles of one symbol (its aggregate as served, or one source's
+   * figures for it) at one resolution, ascending by bucket start; gaps stay gaps.
+   * Errors: INVALID_ARGUMENT for a malformed symbol, an unknown interval or source, start > end,
+   * a negative time or a limit over 1000; NOT_FOUND for a symbol never recorded; UNAVAILABLE when
+   * the history store cannot be read or history is off.
+   *
+   * @generated from rpc openinterest.v1.OpenInterestService.GetHistory
+   */
+  getHistory: {
+    methodKind: "unary";
+    input: typeof GetHistoryRequestSchema;
+    output: typeof GetHistoryResponseSchema;
   },
 }>;
 
