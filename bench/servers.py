@@ -43,7 +43,7 @@ from server.api.grpc_service import (
     server_options,
 )
 from server.api.rest import RestRunner, build_app
-from server.core.store import SnapshotHub
+from server.core.hub import SnapshotHub
 
 HOST: Final = "127.0.0.1"
 ONE_SYMBOL: Final = "BTC"

@@ -38,7 +38,7 @@ from server.api.rest import RestRunner, build_app
 from server.config import Config
 from server.core.model import Snapshot
 from server.core.readings import LatestReadings
-from server.core.store import SnapshotHub
+from server.core.hub import SnapshotHub
 from server.history.recorder import HistoryRecorder
 from server.history.sqlite import HistoryInUse
 from server.history.stores import DEFAULT_FILE, open_store

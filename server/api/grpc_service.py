@@ -34,7 +34,7 @@ from server.api.validation import (
     normalize_watch_symbols,
     unknown_symbol_message,
 )
-from server.core.store import HubClosed, SnapshotHub
+from server.core.hub import HubClosed, SnapshotHub
 from server.history.model import HistoryUnavailable
 from server.poll.status import SourceStatusView
 

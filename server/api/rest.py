@@ -37,7 +37,7 @@ from server.api.validation import (
     normalize_symbol,
     unknown_symbol_message,
 )
-from server.core.store import SnapshotHub
+from server.core.hub import SnapshotHub
 from server.poll.status import SourceStatusView
 
 log = logging.getLogger("oi.rest")

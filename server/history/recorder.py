@@ -39,7 +39,7 @@ from typing import Final, TypeVar
 
 from server.api.convert import PreparedSnapshot
 from server.core.model import SymbolTotal
-from server.core.store import SnapshotHub
+from server.core.hub import SnapshotHub
 from server.history.candles import (
     ROLLUPS,
     Sample,

@@ -14,7 +14,7 @@ from server.api.grpc_service import OpenInterestService, add_health_and_reflecti
 from server.api.rest import RestRunner, build_app
 from server.core.aggregate import aggregate
 from server.core.model import MarketOI, Snapshot, VenueReading
-from server.core.store import SnapshotHub
+from server.core.hub import SnapshotHub
 
 NOW = 1_709_640_000_000
 

@@ -24,7 +24,7 @@ from server.api.grpc_service import OpenInterestService, add_open_interest_servi
 from server.api.history import HistoryAccess
 from server.api.rest import RestRunner, build_app
 from server.core.model import Snapshot
-from server.core.store import SnapshotHub
+from server.core.hub import SnapshotHub
 from server.history.model import Candle, Interval
 from tests.api.test_openapi import validator
 from tests.history.memory_store import MemoryStore

@@ -22,7 +22,7 @@ from server.app import App
 from server.config import Config, parse_config
 from server.core.aggregate import aggregate
 from server.core.model import Snapshot
-from server.core.store import SnapshotHub
+from server.core.hub import SnapshotHub
 from tests.api.conftest import NOW, reading
 
 ROUTES = ("/v1/open-interest", "/v1/sources", "/v1/markets?symbol=BTC", "/v1/symbols", "/healthz", "/readyz")

@@ -30,7 +30,7 @@ from server.core.model import (
     VenueType,
 )
 from server.core.sources import SOURCE_IDS
-from server.core.store import SnapshotHub
+from server.core.hub import SnapshotHub
 from server.venues import REGISTRY
 
 NOW = 1_709_640_000_000

@@ -17,7 +17,7 @@ from server.api.convert import PreparedSnapshot
 from server.api.rest import RestRunner, build_app, get_paths
 from server.api.validation import SYMBOL_PATTERN
 from server.core.sources import SOURCE_IDS
-from server.core.store import SnapshotHub
+from server.core.hub import SnapshotHub
 from server.poll.status import SourceState, SourceStatusView
 from tests.api.test_markets_symbols import explained_snapshot
 

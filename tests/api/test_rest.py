@@ -11,7 +11,7 @@ import pytest
 
 from server.api.convert import PreparedSnapshot
 from server.core.model import Snapshot
-from server.core.store import SnapshotHub
+from server.core.hub import SnapshotHub
 from tests.api.conftest import NOW, snapshot
 
 

@@ -22,7 +22,7 @@ from server.api.convert import PreparedSnapshot
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
 from server.api.grpc_service import OpenInterestService, add_open_interest_service
-from server.core.store import SnapshotHub
+from server.core.hub import SnapshotHub
 from tests.api.conftest import NOW, snapshot
 
 STREAMS = 40

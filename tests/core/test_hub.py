@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from server.core.store import HubClosed, SnapshotHub
+from server.core.hub import HubClosed, SnapshotHub
 
 
 async def test_wait_newer_returns_latest_only() -> None:
