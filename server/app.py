@@ -36,9 +36,9 @@ from server.api.grpc_service import (
 from server.api.history import HistoryAccess
 from server.api.rest import RestRunner, build_app
 from server.config import Config
+from server.core.hub import SnapshotHub
 from server.core.model import Snapshot
 from server.core.readings import LatestReadings
-from server.core.hub import SnapshotHub
 from server.history.recorder import HistoryRecorder
 from server.history.sqlite import HistoryInUse
 from server.history.stores import DEFAULT_FILE, open_store

@@ -38,8 +38,8 @@ from enum import StrEnum
 from typing import Final, TypeVar
 
 from server.api.convert import PreparedSnapshot
-from server.core.model import SymbolTotal
 from server.core.hub import SnapshotHub
+from server.core.model import SymbolTotal
 from server.history.candles import (
     ROLLUPS,
     Sample,

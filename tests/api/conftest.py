@@ -13,8 +13,8 @@ from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
 from server.api.grpc_service import OpenInterestService, add_health_and_reflection, add_open_interest_service
 from server.api.rest import RestRunner, build_app
 from server.core.aggregate import aggregate
-from server.core.model import MarketOI, Snapshot, VenueReading
 from server.core.hub import SnapshotHub
+from server.core.model import MarketOI, Snapshot, VenueReading
 
 NOW = 1_709_640_000_000
 

@@ -23,8 +23,8 @@ from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
 from server.api.grpc_service import OpenInterestService, add_open_interest_service
 from server.api.history import HistoryAccess
 from server.api.rest import RestRunner, build_app
-from server.core.model import Snapshot
 from server.core.hub import SnapshotHub
+from server.core.model import Snapshot
 from server.history.model import Candle, Interval
 from tests.api.test_openapi import validator
 from tests.history.memory_store import MemoryStore

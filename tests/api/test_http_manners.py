@@ -21,8 +21,8 @@ from server.api.rest import ENCODED, MAX_LISTED_SYMBOLS, RestRunner, build_app
 from server.app import App
 from server.config import Config, parse_config
 from server.core.aggregate import aggregate
-from server.core.model import Snapshot
 from server.core.hub import SnapshotHub
+from server.core.model import Snapshot
 from tests.api.conftest import NOW, reading
 
 ROUTES = ("/v1/open-interest", "/v1/sources", "/v1/markets?symbol=BTC", "/v1/symbols", "/healthz", "/readyz")

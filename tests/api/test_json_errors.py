@@ -20,8 +20,8 @@ from aiohttp.http_exceptions import LineTooLong
 from server.api.convert import PreparedSnapshot
 from server.api.json_errors import JsonErrorProtocol, JsonErrorServer
 from server.api.rest import MAX_FIELD_SIZE, MAX_LINE_SIZE, RestRunner, build_app
-from server.core.model import Snapshot
 from server.core.hub import SnapshotHub
+from server.core.model import Snapshot
 
 CHANGED = f"aiohttp {aiohttp.__version__} changed what server/api/json_errors.py relies on: "
 

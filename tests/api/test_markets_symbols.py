@@ -17,6 +17,7 @@ from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
 from server.api.grpc_service import OpenInterestService, add_open_interest_service
 from server.api.rest import RestRunner, build_app
 from server.core.aggregate import aggregate
+from server.core.hub import SnapshotHub
 from server.core.model import (
     ContractKind,
     Convention,
@@ -30,7 +31,6 @@ from server.core.model import (
     VenueType,
 )
 from server.core.sources import SOURCE_IDS
-from server.core.hub import SnapshotHub
 from server.venues import REGISTRY
 
 NOW = 1_709_640_000_000

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 
 from server.api.convert import PreparedSnapshot
-from server.core.model import Snapshot
 from server.core.hub import SnapshotHub
+from server.core.model import Snapshot
 from tests.api.conftest import NOW, snapshot
 
 

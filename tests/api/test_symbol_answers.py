@@ -17,8 +17,8 @@ from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
 from server.api.grpc_service import OpenInterestService, add_open_interest_service
 from server.api.rest import RestRunner, build_app
-from server.core.model import Snapshot
 from server.core.hub import SnapshotHub
+from server.core.model import Snapshot
 from server.poll.status import SourceStatus, SourceStatusView
 from tests.api.conftest import NOW, snapshot
 

@@ -12,8 +12,8 @@ import pytest
 
 from server.api.convert import PreparedSnapshot
 from server.core.aggregate import aggregate
-from server.core.model import Funding, MarketOI, Snapshot, VenueReading
 from server.core.hub import SnapshotHub
+from server.core.model import Funding, MarketOI, Snapshot, VenueReading
 from server.history.candles import ROLLUPS, bucket_start, rollup
 from server.history.model import AGGREGATE, Candle, Interval
 from server.history.recorder import HistoryRecorder, RecorderState
