@@ -39,12 +39,13 @@ from server.config import Config
 from server.core.hub import SnapshotHub
 from server.core.model import Snapshot
 from server.core.readings import LatestReadings
+from server.core.sources import SourceStatusView
 from server.history.recorder import HistoryRecorder
 from server.history.sqlite import HistoryInUse
 from server.history.stores import DEFAULT_FILE, open_store
 from server.poll.http import HostRouter
 from server.poll.poller import VenuePoller
-from server.poll.status import SourceStatus, SourceStatusView
+from server.poll.status import SourceStatus
 from server.preflight import StartupError, TlsMaterial, bind, check_bindable, host_port, load_tls
 from server.sim.server import SimCluster
 from server.venues import REGISTRY

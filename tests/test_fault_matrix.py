@@ -28,7 +28,7 @@ from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
 from server.app import App
 from server.config import Config
-from server.poll.status import SourceState
+from server.core.sources import SourceState
 from server.venues import REGISTRY
 from server.venues.base import VenueSpec
 

@@ -35,8 +35,8 @@ from server.api.validation import (
     unknown_symbol_message,
 )
 from server.core.hub import HubClosed, SnapshotHub
+from server.core.sources import SourceStatusView
 from server.history.model import HistoryUnavailable
-from server.poll.status import SourceStatusView
 
 log = logging.getLogger("oi.grpc")
 

@@ -38,7 +38,7 @@ from server.api.validation import (
     unknown_symbol_message,
 )
 from server.core.hub import SnapshotHub
-from server.poll.status import SourceStatusView
+from server.core.sources import SourceStatusView
 
 log = logging.getLogger("oi.rest")
 

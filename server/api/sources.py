@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
-from server.poll.status import SourceState, SourceStatusView
+from server.core.sources import SourceState, SourceStatusView
 
 PB_STATES: Final = {
     SourceState.OK: pb.SOURCE_STATE_OK,

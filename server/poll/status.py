@@ -1,35 +1,13 @@
 """Per-source health, as users see it: what happened on the last polls, in short plain text.
 
 Mutable by design (it is the shell's bookkeeping, one object per source, updated by its poller
-only); readers get an immutable ``SourceStatusView`` copy.
+only); readers get an immutable ``SourceStatusView`` copy (core/sources.py: the front doors read
+views and never import the polling layer).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
-
-class SourceState(StrEnum):
-    OK = "ok"  # last poll succeeded, nothing rejected
-    DEGRADED = "degraded"  # fresh data served, but the last poll failed or had readings rejected
-    STALE = "stale"  # data too old to count; the source is out of the totals
-    DOWN = "down"  # never had data, or failing with nothing left to serve
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SourceStatusView:
-    source: str
-    state: SourceState
-    last_success_ms: int | None
-    last_error: str | None
-    last_error_ms: int | None
-    consecutive_failures: int
-    markets: int
-    skipped_rows: int
-    last_poll_duration_ms: int | None
-    readings_rejected: int
-    poll_interval_s: float
+from server.core.sources import SourceState, SourceStatusView
 
 
 class SourceStatus:

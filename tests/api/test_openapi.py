@@ -17,8 +17,7 @@ from server.api.convert import PreparedSnapshot
 from server.api.rest import RestRunner, build_app, get_paths
 from server.api.validation import SYMBOL_PATTERN
 from server.core.hub import SnapshotHub
-from server.core.sources import SOURCE_IDS
-from server.poll.status import SourceState, SourceStatusView
+from server.core.sources import SOURCE_IDS, SourceState, SourceStatusView
 from tests.api.test_markets_symbols import explained_snapshot
 
 # Paths API.md defines whose routes land separately: documented ahead, served once routed.

@@ -19,7 +19,8 @@ from server.api.grpc_service import OpenInterestService, add_open_interest_servi
 from server.api.rest import RestRunner, build_app
 from server.core.hub import SnapshotHub
 from server.core.model import Snapshot
-from server.poll.status import SourceStatus, SourceStatusView
+from server.core.sources import SourceStatusView
+from server.poll.status import SourceStatus
 from tests.api.conftest import NOW, snapshot
 
 

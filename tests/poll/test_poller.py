@@ -14,11 +14,12 @@ from server.core.errors import SchemaDrift, VenueRateLimited, VenueRejected, Ven
 from server.core.model import ContractKind, Market, MarketOI, ParsedPoll, Snapshot, VenueReading
 from server.core.quarantine import Screened, screen
 from server.core.readings import LatestReadings, Screen, Submit
+from server.core.sources import SourceState
 from server.core.units import market_oi
 from server.poll.http import Reply
 from server.poll.pacing import Pacer, burst_weight, over_budget_pause_s
 from server.poll.poller import VenuePoller
-from server.poll.status import SourceState, SourceStatus
+from server.poll.status import SourceStatus
 from server.venues.base import Bodies, Catalog, Pacing, Request, VenueSpec, collect, num, obj
 
 
