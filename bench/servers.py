@@ -44,6 +44,7 @@ from server.api.grpc_service import (
 )
 from server.api.rest import RestRunner, build_app
 from server.core.hub import SnapshotHub
+from server.core.metrics import Metrics
 
 HOST: Final = "127.0.0.1"
 ONE_SYMBOL: Final = "BTC"
@@ -148,7 +149,7 @@ def bare_grpc_server(served: Served) -> grpc.aio.Server:
 
 def our_grpc_server(served: Served) -> grpc.aio.Server:
     server = grpc.aio.server(options=server_options())
-    add_open_interest_service(server, served.service)
+    add_open_interest_service(server, served.service, Metrics())  # counted, as App serves it
     add_health_and_reflection(server)
     return server
 

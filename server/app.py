@@ -34,12 +34,14 @@ from server.api.grpc_service import (
     set_serving,
 )
 from server.api.history import HistoryAccess
+from server.api.metrics import MetricsExposition
 from server.api.rest import RestRunner, build_app
 from server.config import Config
 from server.core.hub import SnapshotHub
+from server.core.metrics import Metrics, SourceSample
 from server.core.model import Snapshot
 from server.core.readings import LatestReadings
-from server.core.sources import SourceStatusView
+from server.core.sources import SourceState, SourceStatusView
 from server.history.recorder import HistoryRecorder
 from server.history.sqlite import HistoryInUse
 from server.history.stores import DEFAULT_FILE, open_store
@@ -109,6 +111,11 @@ class App:
         )
         self.statuses = {s: SourceStatus(s, poll_interval_s=config.poll_interval_s) for s in config.sources}
         self.pollers: dict[str, VenuePoller] = {}
+        self.metrics = Metrics()
+        self.metrics.add_sources(config.sources)
+        self.exposition = MetricsExposition(
+            self.metrics, sources=self.source_samples, snapshot_version=lambda: self.hub.version
+        )
         self.readings = LatestReadings(
             clock_ms=clock_ms,
             on_snapshot=self._on_snapshot,
@@ -135,6 +142,19 @@ class App:
             for s, status in self.statuses.items()
         ]
 
+    def source_samples(self) -> list[SourceSample]:
+        """What ``GET /metrics`` shows of each source: up while its figures count (ok, degraded)."""
+        return [
+            SourceSample(
+                source=view.source,
+                up=view.state in (SourceState.OK, SourceState.DEGRADED),
+                last_success_ms=view.last_success_ms,
+                markets=view.markets,
+                readings_rejected=view.readings_rejected,
+            )
+            for view in self.source_views()
+        ]
+
     def _stale_after_ms(self, source: str) -> int:
         poller = self.pollers.get(source)
         if poller is not None:
@@ -144,7 +164,10 @@ class App:
     # --- snapshots and health ------------------------------------------------------------------
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
-        self.hub.publish(PreparedSnapshot(snapshot, previous=self.hub.latest))
+        started = time.perf_counter()
+        prepared = PreparedSnapshot(snapshot, previous=self.hub.latest)
+        self.metrics.snapshot_built(time.perf_counter() - started)
+        self.hub.publish(prepared)
         serving = bool(self.readings.fresh_sources())
         if serving != self._serving and self._health is not None:
             self._serving = serving
@@ -240,6 +263,7 @@ class App:
                 status=self.statuses[source],
                 submit=self.readings.accept,
                 clock_ms=self._clock_ms,
+                metrics=self.metrics,
             )
 
         history = await self._start_history()
@@ -247,7 +271,7 @@ class App:
         self.service = OpenInterestService(
             self.hub, self.source_views, max_watch_streams=config.max_watch_streams, history=history
         )
-        add_open_interest_service(self._grpc, self.service)
+        add_open_interest_service(self._grpc, self.service, self.metrics)
         self._health = add_health_and_reflection(self._grpc)
         await set_serving(self._health, False)
         address = host_port(config.host, config.grpc_port)
@@ -268,6 +292,7 @@ class App:
                 ready=self.ready,
                 cors_origins=config.cors_origins,
                 history=history,
+                metrics=self.exposition,
             ),
             access_log=None,
             handle_signals=False,

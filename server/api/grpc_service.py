@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, NoReturn, TypeVar
 
 import grpc
@@ -35,6 +35,7 @@ from server.api.validation import (
     unknown_symbol_message,
 )
 from server.core.hub import HubClosed, SnapshotHub
+from server.core.metrics import GRPC, Metrics
 from server.core.sources import SourceStatusView
 from server.history.model import HistoryUnavailable
 
@@ -272,16 +273,66 @@ async def write_or_await_cancel(context: grpc.aio.ServicerContext, message: byte
         raise
 
 
-def add_open_interest_service(server: grpc.aio.Server, service: OpenInterestService) -> None:
-    """Register the service with bytes pass-through responses (see the module docstring)."""
+R = TypeVar("R")
+Method = Callable[[bytes, grpc.aio.ServicerContext], Awaitable[R]]
+
+
+def final_code(context: grpc.aio.ServicerContext, error: BaseException | None) -> str:
+    """The status a call ended with, by name (``OK``, ``NOT_FOUND``, ...): what ``abort`` set,
+    ``CANCELLED`` when the client went away, ``UNKNOWN`` for an exception grpc reports as such."""
+    if error is None:
+        return "OK"
+    if isinstance(error, grpc.aio.AbortError):
+        code = context.code()
+        return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+    if isinstance(error, asyncio.CancelledError):
+        return "CANCELLED"
+    return "UNKNOWN"
+
+
+def counted(name: str, method: Method[R], metrics: Metrics) -> Method[R]:
+    """``method`` counted in ``metrics`` by its final status, with its duration: one coroutine
+    frame and a dict update per call (~1 µs of the ~160 µs a unary call costs). A watch stream
+    (a coroutine writing its messages) counts once, when it ends, with how long it was open."""
+    answered = metrics.route(GRPC, name).answered
+    clock = time.perf_counter
+
+    async def call(raw: bytes, context: grpc.aio.ServicerContext) -> R:
+        started = clock()
+        try:
+            reply = await method(raw, context)
+        except BaseException as error:
+            answered(final_code(context, error), clock() - started)
+            raise
+        answered("OK", clock() - started)
+        return reply
+
+    return call
+
+
+def add_open_interest_service(
+    server: grpc.aio.Server, service: OpenInterestService, metrics: Metrics | None = None
+) -> None:
+    """Register the service with bytes pass-through responses (see the module docstring); with
+    ``metrics``, every call is counted there by method and final status."""
+    unary: dict[str, Method[bytes]] = {
+        "GetOpenInterest": service.get_open_interest,
+        "ListSources": service.list_sources,
+        "ListMarkets": service.list_markets,
+        "GetSymbolStats": service.get_symbol_stats,
+        "GetHistory": service.get_history,
+    }
+    streaming: dict[str, Method[None]] = {
+        "WatchOpenInterest": service.watch_open_interest,
+        "WatchSymbolStats": service.watch_symbol_stats,
+    }
+    if metrics is not None:
+        metrics.count_watch_streams(lambda: service.watch_streams)
+        unary = {name: counted(name, method, metrics) for name, method in unary.items()}
+        streaming = {name: counted(name, method, metrics) for name, method in streaming.items()}
     handlers = {
-        "GetOpenInterest": grpc.unary_unary_rpc_method_handler(service.get_open_interest),
-        "WatchOpenInterest": grpc.unary_stream_rpc_method_handler(service.watch_open_interest),
-        "ListSources": grpc.unary_unary_rpc_method_handler(service.list_sources),
-        "ListMarkets": grpc.unary_unary_rpc_method_handler(service.list_markets),
-        "GetSymbolStats": grpc.unary_unary_rpc_method_handler(service.get_symbol_stats),
-        "WatchSymbolStats": grpc.unary_stream_rpc_method_handler(service.watch_symbol_stats),
-        "GetHistory": grpc.unary_unary_rpc_method_handler(service.get_history),
+        **{name: grpc.unary_unary_rpc_method_handler(method) for name, method in unary.items()},
+        **{name: grpc.unary_stream_rpc_method_handler(method) for name, method in streaming.items()},
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)

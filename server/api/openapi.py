@@ -397,10 +397,23 @@ PATHS: Final[dict[str, Schema]] = {
         [],
         responses({"type": "object"}, "The OpenAPI 3.1 document of the routes this service serves.", 400),
     ),
+    "/metrics": get(
+        "Prometheus metrics (API.md section 9): sources, polls, snapshots, requests, history",
+        "metrics",
+        [],
+        {
+            "200": {
+                "description": "Prometheus text exposition format 0.0.4.",
+                "content": {"text/plain; version=0.0.4; charset=utf-8": {"schema": STRING}},
+            },
+            **{k: v for k, v in responses(STRING, "", 400).items() if k != "200"},
+        },
+    ),
 }
 
 DESCRIPTION: Final = (
-    "Open interest of crypto perpetual futures, aggregated across venues. Every answer is JSON: "
+    "Open interest of crypto perpetual futures, aggregated across venues. Every answer but "
+    "/metrics (Prometheus text) is JSON: "
     '{"status": "ok", "timestamp", "data"} or the error envelope. Every GET route also answers '
     "HEAD (no body). Bodies of 1 KB or more are compressed (br, gzip) when Accept-Encoding allows. "
     "An unknown query parameter, or one given twice, is a 400. With --cors-origin, OPTIONS "

@@ -27,6 +27,7 @@ from server.core.errors import (
     VenueTimeout,
     VenueUnavailable,
 )
+from server.core.metrics import INTERNAL_FAILURE, Metrics
 from server.core.model import ParsedPoll, VenueReading
 from server.core.quarantine import Rejection
 from server.core.readings import Submit
@@ -85,8 +86,10 @@ class VenuePoller:
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         jitter: float = 0.1,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.spec = spec
+        self._metrics = metrics
         self._fetch = fetch
         self._interval_s = interval_s
         self._status = status
@@ -238,6 +241,8 @@ class VenuePoller:
         step = Step()
         try:
             await self._cycle(started, step)
+            if self._metrics is not None:
+                self._metrics.poll(self.spec.id, time.monotonic() - started)
         except VenueError as error:
             self._failed(error, started)
             return error.retry_after_s if isinstance(error, VenueRateLimited) else 0.0
@@ -313,9 +318,11 @@ class VenuePoller:
             else:
                 log.error("poll failed: %s", message, exc_info=error, extra={"source": self.spec.id})
             self._last_logged_error = message
-        self._status.failed(
-            at_ms=self._clock_ms(), error=message, duration_ms=int((time.monotonic() - started) * 1000)
-        )
+        elapsed_s = time.monotonic() - started
+        self._status.failed(at_ms=self._clock_ms(), error=message, duration_ms=int(elapsed_s * 1000))
+        if self._metrics is not None:  # by the error's class: a small fixed set, one series each
+            reason = INTERNAL_FAILURE if during is not None else type(error).__name__
+            self._metrics.poll(self.spec.id, elapsed_s, reason)
 
     async def run(self) -> None:
         """Poll forever at the (effective) interval with jitter; cancellation ends it."""
