@@ -27,10 +27,12 @@ from aiohttp import web
 from server.api.compression import MIN_COMPRESS_BYTES, EncodedBodies, compress, preferred_encoding
 from server.api.convert import PreparedSnapshot
 from server.api.cors import CorsPolicy, preflight, with_cors
+from server.api.dashboard import add_dashboard_routes
 from server.api.history import HISTORY, HistoryAccess, rest_history, rest_history_status
 from server.api.json_errors import JsonErrorRunner, LowLevelHandler
 from server.api.openapi import PATHS, openapi_json
 from server.api.sources import sources_json
+from server.api.stream import add_stream_route
 from server.api.validation import (
     InvalidArgument,
     normalize_source,
@@ -348,6 +350,8 @@ def build_app(
         if cors_origins:
             app.router.add_route("OPTIONS", path, preflight)
     app[OPENAPI] = []
+    add_stream_route(app, hub)  # GET /v1/stream: Server-Sent Events
+    add_dashboard_routes(app)  # GET / and /assets/...: the dashboard
     return app
 
 
