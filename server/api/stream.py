@@ -15,8 +15,9 @@ stream (``PreparedSnapshot.symbols_json`` for all symbols; ``FilterBodies`` for 
 Limits: the gRPC watch's 1,000 symbols per stream (``symbols`` may repeat or list them
 comma-separated; a request line over 4 KB is refused with 414 first), and at most
 ``--max-watch-streams`` event streams open at once, counted apart from the gRPC watch streams
-(each front door has its own budget); past it, 429. At shutdown every stream ends cleanly (the hub
-closes, or the REST server's shutdown signal fires first).
+(each front door has its own budget); past it, 429. A reader that went away is noticed at its
+stream's next write, so its slot is free again within ``HEARTBEAT_S``. At shutdown every stream
+ends cleanly (the hub closes, or the REST server's shutdown signal fires first).
 """
 
 from __future__ import annotations
