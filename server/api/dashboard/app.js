@@ -28,7 +28,8 @@ function price(v) {
 }
 function rate8h(r) { // a fraction per 8 h -> "0.011 %"
   if (r === null || r === undefined || !isFinite(r)) return DASH;
-  return `${(r * 100).toFixed(Math.abs(r) >= 0.001 ? 3 : 4)} %`;
+  const p = r * 100;
+  return `${Math.abs(p) >= 0.001 || p === 0 ? p.toFixed(3) : p.toPrecision(2)} %`;
 }
 const apr = (r) => (r === null || r === undefined || !isFinite(r) ? DASH : `${(r * 100).toFixed(1)} %`);
 function pct(p) {
@@ -288,7 +289,7 @@ function renderMarkets() {
     const f = m.funding;
     return el("tr", { "data-market": `${m.source}:${m.venue_symbol}` },
       el("td", { class: "text", text: m.source }),
-      el("td", { class: "text", text: m.venue_symbol }),
+      el("td", { class: "text clip", text: m.venue_symbol, title: m.venue_symbol }),
       el("td", { class: "text", text: `${m.kind}${m.contract_size ? ` · ${m.contract_size}` : ""}` }),
       el("td", { class: "text", text: `${m.margin_asset} (${m.margin_type})` }),
       el("td", { class: "text", text: raw, title: m.raw ? `${m.raw.field}: ${m.raw.value} (${m.raw.unit})` : "" }),
@@ -329,14 +330,20 @@ function drawChart(data, kind) {
       { label: "Price (USD)", stroke: css("--bar2"), width: 1.5, scale: "px", value: (u, v) => price(v), spanGaps: false },
     ],
     axes: [
-      { ...axis, values: timeTicks },
-      { ...axis, scale: "oi", values: (u, vals) => vals.map((v) => compact(v)), size: 70 },
+      { ...axis, values: timeTicks, space: 90 },
+      { ...axis, scale: "oi", values: (u, vals, i, space, incr) => scaledTicks(vals, incr), size: 75 },
       { ...axis, scale: "px", side: 1, grid: { show: false }, values: (u, vals) => vals.map(price), size: 70 },
     ],
     scales: { x: { time: true } },
     legend: { live: true },
   }, data, box);
   detail.chart = { plot, kind };
+}
+function scaledTicks(vals, incr) { // "35.372 bn": as many decimals as the tick step needs
+  const top = Math.max(...vals.map(Math.abs));
+  const [size] = SCALES.find(([sz]) => top >= sz) || [1];
+  const decimals = Math.min(6, Math.max(0, Math.ceil(-Math.log10(incr / size) - 1e-9)));
+  return vals.map((v) => compact(v, decimals));
 }
 function timeTicks(u, vals) { // local time; dates once the chart spans more than two days
   const span = vals.length > 1 ? vals[vals.length - 1] - vals[0] : 0;
