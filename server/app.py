@@ -35,6 +35,7 @@ from server.api.grpc_service import (
 )
 from server.api.history import HistoryAccess
 from server.api.rest import RestRunner, build_app
+from server.api.stream import LIMITS as STREAM_LIMITS
 from server.config import Config
 from server.core.hub import SnapshotHub
 from server.core.model import Snapshot
@@ -261,14 +262,16 @@ class App:
             raise StartupError(f"gRPC could not listen on {address} (--grpc-port)") from None
         await self._grpc.start()
 
+        rest_app = build_app(
+            self.hub,
+            self.source_views,
+            ready=self.ready,
+            cors_origins=config.cors_origins,
+            history=history,
+        )
+        rest_app[STREAM_LIMITS].max_streams = config.max_watch_streams  # event streams: their own count
         self._rest = RestRunner(
-            build_app(
-                self.hub,
-                self.source_views,
-                ready=self.ready,
-                cors_origins=config.cors_origins,
-                history=history,
-            ),
+            rest_app,
             access_log=None,
             handle_signals=False,
             shutdown_timeout=REST_SHUTDOWN_S,
