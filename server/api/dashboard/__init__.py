@@ -74,5 +74,5 @@ async def asset(request: web.Request) -> web.Response:
 def add_dashboard_routes(app: web.Application) -> None:
     """Serve the dashboard at ``/`` and its files at ``/assets/<name>``."""
     app[ASSETS] = load_assets()
-    app.router.add_get("/", index, allow_head=False)
-    app.router.add_get("/assets/{name:.+}", asset, allow_head=False)
+    app.router.add_get("/", index)  # HEAD too, as every route of the REST shim
+    app.router.add_get("/assets/{name:.+}", asset)
