@@ -112,6 +112,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",  # nginx: pass events through as they come
         }
     )
+    cors_headers(request, response)
     limits.open += 1
     try:
         await response.prepare(request)
@@ -135,6 +136,21 @@ async def stream(request: web.Request) -> web.StreamResponse:
         return response  # the reader went away
     finally:
         limits.open -= 1
+
+
+def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The CORS headers of ``--cors-origin``, set before the headers are sent: the REST runner adds
+    them to an answer after its handler returns, too late for a stream."""
+    from server.api.rest import CORS  # noqa: PLC0415 (rest imports this module to route it)
+
+    policy = request.app.get(CORS)
+    if policy is None:
+        return
+    allowed = policy.allow_origin(request.headers.get("Origin"))
+    if allowed is not None:
+        response.headers["Access-Control-Allow-Origin"] = allowed
+    if not policy.any_origin:
+        response.headers.add("Vary", "Origin")
 
 
 class Wake(enum.Enum):

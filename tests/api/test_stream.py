@@ -242,3 +242,22 @@ async def test_streams_end_cleanly_at_server_shutdown(
             assert await response.content.read() == b""
         await cleanup
     assert time.monotonic() - started < 5  # ended by the shutdown signal, not the 30 s timeout
+
+
+async def test_cors_origins_reach_the_stream(
+    client: aiohttp.ClientSession, hub: SnapshotHub[PreparedSnapshot]
+) -> None:
+    runner = RestRunner(build_app(hub, cors_origins=["https://app.example"]))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1/stream?symbols=BTC"
+    try:
+        async with client.get(url, headers={"Origin": "https://app.example"}) as response:
+            await next_event(response)
+            assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
+            assert response.headers.getall("Vary") == ["Origin"]
+        async with client.get(url, headers={"Origin": "https://elsewhere.example"}) as response:
+            await next_event(response)
+            assert "Access-Control-Allow-Origin" not in response.headers
+    finally:
+        await runner.cleanup()
