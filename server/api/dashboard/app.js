@@ -24,7 +24,7 @@ function price(v) {
   if (abs >= 1000) return v.toLocaleString(undefined, { maximumFractionDigits: 1 });
   if (abs >= 1) return v.toLocaleString(undefined, { maximumFractionDigits: 4 });
   if (abs === 0) return "0";
-  return v.toPrecision(4);
+  return v.toLocaleString(undefined, { maximumSignificantDigits: 4 }); // 0.0000045, not 4.5e-6
 }
 function rate8h(r) { // a fraction per 8 h -> "0.011 %"
   if (r === null || r === undefined || !isFinite(r)) return DASH;
