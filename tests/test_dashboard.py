@@ -80,10 +80,11 @@ class Service:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def service() -> AsyncIterator[Service]:
+async def service(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Service]:
+    data_dir = tmp_path_factory.mktemp("data")  # its own history file: never another run's
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server", "--simulate", "--poll-interval", "1", "--http-port", "0",
-        "--grpc-port", "0", "--sim-seed", "11", "--request-timeout", "5",
+        "--grpc-port", "0", "--sim-seed", "11", "--request-timeout", "5", "--data-dir", str(data_dir),
         stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, cwd=ROOT,
     )  # fmt: skip
     assert process.stderr is not None

@@ -31,7 +31,7 @@ from aiohttp import web
 
 from server.api.convert import PreparedSnapshot, ok_prefix
 from server.api.validation import InvalidArgument, normalize_watch_symbols
-from server.core.store import HubClosed, SnapshotHub
+from server.core.hub import HubClosed, SnapshotHub
 
 HEARTBEAT_S: Final = 15.0
 RETRY_MS: Final = 3000  # how long a browser waits before reconnecting after the stream ended

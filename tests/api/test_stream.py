@@ -18,8 +18,8 @@ from server.api import stream
 from server.api.convert import PreparedSnapshot
 from server.api.rest import RestRunner, build_app
 from server.core.aggregate import Aggregator
+from server.core.hub import SnapshotHub
 from server.core.model import MarketOI, Snapshot, VenueReading
-from server.core.store import SnapshotHub
 from tests.api.conftest import NOW, snapshot
 
 Event = tuple[int, bytes]  # (id, data)

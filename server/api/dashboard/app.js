@@ -195,7 +195,7 @@ function setupSymbols() {
 }
 
 // ---------- one symbol ----------
-const detail = { symbol: null, markets: [], marketsAt: 0, interval: "1h", chart: null, live: [], historyOk: null };
+const detail = { symbol: null, markets: [], marketsAt: 0, interval: "1h", chart: null, live: [], historyOk: null, historyAt: 0 };
 
 function card(k, v, s) {
   return el("div", { class: "card" }, el("div", { class: "k", text: k }), el("div", { class: "v", text: v }), s ? el("div", { class: "s", text: s }) : "");
@@ -227,6 +227,8 @@ function renderSymbolStats() {
     if (detail.historyOk === false) drawChart(liveSeries(), "live");
   }
   if (Date.now() - detail.marketsAt > 5000) loadMarkets();
+  // history grows as the service records: look again now and then (sooner while there is none)
+  if (detail.historyOk !== null && Date.now() - detail.historyAt > (detail.historyOk ? 60000 : 15000)) loadHistory();
 }
 async function loadMarkets() {
   const symbol = detail.symbol;
@@ -353,6 +355,7 @@ function timeTicks(u, vals) { // local time; dates once the chart spans more tha
 }
 async function loadHistory() {
   const symbol = detail.symbol;
+  detail.historyAt = Date.now();
   for (const b of document.querySelectorAll("#intervals button")) b.classList.toggle("active", b.dataset.interval === detail.interval);
   const range = Number($("#range").value);
   let url = `/v1/history?symbol=${encodeURIComponent(symbol)}&interval=${detail.interval}&limit=1000`;
@@ -384,7 +387,7 @@ function setupSymbol() {
 function openSymbol(symbol) {
   if (detail.symbol !== symbol) {
     if (detail.chart) { detail.chart.plot.destroy(); detail.chart = null; }
-    Object.assign(detail, { symbol, markets: [], marketsAt: 0, live: [], historyOk: null });
+    Object.assign(detail, { symbol, markets: [], marketsAt: 0, live: [], historyOk: null, historyAt: 0 });
     $("#venue-bars").replaceChildren();
     $("#venues tbody").replaceChildren();
     $("#markets tbody").replaceChildren();
