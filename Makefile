@@ -12,8 +12,13 @@ NODE_DIR  := clients/node
 NODE_MODS := $(NODE_DIR)/node_modules/.package-lock.json
 RUN_ARGS  ?=
 
+# The dashboard's third-party browser files: installed from web/package-lock.json, vendored (committed)
+# into the package so `pip install` alone serves them; tests/test_dashboard.py checks they match.
+WEB       := web
+VENDOR    := server/api/dashboard/vendor
+
 .PHONY: run simulate test lint typecheck buf-lint gen gen-check node-client node-gen node-gen-check unit \
-	bench bench-quick clean
+	bench bench-quick clean web-assets
 
 $(BIN)/oi-server: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -84,5 +89,11 @@ bench: $(BIN)/oi-server
 bench-quick: $(BIN)/oi-server
 	$(BIN)/python -m bench.run_all --quick
 
+## web-assets: refresh the vendored uPlot (script, stylesheet, licence) from web/'s npm lockfile.
+web-assets:
+	npm ci --silent --no-audit --no-fund --prefix $(WEB)
+	cp $(WEB)/node_modules/uplot/dist/uPlot.iife.min.js $(WEB)/node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
+	cp $(WEB)/node_modules/uplot/LICENSE $(VENDOR)/uPlot.LICENSE.txt
+
 clean:
-	rm -rf $(VENV) $(TOOLS) $(NODE_DIR)/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) $(NODE_DIR)/node_modules $(WEB)/node_modules .mypy_cache .ruff_cache .pytest_cache

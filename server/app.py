@@ -36,6 +36,7 @@ from server.api.grpc_service import (
 from server.api.history import HistoryAccess
 from server.api.metrics import MetricsExposition
 from server.api.rest import RestRunner, build_app
+from server.api.stream import LIMITS as STREAM_LIMITS
 from server.config import Config
 from server.core.hub import SnapshotHub
 from server.core.metrics import Metrics, SourceSample
@@ -285,15 +286,19 @@ class App:
             raise StartupError(f"gRPC could not listen on {address} (--grpc-port)") from None
         await self._grpc.start()
 
+        rest_app = build_app(
+            self.hub,
+            self.source_views,
+            ready=self.ready,
+            cors_origins=config.cors_origins,
+            history=history,
+            metrics=self.exposition,
+        )
+        stream_limits = rest_app[STREAM_LIMITS]
+        stream_limits.max_streams = config.max_watch_streams  # event streams: their own count
+        self.metrics.count_watch_streams(lambda: stream_limits.open)
         self._rest = RestRunner(
-            build_app(
-                self.hub,
-                self.source_views,
-                ready=self.ready,
-                cors_origins=config.cors_origins,
-                history=history,
-                metrics=self.exposition,
-            ),
+            rest_app,
             access_log=None,
             handle_signals=False,
             shutdown_timeout=REST_SHUTDOWN_S,
@@ -331,6 +336,7 @@ class App:
             retention_ms=config.history_retention_ms,
             sample_every_s=config.history_sample_s,
             fatal=(HistoryInUse,),
+            on_write=lambda seconds, ok: self.metrics.history_write(seconds, ok=ok),
         )
         try:
             await self.recorder.start()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import aiohttp
 import grpc
@@ -326,3 +327,47 @@ async def test_polls_are_timed_and_failures_counted_by_error_class_or_internal()
         await poller.poll_once()
     assert metrics.poll_failures == {("fake", "VenueTimeout"): 1, ("fake", INTERNAL_FAILURE): 1}
     assert sum(metrics.poll_seconds["fake"].counts) == 4 and len(published) == 2
+
+
+async def test_history_writes_and_event_streams_are_counted(tmp_path: Path) -> None:
+    """The recorder's writes land in oi_history_write_seconds; an open /v1/stream is a watch stream
+    and is counted under its own route."""
+    service = App(
+        Config(
+            grpc_port=0,
+            http_port=0,
+            simulate=True,
+            sources=("okx",),
+            poll_interval_s=0.5,
+            sim_seed=3,
+            history="",
+            history_sample_s=0.2,
+            data_dir=tmp_path,
+        )
+    )
+    await service.start()
+    try:
+        assert service.recorder is not None
+        recorder = service.recorder
+        deadline = time.monotonic() + 20
+        while recorder.status().open_series == 0:  # something sampled: the open minute has candles
+            assert time.monotonic() < deadline, "nothing sampled in 20 s"
+            await asyncio.sleep(0.05)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{service.http_port}/v1/stream") as stream:
+                assert stream.status == 200
+                scraped = await scrape(session, service)
+                assert (scraped.value("oi_watch_streams") or 0) >= 1
+            await recorder.stop()  # writes the open minute: one batch through the hook
+            scraped = await until_scraped(
+                session, service, lambda s: (s.value("oi_history_write_seconds_count") or 0) >= 1
+            )
+            assert scraped.value("oi_history_write_failures_total") == 0
+            async with session.get(f"http://127.0.0.1:{service.http_port}/v1/stream?x=1") as refused:
+                assert refused.status == 400
+            scraped = await until_scraped(
+                session, service, lambda s: requests(s, "rest", "/v1/stream", "400") == 1
+            )
+            assert requests(scraped, "rest", "other", "400") == 0  # its own route, not "other"
+    finally:
+        await service.stop()

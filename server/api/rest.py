@@ -27,12 +27,14 @@ from aiohttp import web
 from server.api.compression import MIN_COMPRESS_BYTES, EncodedBodies, compress, preferred_encoding
 from server.api.convert import PreparedSnapshot
 from server.api.cors import CorsPolicy, preflight, with_cors
+from server.api.dashboard import add_dashboard_routes
 from server.api.history import HISTORY, HistoryAccess, rest_history, rest_history_status
 from server.api.json_errors import JsonErrorRunner, LowLevelHandler
 from server.api.metrics import CONTENT_TYPE as METRICS_TYPE
 from server.api.metrics import MetricsExposition
 from server.api.openapi import PATHS, openapi_json
 from server.api.sources import sources_json
+from server.api.stream import STREAM_PATH, add_stream_route
 from server.api.validation import (
     InvalidArgument,
     normalize_source,
@@ -330,7 +332,7 @@ ROUTES: Final[tuple[tuple[str, Callable[[web.Request], Awaitable[web.StreamRespo
     ("/v1/history/status", rest_history_status),
     ("/metrics", prometheus_metrics),
 )
-ROUTE_LABELS: Final = frozenset(path for path, _ in ROUTES)
+ROUTE_LABELS: Final = frozenset(path for path, _ in ROUTES) | {STREAM_PATH}
 OTHER_ROUTE: Final = "other"  # the metrics label of a path no route serves
 
 
@@ -364,6 +366,8 @@ def build_app(
             app.router.add_route("OPTIONS", path, preflight)
     app[OPENAPI] = []
     app[METRICS] = metrics if metrics is not None else MetricsExposition(snapshot_version=lambda: hub.version)
+    add_stream_route(app, hub)  # GET /v1/stream: Server-Sent Events
+    add_dashboard_routes(app)  # GET / and /assets/...: the dashboard
     return app
 
 

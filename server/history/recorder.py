@@ -248,6 +248,7 @@ class HistoryRecorder:
         read_timeout_s: float = 5.0,
         stop_timeout_s: float = 1.5,
         fatal: tuple[type[HistoryUnavailable], ...] = (),
+        on_write: Callable[[float, bool], None] | None = None,
     ) -> None:
         self._store = store
         self._hub = hub
@@ -263,6 +264,7 @@ class HistoryRecorder:
         self._read_timeout_s = read_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._fatal = fatal
+        self._on_write = on_write  # (seconds, ok) of each batch written or failed: the metrics' hook
         self.queue = BatchQueue(max_queued_batches)
         # the open minute's candles, and per (series, rollup) the open bucket with the version of
         # the open minute it already holds (a partial minute written at a shutdown, see fold_minute)
@@ -472,11 +474,15 @@ class HistoryRecorder:
                     async with asyncio.timeout(self._write_timeout_s):
                         await self._store.upsert(candles[i : i + UPSERT_CHUNK])
             except Exception as error:  # HistoryUnavailable, a timeout, or a store bug: counted, retried
+                if self._on_write is not None:
+                    self._on_write(time.perf_counter() - started, False)
                 self._failed(error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._backoff_s[1])
                 continue
             delay = self._backoff_s[0]
+            if self._on_write is not None:
+                self._on_write(time.perf_counter() - started, True)
             self.queue.done(last_seq)
             self._written += len(candles)
             self._last_write_at = self._clock_ms()

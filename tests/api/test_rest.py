@@ -76,7 +76,7 @@ async def test_new_snapshot_is_served(
         ("/v1/open-interest?sym=BTC", 400, "INVALID_ARGUMENT", "unknown query parameter"),
         ("/v1/open-interest?symbol=BTC&x=1", 400, "INVALID_ARGUMENT", "unknown query parameter"),
         ("/v1/nope", 404, "NOT_FOUND", "no such path"),
-        ("/", 404, "NOT_FOUND", "no such path"),
+        ("/assets/nope.js", 404, "NOT_FOUND", "no such path"),  # "/" is the dashboard
     ],
 )
 async def test_errors(
