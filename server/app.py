@@ -42,6 +42,8 @@ from server.core.hub import SnapshotHub
 from server.core.metrics import Metrics, SourceSample
 from server.core.model import Snapshot
 from server.core.readings import LatestReadings
+from server.core.signals import Settings as SignalSettings
+from server.core.signals import SignalBook
 from server.core.sources import SourceState, SourceStatusView
 from server.history.recorder import HistoryRecorder
 from server.history.sqlite import HistoryInUse
@@ -50,6 +52,7 @@ from server.poll.http import HostRouter
 from server.poll.poller import VenuePoller
 from server.poll.status import SourceStatus
 from server.preflight import StartupError, TlsMaterial, bind, check_bindable, host_port, load_tls
+from server.signals.seed import seed as seed_signals
 from server.sim.server import SimCluster
 from server.venues import REGISTRY
 from server.venues.base import VenueSpec
@@ -107,6 +110,14 @@ class App:
         self.config = config
         self._specs = specs
         self._clock_ms = clock_ms
+        self.signals = SignalBook(
+            SignalSettings(
+                poll_interval_ms=round(config.poll_interval_s * 1000),
+                oi_bands=config.oi_dead_bands,
+                price_bands=config.price_dead_bands,
+                crowding_threshold=config.crowding_threshold,
+            )
+        )
         self.hub: SnapshotHub[PreparedSnapshot] = SnapshotHub(
             PreparedSnapshot(Snapshot(built_at_ms=clock_ms()))
         )
@@ -166,7 +177,8 @@ class App:
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         started = time.perf_counter()
-        prepared = PreparedSnapshot(snapshot, previous=self.hub.latest)
+        changes = self.signals.observe(snapshot)  # once per snapshot, for the symbols that changed
+        prepared = PreparedSnapshot(snapshot, previous=self.hub.latest, changes=changes)
         self.metrics.snapshot_built(time.perf_counter() - started)
         self.hub.publish(prepared)
         serving = bool(self.readings.fresh_sources())
@@ -343,6 +355,9 @@ class App:
         except HistoryInUse as error:
             self.recorder = None
             raise StartupError(f"--history {describe}: {error}") from None
+        # the signal windows from what was recorded: a restarted service has them at once
+        seeded = await seed_signals(self.signals, store, self._clock_ms())
+        log.info("signal windows seeded", extra={"values": seeded})
         return HistoryAccess(self.recorder, self.recorder.status_json)
 
     async def _undo_start(self) -> None:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from server import flags
 from server.api.cors import InvalidOrigin, parse_origins
+from server.core.signals import DEFAULT_CROWDING_THRESHOLD, DEFAULT_OI_BANDS, DEFAULT_PRICE_BANDS, WINDOWS
 from server.history.model import Interval
 from server.history.retention import DEFAULT_RETENTION_MS, age_text, parse_age
 from server.venues import REGISTRY
@@ -52,6 +53,10 @@ class Config:
     history_retention_ms: Mapping[Interval, int | None] = field(
         default_factory=lambda: dict(DEFAULT_RETENTION_MS)
     )
+    # signals (API.md section 7): dead bands in percent per window, crowding threshold per 8 h
+    oi_dead_bands: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_OI_BANDS))
+    price_dead_bands: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICE_BANDS))
+    crowding_threshold: float = DEFAULT_CROWDING_THRESHOLD
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +138,30 @@ def _retention(text: str) -> int:
 
 def _retention_dest(interval: Interval) -> str:
     return f"history_retention_{interval.value}"
+
+
+def _bands(defaults: Mapping[str, float]) -> Callable[[str], dict[str, float]]:
+    """``1h=1.5,4h=3``: the windows named get these bands (percent); the others keep their default."""
+
+    def convert(text: str) -> dict[str, float]:
+        bands = dict(defaults)
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            window, sep, value = part.partition("=")
+            if not sep or window.strip() not in WINDOWS:
+                raise argparse.ArgumentTypeError(
+                    f"{part!r} is not WINDOW=PERCENT with WINDOW one of {', '.join(WINDOWS)}"
+                )
+            band = flags.number(value.strip())
+            if band < 0:
+                raise argparse.ArgumentTypeError(f"{part!r}: a dead band cannot be negative")
+            bands[window.strip()] = band
+        return bands
+
+    return convert
+
+
+def _defaults_text(bands: Mapping[str, float]) -> str:
+    return ",".join(f"{w}={b:g}" for w, b in bands.items())
 
 
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
@@ -241,6 +270,27 @@ OPTIONS: Final = (
         "CORS headers on every answer and OPTIONS preflights; repeatable or comma-separated",
         repeatable=True,
         metavar="ORIGIN",
+    ),
+    Option(
+        "--oi-dead-bands",
+        _bands(DEFAULT_OI_BANDS),
+        _defaults_text(DEFAULT_OI_BANDS),
+        "signals: OI moves (percent) taken as flat, per window; the windows named override theirs",
+        metavar="W=PCT,…",
+    ),
+    Option(
+        "--price-dead-bands",
+        _bands(DEFAULT_PRICE_BANDS),
+        _defaults_text(DEFAULT_PRICE_BANDS),
+        "signals: price moves (percent) taken as flat, per window; the windows named override theirs",
+        metavar="W=PCT,…",
+    ),
+    Option(
+        "--crowding-threshold",
+        flags.positive,
+        f"{DEFAULT_CROWDING_THRESHOLD:g}",
+        "signals: OI-weighted funding per 8 h at or beyond ± this, with OI up, is crowding",
+        metavar="RATE",
     ),
     Option(
         "--log-level",
@@ -361,6 +411,9 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
         max_watch_streams=cast(int, values.get("max_watch_streams", defaults.max_watch_streams)),
         tls_cert=cast("Path | None", values.get("tls_cert")),
         tls_key=cast("Path | None", values.get("tls_key")),
+        oi_dead_bands=cast("dict[str, float]", values.get("oi_dead_bands", defaults.oi_dead_bands)),
+        price_dead_bands=cast("dict[str, float]", values.get("price_dead_bands", defaults.price_dead_bands)),
+        crowding_threshold=cast(float, values.get("crowding_threshold", defaults.crowding_threshold)),
         cors_origins=tuple(dict.fromkeys(o for group in origin_groups for o in group)),
         history=cast(str, values.get("history", "")),
         data_dir=cast(Path, values.get("data_dir", defaults.data_dir)),

@@ -18,9 +18,10 @@ from typing import Final
 
 import msgspec
 
-from server.api import views
+from server.api import signals, views
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.core.model import Snapshot, SymbolTotal
+from server.core.signals import Changes
 from server.core.stats import SymbolStats, symbol_stats
 
 BASE_DECIMALS: Final = 8
@@ -126,18 +127,22 @@ class SymbolPieces:
     __slots__ = (
         "_detail_json",
         "_detail_pb",
+        "_explained_json",
         "_markets",
+        "_signal_rows",
         "_stats",
         "_stats_entry",
         "_stats_json",
+        "changes",
         "row",
         "total",
         "totals_json",
         "totals_pb",
     )
 
-    def __init__(self, total: SymbolTotal) -> None:
+    def __init__(self, total: SymbolTotal, changes: Changes = ()) -> None:
         self.total = total
+        self.changes = changes  # computed when ``total`` was new (``core.signals.SignalBook``)
         self.row = row = symbol_row(total)
         self.totals_pb = framed(symbol_pb(row, with_exchanges=False))
         self.totals_json = _dumps(
@@ -149,6 +154,8 @@ class SymbolPieces:
         self._stats: SymbolStats | None = None
         self._stats_entry: bytes | None = None
         self._stats_json: bytes | None = None
+        self._explained_json: bytes | None = None
+        self._signal_rows: dict[str, SignalRowPieces | None] = {}
 
     @property
     def detail_json(self) -> bytes:
@@ -175,14 +182,45 @@ class SymbolPieces:
         """``"SYMBOL":{statistics}`` as in the ``/v1/symbols`` data map."""
         if self._stats_json is None:
             document = views.stats_json(self.total, self.row.total_cents, self.stats)
+            document["changes"] = signals.changes_json(self.changes, explain=False)
             self._stats_json = _dumps({self.row.symbol: document})[1:-1]
         return self._stats_json
+
+    @property
+    def explained_json(self) -> bytes:
+        """``stats_json`` whose changes say what explains them (``?explain=1``)."""
+        if self._explained_json is None:
+            document = views.stats_json(self.total, self.row.total_cents, self.stats)
+            document["changes"] = signals.changes_json(self.changes, explain=True)
+            self._explained_json = _dumps({self.row.symbol: document})[1:-1]
+        return self._explained_json
+
+    def signal_row(self, window: str) -> SignalRowPieces | None:
+        """This symbol's screener row for ``window``, None when history does not cover it."""
+        if window in self._signal_rows:
+            return self._signal_rows[window]
+        found: SignalRowPieces | None = None
+        for change in self.changes:
+            if change.window == window:
+                cents_ = self.row.total_cents
+                symbol = self.row.symbol
+                found = SignalRowPieces(
+                    symbol=symbol,
+                    order=(-abs(change.oi_move), symbol),
+                    signal=change.signal.value,
+                    crowding=None if change.crowding is None else change.crowding.value,
+                    json=_dumps(signals.signal_row_json(symbol, change, cents_, self.stats)),
+                    pb=signals.framed_row(signals.signal_row_pb(symbol, change, cents_, self.stats)),
+                )
+        self._signal_rows[window] = found
+        return found
 
     @property
     def stats_entry(self) -> bytes:
         """This symbol's ``SymbolStats`` framed as field 2 of a stats response."""
         if self._stats_entry is None:
             entry = views.stats_pb(self.total, self.row.total_cents, self.stats)
+            entry.changes.extend(signals.change_pb(change) for change in self.changes)
             self._stats_entry = pb.GetSymbolStatsResponse(symbols=[entry]).SerializeToString()
         return self._stats_entry
 
@@ -201,6 +239,21 @@ class SymbolPieces:
         return cached
 
 
+class SignalRowPieces(msgspec.Struct, frozen=True, kw_only=True):
+    """One symbol's screener row of one window, serialized once, with what filters and orders it."""
+
+    symbol: str
+    order: tuple[float, str]  # abs(oi_pct) descending, then name
+    signal: str
+    crowding: str | None
+    json: bytes
+    pb: bytes  # framed as field 2 of GetSignalsResponse / WatchSignalsResponse
+
+
+# Screener bodies cached per version (window × signal × crowding × limit); past it, built per request.
+MAX_CACHED_SCREENS: Final = 256
+
+
 class PreparedSnapshot:
     """One snapshot version with its serialized forms. Per-symbol pieces come from the previous
     version where the symbol did not change, or are built on first use; per-request bodies are
@@ -213,6 +266,7 @@ class PreparedSnapshot:
         "_markets",
         "_messages",
         "_one_pb",
+        "_screens",
         "_stats_json",
         "_stats_messages",
         "_symbol_json",
@@ -227,14 +281,23 @@ class PreparedSnapshot:
         "timestamp_pb",
     )
 
-    def __init__(self, snapshot: Snapshot, previous: PreparedSnapshot | None = None) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        previous: PreparedSnapshot | None = None,
+        changes: Mapping[str, Changes] | None = None,
+    ) -> None:
         self.snapshot = snapshot
         self.timestamp_ms = snapshot.built_at_ms
         before: dict[str, SymbolPieces] = previous.pieces if previous is not None else {}
         pieces: dict[str, SymbolPieces] = {}
+        changed = changes or {}
         for symbol, total in snapshot.symbols.items():
             kept = before.get(symbol)
-            pieces[symbol] = kept if kept is not None and kept.total is total else SymbolPieces(total)
+            if kept is not None and kept.total is total:
+                pieces[symbol] = kept
+            else:
+                pieces[symbol] = SymbolPieces(total, changed.get(symbol, ()))
         ordered = sorted(pieces.values(), key=lambda p: (-p.row.total_cents, p.row.symbol))
         self.pieces: dict[str, SymbolPieces] = {p.row.symbol: p for p in ordered}
         self.rows = tuple(p.row for p in ordered)
@@ -253,6 +316,7 @@ class PreparedSnapshot:
         self._stats_json: dict[str | None, bytes] = {}
         self._stats_messages: dict[tuple[str, ...] | None, bytes] = {}
         self._lists: dict[tuple[str, str | None, tuple[str, ...]], bytes] = {}
+        self._screens: dict[tuple[object, ...], object] = {}
 
     def symbol_json(self, symbol: str) -> bytes | None:
         """The ``?symbol=`` body, or None when no exchange reports ``symbol``."""
@@ -336,9 +400,11 @@ class PreparedSnapshot:
     def stats(self, symbol: str) -> SymbolStats:
         return self.pieces[symbol].stats
 
-    def symbols_json(self, symbol: str | None) -> bytes | None:
-        """The ``/v1/symbols`` body: every symbol, or the one named (None when nobody reports it)."""
-        cached = self._stats_json.get(symbol)
+    def symbols_json(self, symbol: str | None, *, explain: bool = False) -> bytes | None:
+        """The ``/v1/symbols`` body: every symbol, or the one named (None when nobody reports it);
+        with ``explain``, each window's changes say what explains them."""
+        key = symbol if not explain else f"#explain:{symbol or ''}"
+        cached = self._stats_json.get(key)
         if cached is None:
             if symbol is None:
                 chosen = list(self.pieces.values())
@@ -346,16 +412,17 @@ class PreparedSnapshot:
                 chosen = [self.pieces[symbol]]
             else:
                 return None
-            data = b"{" + b",".join(p.stats_json for p in chosen) + b"}"
-            cached = self._stats_json[symbol] = ok_prefix(self.timestamp_ms) + data + b"}"
+            parts = (p.explained_json if explain else p.stats_json for p in chosen)
+            data = b"{" + b",".join(parts) + b"}"
+            cached = self._stats_json[key] = ok_prefix(self.timestamp_ms) + data + b"}"
         return cached
 
     # --- several symbols in one REST call -------------------------------------------------------
 
-    def symbols_json_many(self, symbols: tuple[str, ...]) -> bytes | None:
+    def symbols_json_many(self, symbols: tuple[str, ...], *, explain: bool = False) -> bytes | None:
         """The ``/v1/symbols?symbol=A,B`` body: the named symbols someone reports, in the snapshot's
         order (the all-symbols shape, fewer keys); None when nobody reports any of them."""
-        return self._list_body("symbols", None, symbols)
+        return self._list_body("symbols-explained" if explain else "symbols", None, symbols)
 
     def markets_json_many(self, symbols: tuple[str, ...], source: str | None) -> bytes | None:
         """The ``/v1/markets?symbol=A,B`` body: data maps each reported symbol to its one-symbol
@@ -372,12 +439,79 @@ class PreparedSnapshot:
             return None
         if view == "symbols":
             entries = [p.stats_json for p in present]
+        elif view == "symbols-explained":
+            entries = [p.explained_json for p in present]
         else:
             entries = [_dumps(p.row.symbol) + b":" + p.markets(source, as_pb=False) for p in present]
         body = ok_prefix(self.timestamp_ms) + b"{" + b",".join(entries) + b"}}"
         if len(self._lists) < MAX_CACHED_LISTS:  # any list may be asked for: keep only so many
             self._lists[key] = body
         return body
+
+    # --- section 7: signals -------------------------------------------------------------------
+
+    def signal_rows(self, window: str, symbols: tuple[str, ...] | None = None) -> list[SignalRowPieces]:
+        """Every symbol's row of ``window`` (or the named symbols'), by abs(oi_pct) descending."""
+        key = ("#rows", window, symbols)
+        cached = self._screens.get(key)
+        if cached is None:
+            chosen = self.pieces.values() if symbols is None else self._present(symbols)
+            rows = [r for r in (p.signal_row(window) for p in chosen) if r is not None]
+            rows.sort(key=lambda r: r.order)
+            cached = self._screens[key] = rows
+        return cached  # type: ignore[return-value]
+
+    def _screen(
+        self, window: str, signal: str | None, crowding: str | None, limit: int | None
+    ) -> list[SignalRowPieces]:
+        rows = [
+            r
+            for r in self.signal_rows(window)
+            if (signal is None or r.signal == signal) and (crowding is None or r.crowding == crowding)
+        ]
+        return rows if limit is None else rows[:limit]
+
+    def signals_json(self, window: str, signal: str | None, crowding: str | None, limit: int | None) -> bytes:
+        """The ``/v1/signals`` body (API.md section 7)."""
+        key = ("#json", window, signal, crowding, limit)
+        cached = self._screens.get(key)
+        if cached is None:
+            rows = self._screen(window, signal, crowding, limit)
+            cached = ok_prefix(self.timestamp_ms) + b"[" + b",".join(r.json for r in rows) + b"]}"
+            if len(self._screens) < MAX_CACHED_SCREENS:
+                self._screens[key] = cached
+        return cached  # type: ignore[return-value]
+
+    def signals_pb(self, window: str, signal: str | None, crowding: str | None, limit: int | None) -> bytes:
+        """The ``GetSignalsResponse``."""
+        key = ("#pb", window, signal, crowding, limit)
+        cached = self._screens.get(key)
+        if cached is None:
+            rows = self._screen(window, signal, crowding, limit)
+            cached = self.timestamp_pb + b"".join(r.pb for r in rows)
+            if len(self._screens) < MAX_CACHED_SCREENS:
+                self._screens[key] = cached
+        return cached  # type: ignore[return-value]
+
+    def signal_labels(self, window: str, symbols: tuple[str, ...] | None) -> bytes:
+        """What a signals watch conflates on: each followed symbol's signal and crowding."""
+        key = ("#labels", window, symbols)
+        cached = self._screens.get(key)
+        if cached is None:
+            rows = sorted(self.signal_rows(window, symbols), key=lambda r: r.symbol)
+            cached = self._screens[key] = "\n".join(
+                f"{r.symbol} {r.signal} {r.crowding}" for r in rows
+            ).encode()
+        return cached  # type: ignore[return-value]
+
+    def signals_watch_message(self, window: str, symbols: tuple[str, ...] | None) -> bytes:
+        """A whole ``WatchSignalsResponse`` (same field numbers as ``GetSignalsResponse``)."""
+        key = ("#watch", window, symbols)
+        cached = self._screens.get(key)
+        if cached is None:
+            rows = self.signal_rows(window, symbols)
+            cached = self._screens[key] = self.timestamp_pb + b"".join(r.pb for r in rows)
+        return cached  # type: ignore[return-value]
 
     def stats_symbols_pb(self, symbols: tuple[str, ...] | None) -> bytes:
         """The symbols part of a stats response for this filter (None = all), ordered by total."""

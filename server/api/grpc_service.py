@@ -25,6 +25,8 @@ from grpc_reflection.v1alpha import reflection
 from server.api.convert import PreparedSnapshot
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.api.history import HistoryAccess, HistoryNotFound, fetch, history_pb, history_query
+from server.api.signal_query import signals_query
+from server.api.signals import CROWDING_OF_PB, SIGNAL_OF_PB
 from server.api.sources import sources_pb
 from server.api.validation import (
     InvalidArgument,
@@ -212,6 +214,38 @@ class OpenInterestService:
             context, lambda prepared: prepared.stats_symbols_pb(symbols), lambda p: p.stats_message(symbols)
         )
 
+    async def get_signals(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        request = await decoded(pb.GetSignalsRequest, raw, context)
+        try:
+            signal = SIGNAL_OF_PB.get(request.signal) if request.signal else None
+            crowding = CROWDING_OF_PB.get(request.crowding) if request.crowding else None
+            if request.signal and signal is None:
+                raise InvalidArgument(f"unknown signal {request.signal}")
+            if request.crowding and crowding is None:
+                raise InvalidArgument(f"unknown crowding {request.crowding}")
+            query = signals_query(
+                request.window,
+                None if signal is None else signal.value,
+                None if crowding is None else crowding.value,
+                request.limit or None,
+            )
+        except InvalidArgument as error:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        return self._hub.latest.signals_pb(query.window, query.signal, query.crowding, query.limit)
+
+    async def watch_signals(self, raw: bytes, context: grpc.aio.ServicerContext) -> None:
+        request = await decoded(pb.WatchSignalsRequest, raw, context)
+        try:
+            window = signals_query(request.window, None, None, None).window
+            symbols = normalize_watch_symbols(list(request.symbols))
+        except InvalidArgument as error:
+            await abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        await self._conflated(
+            context,
+            lambda prepared: prepared.signal_labels(window, symbols),
+            lambda prepared: prepared.signals_watch_message(window, symbols),
+        )
+
     async def _conflated(
         self,
         context: grpc.aio.ServicerContext,
@@ -321,10 +355,12 @@ def add_open_interest_service(
         "ListMarkets": service.list_markets,
         "GetSymbolStats": service.get_symbol_stats,
         "GetHistory": service.get_history,
+        "GetSignals": service.get_signals,
     }
     streaming: dict[str, Method[None]] = {
         "WatchOpenInterest": service.watch_open_interest,
         "WatchSymbolStats": service.watch_symbol_stats,
+        "WatchSignals": service.watch_signals,
     }
     if metrics is not None:
         metrics.count_watch_streams(lambda: service.watch_streams)

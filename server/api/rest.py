@@ -33,6 +33,7 @@ from server.api.json_errors import JsonErrorRunner, LowLevelHandler
 from server.api.metrics import CONTENT_TYPE as METRICS_TYPE
 from server.api.metrics import MetricsExposition
 from server.api.openapi import PATHS, openapi_json
+from server.api.signal_query import SIGNALS_PARAMS, parse_explain, signals_query
 from server.api.sources import sources_json
 from server.api.stream import STREAM_PATH, add_stream_route
 from server.api.validation import (
@@ -59,6 +60,7 @@ METRICS: Final = web.AppKey("metrics", MetricsExposition)
 JSON_TYPE: Final = "application/json"
 VARY_ENCODING: Final = {"Vary": "Accept-Encoding"}
 MAX_LISTED_SYMBOLS: Final = 100  # per /v1/symbols or /v1/markets request
+SYMBOLS_PARAMS: Final = frozenset({"symbol", "explain"})
 ALLOWED_PARAMS: Final = frozenset({"symbol"})
 MARKETS_PARAMS: Final = frozenset({"symbol", "source"})
 # Our URLs are under 60 bytes; the limits differ so a LineTooLong says which one was hit (414 vs 431).
@@ -256,17 +258,36 @@ async def markets(request: web.Request) -> web.Response:
 
 
 async def symbols(request: web.Request) -> web.Response:
-    """API.md section 5: per-symbol statistics, every symbol or those named (reported ones only)."""
-    listed = symbol_list(request, ALLOWED_PARAMS)
+    """API.md section 5: per-symbol statistics, every symbol or those named (reported ones only);
+    with ``explain=1`` each window of ``changes`` says what explains it (section 7)."""
+    listed = symbol_list(request, SYMBOLS_PARAMS)
+    explain = single_param(request, "explain", parse_explain) == "1"
     prepared = request.app[HUB].latest
     if listed is None:
-        body = prepared.symbols_json(None)
+        body = prepared.symbols_json(None, explain=explain)
     elif len(listed[0]) == 1:
-        body = prepared.symbols_json(listed[0][0])
+        body = prepared.symbols_json(listed[0][0], explain=explain)
     else:
-        body = prepared.symbols_json_many(listed[0])
+        body = prepared.symbols_json_many(listed[0], explain=explain)
     if body is None:
         raise not_reported(request, listed[0] if listed is not None else ("",))
+    return respond(request, body, prepared, request.app[ENCODED])
+
+
+async def signals(request: web.Request) -> web.Response:
+    """API.md section 7: the OI / price screener of one window."""
+    reject_unknown_params(request, SIGNALS_PARAMS)
+    try:
+        query = signals_query(
+            single_param(request, "window", str),
+            single_param(request, "signal", str),
+            single_param(request, "crowding", str),
+            single_param(request, "limit", str),
+        )
+    except InvalidArgument as error:
+        raise ApiError(400, str(error)) from None
+    prepared = request.app[HUB].latest
+    body = prepared.signals_json(query.window, query.signal, query.crowding, query.limit)
     return respond(request, body, prepared, request.app[ENCODED])
 
 
@@ -325,6 +346,7 @@ ROUTES: Final[tuple[tuple[str, Callable[[web.Request], Awaitable[web.StreamRespo
     ("/v1/sources", sources),
     ("/v1/markets", markets),
     ("/v1/symbols", symbols),
+    ("/v1/signals", signals),
     ("/healthz", healthz),
     ("/readyz", readyz),
     ("/openapi.json", openapi),

@@ -129,6 +129,30 @@ class ListingState:
         return self.venue_units / self.listing.contract_size
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    """A deliberate move of one asset on every venue listing it: OI and price drift in percent
+    per real-time minute, compounding, and funding held at a level per 8 h (each optional)."""
+
+    symbol: str
+    oi_pct_per_min: float | None = None
+    price_pct_per_min: float | None = None
+    funding_8h: float | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "symbol": self.symbol,
+            "oi_pct_per_min": self.oi_pct_per_min,
+            "price_pct_per_min": self.price_pct_per_min,
+            "funding_8h": self.funding_8h,
+        }
+
+
+# A drift faster than this per minute would trip the service's own screening (a 5x OI jump
+# between polls) or leave any plausible market: refused.
+MAX_DRIFT_PCT_PER_MIN: Final = 50.0
+
+
 @dataclass(slots=True)
 class MarketWorld:
     """Every asset's price and every venue's listings, advanced together by ``step``."""
@@ -140,9 +164,12 @@ class MarketWorld:
     _log_oi: dict[tuple[str, str], float] = field(default_factory=dict)
     _start_oi: dict[tuple[str, str], float] = field(default_factory=dict)
     _start_funding: dict[tuple[str, str], float] = field(default_factory=dict)
+    _start_price: dict[str, float] = field(default_factory=dict)  # log of the level prices revert to
+    scenarios: dict[str, Scenario] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.log_price = {symbol: math.log(asset.price_usd) for symbol, asset in self.assets.items()}
+        self._start_price = dict(self.log_price)
 
     def add_venue(self, venue: str, listings: Iterable[Listing], *, venue_share: float) -> None:
         states = []
@@ -157,16 +184,63 @@ class MarketWorld:
             states.append(ListingState(listing=listing, price_usd=price, oi_base=oi_base, funding_8h=funding))
         self.venues[venue] = states
 
+    def set_scenario(self, scenario: Scenario) -> None:
+        """Hold ``scenario`` until cleared: the asset's random walk stills (so the row of the
+        table it makes is clean) and its funding is set on every listing at once."""
+        self.scenarios[scenario.symbol] = scenario
+        if scenario.funding_8h is not None:
+            for states in self.venues.values():
+                for state in states:
+                    if state.listing.asset == scenario.symbol:
+                        state.funding_8h = scenario.funding_8h
+
+    def clear_scenario(self, symbol: str) -> bool:
+        """End ``symbol``'s scenario: the walk resumes around where the drift took it (funding
+        reverts to its own level); False when there was none."""
+        return self.scenarios.pop(symbol, None) is not None
+
+    def drift(self, elapsed_s: float) -> None:
+        """Advance every scenario by ``elapsed_s`` of real time: the per-minute rates compound,
+        so a rate holds whatever the tick length. The levels the walk reverts to move along, so
+        the drift stays when the scenario ends."""
+        if not self.scenarios or elapsed_s <= 0:
+            return
+        minutes = elapsed_s / 60.0
+        for symbol, scenario in self.scenarios.items():
+            if scenario.price_pct_per_min and symbol in self.log_price:
+                shift = minutes * math.log1p(scenario.price_pct_per_min / 100.0)
+                self.log_price[symbol] += shift
+                self._start_price[symbol] += shift
+            oi_shift = (
+                minutes * math.log1p(scenario.oi_pct_per_min / 100.0) if scenario.oi_pct_per_min else 0.0
+            )
+            for venue, states in self.venues.items():
+                for state in states:
+                    if state.listing.asset != symbol:
+                        continue
+                    key = (venue, state.listing.venue_symbol)
+                    if oi_shift:
+                        self._log_oi[key] += oi_shift
+                        self._start_oi[key] += oi_shift
+                        state.oi_base = math.exp(self._log_oi[key])
+                    state.price_usd = math.exp(self.log_price[symbol]) * (1 + state.listing.price_skew)
+
     def step(self) -> None:
-        """One tick of every random walk (mean-reverting in log space, so always positive)."""
-        for symbol, asset in self.assets.items():
-            start = math.log(asset.price_usd)
+        """One tick of every random walk (mean-reverting in log space, so always positive); an
+        asset under a scenario only drifts (``drift``)."""
+        held = self.scenarios
+        for symbol in self.assets:
+            if symbol in held:
+                continue
+            start = self._start_price[symbol]
             current = self.log_price[symbol]
             self.log_price[symbol] = (
                 current + MEAN_REVERSION * (start - current) + self.rng.gauss(0, PRICE_STEP_SIGMA)
             )
         for venue, states in self.venues.items():
             for state in states:
+                if state.listing.asset in held:
+                    continue
                 key = (venue, state.listing.venue_symbol)
                 current = self._log_oi[key]
                 start = self._start_oi[key]

@@ -114,10 +114,14 @@ class SimCluster:
         return f"http://{self.host}:{self.control_port}"
 
     async def _tick_forever(self) -> None:
+        last = time.monotonic()
         while True:
             await asyncio.sleep(self.tick_s)
-            if not self.frozen:
+            now = time.monotonic()
+            if not self.frozen:  # scenarios drift by the real time elapsed, not per tick
+                self.world.drift(now - last)
                 self.world.step()
+            last = now
 
     # --- faults that need the socket -------------------------------------------------------------
 

@@ -182,6 +182,62 @@ PRICE_KIND_LAST: PriceKind.ValueType  # 4
 PRICE_KIND_MID: PriceKind.ValueType  # 5
 Global___PriceKind: _TypeAlias = PriceKind  # noqa: Y015
 
+class _Signal:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SignalEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Signal.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SIGNAL_UNSPECIFIED: _Signal.ValueType  # 0
+    SIGNAL_NEW_LONGS: _Signal.ValueType  # 1
+    """OI up, price up: new longs entering (trend continuation)."""
+    SIGNAL_NEW_SHORTS: _Signal.ValueType  # 2
+    """OI up, price down: new shorts (bearish pressure)."""
+    SIGNAL_SHORT_COVERING: _Signal.ValueType  # 3
+    """OI down, price up: a short-covering rally (may exhaust)."""
+    SIGNAL_LONG_LIQUIDATION: _Signal.ValueType  # 4
+    """OI down, price down: a long-liquidation cascade (capitulation)."""
+    SIGNAL_NEUTRAL: _Signal.ValueType  # 5
+    """OI or price inside its dead band."""
+
+class Signal(_Signal, metaclass=_SignalEnumTypeWrapper):
+    """Signal is the OI / price quadrant of one window."""
+
+SIGNAL_UNSPECIFIED: Signal.ValueType  # 0
+SIGNAL_NEW_LONGS: Signal.ValueType  # 1
+"""OI up, price up: new longs entering (trend continuation)."""
+SIGNAL_NEW_SHORTS: Signal.ValueType  # 2
+"""OI up, price down: new shorts (bearish pressure)."""
+SIGNAL_SHORT_COVERING: Signal.ValueType  # 3
+"""OI down, price up: a short-covering rally (may exhaust)."""
+SIGNAL_LONG_LIQUIDATION: Signal.ValueType  # 4
+"""OI down, price down: a long-liquidation cascade (capitulation)."""
+SIGNAL_NEUTRAL: Signal.ValueType  # 5
+"""OI or price inside its dead band."""
+Global___Signal: _TypeAlias = Signal  # noqa: Y015
+
+class _Crowding:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CrowdingEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Crowding.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CROWDING_UNSPECIFIED: _Crowding.ValueType  # 0
+    CROWDING_LONGS: _Crowding.ValueType  # 1
+    """OI up beyond its band and funding_8h at or above the threshold."""
+    CROWDING_SHORTS: _Crowding.ValueType  # 2
+    """OI up beyond its band and funding_8h at or below minus the threshold."""
+
+class Crowding(_Crowding, metaclass=_CrowdingEnumTypeWrapper):
+    """Crowding is which side OI is piling into while funding is extreme; absent when neither."""
+
+CROWDING_UNSPECIFIED: Crowding.ValueType  # 0
+CROWDING_LONGS: Crowding.ValueType  # 1
+"""OI up beyond its band and funding_8h at or above the threshold."""
+CROWDING_SHORTS: Crowding.ValueType  # 2
+"""OI up beyond its band and funding_8h at or below minus the threshold."""
+Global___Crowding: _TypeAlias = Crowding  # noqa: Y015
+
 @_typing.final
 class GetOpenInterestRequest(_message.Message):
     """GetOpenInterestRequest names one symbol, or none for all symbols."""
@@ -842,6 +898,7 @@ class SymbolStats(_message.Message):
     OI_USD_COIN_MARGINED_FIELD_NUMBER: _builtins.int
     OI_USD_CEX_FIELD_NUMBER: _builtins.int
     OI_USD_DEX_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
     symbol: _builtins.str
     total_oi_usd: _builtins.float
     exchange_count: _builtins.int
@@ -862,6 +919,12 @@ class SymbolStats(_message.Message):
     oi_usd_cex: _builtins.float
     """USD by venue type; sums to total_oi_usd."""
     oi_usd_dex: _builtins.float
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SymbolChange]:
+        """Changes over the windows history covers (API.md section 7), shortest window first; a window
+        history does not cover is absent, never zero.
+        """
+
     def __init__(
         self,
         *,
@@ -878,10 +941,11 @@ class SymbolStats(_message.Message):
         oi_usd_coin_margined: _builtins.float = ...,
         oi_usd_cex: _builtins.float = ...,
         oi_usd_dex: _builtins.float = ...,
+        changes: _abc.Iterable[Global___SymbolChange] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_funding_8h", b"_funding_8h", "_funding_apr", b"_funding_apr", "_price_usd", b"_price_usd", "_total_oi_coins", b"_total_oi_coins", "funding_8h", b"funding_8h", "funding_apr", b"funding_apr", "price_usd", b"price_usd", "total_oi_coins", b"total_oi_coins"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_funding_8h", b"_funding_8h", "_funding_apr", b"_funding_apr", "_price_usd", b"_price_usd", "_total_oi_coins", b"_total_oi_coins", "coins_coverage", b"coins_coverage", "exchange_count", b"exchange_count", "funding_8h", b"funding_8h", "funding_apr", b"funding_apr", "funding_coverage", b"funding_coverage", "oi_usd_cex", b"oi_usd_cex", "oi_usd_coin_margined", b"oi_usd_coin_margined", "oi_usd_dex", b"oi_usd_dex", "oi_usd_stablecoin_margined", b"oi_usd_stablecoin_margined", "price_usd", b"price_usd", "symbol", b"symbol", "total_oi_coins", b"total_oi_coins", "total_oi_usd", b"total_oi_usd"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_funding_8h", b"_funding_8h", "_funding_apr", b"_funding_apr", "_price_usd", b"_price_usd", "_total_oi_coins", b"_total_oi_coins", "changes", b"changes", "coins_coverage", b"coins_coverage", "exchange_count", b"exchange_count", "funding_8h", b"funding_8h", "funding_apr", b"funding_apr", "funding_coverage", b"funding_coverage", "oi_usd_cex", b"oi_usd_cex", "oi_usd_coin_margined", b"oi_usd_coin_margined", "oi_usd_dex", b"oi_usd_dex", "oi_usd_stablecoin_margined", b"oi_usd_stablecoin_margined", "price_usd", b"price_usd", "symbol", b"symbol", "total_oi_coins", b"total_oi_coins", "total_oi_usd", b"total_oi_usd"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__funding_8h: _TypeAlias = _typing.Literal["funding_8h"]  # noqa: Y015
     _WhichOneofArgType__funding_8h: _TypeAlias = _typing.Literal["_funding_8h", b"_funding_8h"]  # noqa: Y015
@@ -901,6 +965,312 @@ class SymbolStats(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__total_oi_coins) -> _WhichOneofReturnType__total_oi_coins | None: ...
 
 Global___SymbolStats: _TypeAlias = SymbolStats  # noqa: Y015
+
+@_typing.final
+class SymbolChange(_message.Message):
+    """SymbolChange is one window's change of one symbol, with what explains it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WINDOW_FIELD_NUMBER: _builtins.int
+    OI_PCT_FIELD_NUMBER: _builtins.int
+    OI_USD_PCT_FIELD_NUMBER: _builtins.int
+    PRICE_PCT_FIELD_NUMBER: _builtins.int
+    SIGNAL_FIELD_NUMBER: _builtins.int
+    CROWDING_FIELD_NUMBER: _builtins.int
+    NOW_FIELD_NUMBER: _builtins.int
+    THEN_FIELD_NUMBER: _builtins.int
+    OLDEST_FIELD_NUMBER: _builtins.int
+    OI_COINS_THEN_FIELD_NUMBER: _builtins.int
+    OI_COINS_NOW_FIELD_NUMBER: _builtins.int
+    OI_USD_THEN_FIELD_NUMBER: _builtins.int
+    OI_USD_NOW_FIELD_NUMBER: _builtins.int
+    PRICE_USD_THEN_FIELD_NUMBER: _builtins.int
+    PRICE_USD_NOW_FIELD_NUMBER: _builtins.int
+    COVERAGE_FIELD_NUMBER: _builtins.int
+    COINS_COVERAGE_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    window: _builtins.str
+    """The window: 1m, 5m, 15m, 1h, 4h or 24h."""
+    oi_pct: _builtins.float
+    """Change of OI in coins, percent, over the compared sources that count coins at both ends;
+    absent when none does.
+    """
+    oi_usd_pct: _builtins.float
+    """Change of OI in USD, percent, over the compared sources."""
+    price_pct: _builtins.float
+    """Change of the OI-weighted price, percent; absent when no compared source has a price."""
+    signal: Global___Signal.ValueType
+    """The quadrant, against the window's dead bands."""
+    crowding: Global___Crowding.ValueType
+    """Crowding; absent when OI is not up beyond its band or funding is not extreme."""
+    now: _builtins.int
+    """Unix ms of the symbol's current figures (the later instant)."""
+    then: _builtins.int
+    """Unix ms of now minus the window: the instant the past values were looked up at."""
+    oldest: _builtins.int
+    """Unix ms of the oldest past value used (within the tolerance before then)."""
+    oi_coins_then: _builtins.float
+    """OI in coins of the coin comparison, then and now."""
+    oi_coins_now: _builtins.float
+    """OI in coins of the coin comparison at the later instant."""
+    oi_usd_then: _builtins.float
+    """OI in USD of the compared sources, then."""
+    oi_usd_now: _builtins.float
+    """OI in USD of the compared sources, now."""
+    price_usd_then: _builtins.float
+    """OI-weighted price of the compared sources with a price, then."""
+    price_usd_now: _builtins.float
+    """OI-weighted price of the compared sources with a price, now."""
+    coverage: _builtins.float
+    """Share of the symbol's current total_oi_usd that the compared sources hold (0..1)."""
+    coins_coverage: _builtins.float
+    """Share of the symbol's current total_oi_usd that the coin comparison holds (0..1)."""
+    sources: _builtins.int
+    """How many sources were compared."""
+    def __init__(
+        self,
+        *,
+        window: _builtins.str = ...,
+        oi_pct: _builtins.float | None = ...,
+        oi_usd_pct: _builtins.float = ...,
+        price_pct: _builtins.float | None = ...,
+        signal: Global___Signal.ValueType = ...,
+        crowding: Global___Crowding.ValueType | None = ...,
+        now: _builtins.int = ...,
+        then: _builtins.int = ...,
+        oldest: _builtins.int = ...,
+        oi_coins_then: _builtins.float | None = ...,
+        oi_coins_now: _builtins.float | None = ...,
+        oi_usd_then: _builtins.float = ...,
+        oi_usd_now: _builtins.float = ...,
+        price_usd_then: _builtins.float | None = ...,
+        price_usd_now: _builtins.float | None = ...,
+        coverage: _builtins.float = ...,
+        coins_coverage: _builtins.float = ...,
+        sources: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_crowding", b"_crowding", "_oi_coins_now", b"_oi_coins_now", "_oi_coins_then", b"_oi_coins_then", "_oi_pct", b"_oi_pct", "_price_pct", b"_price_pct", "_price_usd_now", b"_price_usd_now", "_price_usd_then", b"_price_usd_then", "crowding", b"crowding", "oi_coins_now", b"oi_coins_now", "oi_coins_then", b"oi_coins_then", "oi_pct", b"oi_pct", "price_pct", b"price_pct", "price_usd_now", b"price_usd_now", "price_usd_then", b"price_usd_then"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_crowding", b"_crowding", "_oi_coins_now", b"_oi_coins_now", "_oi_coins_then", b"_oi_coins_then", "_oi_pct", b"_oi_pct", "_price_pct", b"_price_pct", "_price_usd_now", b"_price_usd_now", "_price_usd_then", b"_price_usd_then", "coins_coverage", b"coins_coverage", "coverage", b"coverage", "crowding", b"crowding", "now", b"now", "oi_coins_now", b"oi_coins_now", "oi_coins_then", b"oi_coins_then", "oi_pct", b"oi_pct", "oi_usd_now", b"oi_usd_now", "oi_usd_pct", b"oi_usd_pct", "oi_usd_then", b"oi_usd_then", "oldest", b"oldest", "price_pct", b"price_pct", "price_usd_now", b"price_usd_now", "price_usd_then", b"price_usd_then", "signal", b"signal", "sources", b"sources", "then", b"then", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__crowding: _TypeAlias = _typing.Literal["crowding"]  # noqa: Y015
+    _WhichOneofArgType__crowding: _TypeAlias = _typing.Literal["_crowding", b"_crowding"]  # noqa: Y015
+    _WhichOneofReturnType__oi_coins_now: _TypeAlias = _typing.Literal["oi_coins_now"]  # noqa: Y015
+    _WhichOneofArgType__oi_coins_now: _TypeAlias = _typing.Literal["_oi_coins_now", b"_oi_coins_now"]  # noqa: Y015
+    _WhichOneofReturnType__oi_coins_then: _TypeAlias = _typing.Literal["oi_coins_then"]  # noqa: Y015
+    _WhichOneofArgType__oi_coins_then: _TypeAlias = _typing.Literal["_oi_coins_then", b"_oi_coins_then"]  # noqa: Y015
+    _WhichOneofReturnType__oi_pct: _TypeAlias = _typing.Literal["oi_pct"]  # noqa: Y015
+    _WhichOneofArgType__oi_pct: _TypeAlias = _typing.Literal["_oi_pct", b"_oi_pct"]  # noqa: Y015
+    _WhichOneofReturnType__price_pct: _TypeAlias = _typing.Literal["price_pct"]  # noqa: Y015
+    _WhichOneofArgType__price_pct: _TypeAlias = _typing.Literal["_price_pct", b"_price_pct"]  # noqa: Y015
+    _WhichOneofReturnType__price_usd_now: _TypeAlias = _typing.Literal["price_usd_now"]  # noqa: Y015
+    _WhichOneofArgType__price_usd_now: _TypeAlias = _typing.Literal["_price_usd_now", b"_price_usd_now"]  # noqa: Y015
+    _WhichOneofReturnType__price_usd_then: _TypeAlias = _typing.Literal["price_usd_then"]  # noqa: Y015
+    _WhichOneofArgType__price_usd_then: _TypeAlias = _typing.Literal["_price_usd_then", b"_price_usd_then"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__crowding) -> _WhichOneofReturnType__crowding | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__oi_coins_now) -> _WhichOneofReturnType__oi_coins_now | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__oi_coins_then) -> _WhichOneofReturnType__oi_coins_then | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__oi_pct) -> _WhichOneofReturnType__oi_pct | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price_pct) -> _WhichOneofReturnType__price_pct | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price_usd_now) -> _WhichOneofReturnType__price_usd_now | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price_usd_then) -> _WhichOneofReturnType__price_usd_then | None: ...
+
+Global___SymbolChange: _TypeAlias = SymbolChange  # noqa: Y015
+
+@_typing.final
+class GetSignalsRequest(_message.Message):
+    """GetSignalsRequest picks a window and optional filters."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WINDOW_FIELD_NUMBER: _builtins.int
+    SIGNAL_FIELD_NUMBER: _builtins.int
+    CROWDING_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    window: _builtins.str
+    """1m, 5m, 15m, 1h, 4h or 24h (required)."""
+    signal: Global___Signal.ValueType
+    """Only symbols with this signal; unspecified = every signal."""
+    crowding: Global___Crowding.ValueType
+    """Only symbols crowded on this side; unspecified = any crowding or none."""
+    limit: _builtins.int
+    """At most this many rows; 0 = all."""
+    def __init__(
+        self,
+        *,
+        window: _builtins.str = ...,
+        signal: Global___Signal.ValueType = ...,
+        crowding: Global___Crowding.ValueType = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["crowding", b"crowding", "limit", b"limit", "signal", b"signal", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSignalsRequest: _TypeAlias = GetSignalsRequest  # noqa: Y015
+
+@_typing.final
+class GetSignalsResponse(_message.Message):
+    """GetSignalsResponse is one snapshot's screener rows, ordered by abs(oi_pct) descending."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    SIGNALS_FIELD_NUMBER: _builtins.int
+    timestamp: _builtins.int
+    """Unix ms of the snapshot."""
+    @_builtins.property
+    def signals(self) -> _containers.RepeatedCompositeFieldContainer[Global___SignalRow]:
+        """The rows."""
+
+    def __init__(
+        self,
+        *,
+        timestamp: _builtins.int = ...,
+        signals: _abc.Iterable[Global___SignalRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signals", b"signals", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSignalsResponse: _TypeAlias = GetSignalsResponse  # noqa: Y015
+
+@_typing.final
+class SignalRow(_message.Message):
+    """SignalRow is one symbol's row of the screener for one window."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SYMBOL_FIELD_NUMBER: _builtins.int
+    OI_PCT_FIELD_NUMBER: _builtins.int
+    OI_USD_PCT_FIELD_NUMBER: _builtins.int
+    PRICE_PCT_FIELD_NUMBER: _builtins.int
+    SIGNAL_FIELD_NUMBER: _builtins.int
+    CROWDING_FIELD_NUMBER: _builtins.int
+    FUNDING_8H_FIELD_NUMBER: _builtins.int
+    TOTAL_OI_USD_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    symbol: _builtins.str
+    """Canonical symbol."""
+    oi_pct: _builtins.float
+    """Change of OI in coins, percent; absent when no compared source counts coins."""
+    oi_usd_pct: _builtins.float
+    """Change of OI in USD, percent."""
+    price_pct: _builtins.float
+    """Change of the OI-weighted price, percent; absent when no compared source has a price."""
+    signal: Global___Signal.ValueType
+    """The quadrant."""
+    crowding: Global___Crowding.ValueType
+    """Crowding; absent when not crowded."""
+    funding_8h: _builtins.float
+    """The symbol's current OI-weighted funding per 8 h; absent when nothing has funding."""
+    total_oi_usd: _builtins.float
+    """The symbol's current total OI in USD."""
+    window: _builtins.str
+    """The window."""
+    def __init__(
+        self,
+        *,
+        symbol: _builtins.str = ...,
+        oi_pct: _builtins.float | None = ...,
+        oi_usd_pct: _builtins.float = ...,
+        price_pct: _builtins.float | None = ...,
+        signal: Global___Signal.ValueType = ...,
+        crowding: Global___Crowding.ValueType | None = ...,
+        funding_8h: _builtins.float | None = ...,
+        total_oi_usd: _builtins.float = ...,
+        window: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_crowding", b"_crowding", "_funding_8h", b"_funding_8h", "_oi_pct", b"_oi_pct", "_price_pct", b"_price_pct", "crowding", b"crowding", "funding_8h", b"funding_8h", "oi_pct", b"oi_pct", "price_pct", b"price_pct"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_crowding", b"_crowding", "_funding_8h", b"_funding_8h", "_oi_pct", b"_oi_pct", "_price_pct", b"_price_pct", "crowding", b"crowding", "funding_8h", b"funding_8h", "oi_pct", b"oi_pct", "oi_usd_pct", b"oi_usd_pct", "price_pct", b"price_pct", "signal", b"signal", "symbol", b"symbol", "total_oi_usd", b"total_oi_usd", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__crowding: _TypeAlias = _typing.Literal["crowding"]  # noqa: Y015
+    _WhichOneofArgType__crowding: _TypeAlias = _typing.Literal["_crowding", b"_crowding"]  # noqa: Y015
+    _WhichOneofReturnType__funding_8h: _TypeAlias = _typing.Literal["funding_8h"]  # noqa: Y015
+    _WhichOneofArgType__funding_8h: _TypeAlias = _typing.Literal["_funding_8h", b"_funding_8h"]  # noqa: Y015
+    _WhichOneofReturnType__oi_pct: _TypeAlias = _typing.Literal["oi_pct"]  # noqa: Y015
+    _WhichOneofArgType__oi_pct: _TypeAlias = _typing.Literal["_oi_pct", b"_oi_pct"]  # noqa: Y015
+    _WhichOneofReturnType__price_pct: _TypeAlias = _typing.Literal["price_pct"]  # noqa: Y015
+    _WhichOneofArgType__price_pct: _TypeAlias = _typing.Literal["_price_pct", b"_price_pct"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__crowding) -> _WhichOneofReturnType__crowding | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__funding_8h) -> _WhichOneofReturnType__funding_8h | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__oi_pct) -> _WhichOneofReturnType__oi_pct | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price_pct) -> _WhichOneofReturnType__price_pct | None: ...
+
+Global___SignalRow: _TypeAlias = SignalRow  # noqa: Y015
+
+@_typing.final
+class WatchSignalsRequest(_message.Message):
+    """WatchSignalsRequest picks a window and the symbols to follow; none = all."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WINDOW_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    window: _builtins.str
+    """1m, 5m, 15m, 1h, 4h or 24h (required)."""
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Symbols to follow; none = all."""
+
+    def __init__(
+        self,
+        *,
+        window: _builtins.str = ...,
+        symbols: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["symbols", b"symbols", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchSignalsRequest: _TypeAlias = WatchSignalsRequest  # noqa: Y015
+
+@_typing.final
+class WatchSignalsResponse(_message.Message):
+    """WatchSignalsResponse is the followed symbols' rows of one window at one snapshot."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    SIGNALS_FIELD_NUMBER: _builtins.int
+    timestamp: _builtins.int
+    """Unix ms of the snapshot."""
+    @_builtins.property
+    def signals(self) -> _containers.RepeatedCompositeFieldContainer[Global___SignalRow]:
+        """The rows, ordered by abs(oi_pct) descending."""
+
+    def __init__(
+        self,
+        *,
+        timestamp: _builtins.int = ...,
+        signals: _abc.Iterable[Global___SignalRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signals", b"signals", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchSignalsResponse: _TypeAlias = WatchSignalsResponse  # noqa: Y015
 
 @_typing.final
 class GetHistoryRequest(_message.Message):

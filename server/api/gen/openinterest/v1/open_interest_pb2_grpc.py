@@ -75,6 +75,16 @@ class OpenInterestServiceStub:
                 request_serializer=openinterest_dot_v1_dot_open__interest__pb2.GetHistoryRequest.SerializeToString,
                 response_deserializer=openinterest_dot_v1_dot_open__interest__pb2.GetHistoryResponse.FromString,
                 _registered_method=True)
+        self.GetSignals = channel.unary_unary(
+                '/openinterest.v1.OpenInterestService/GetSignals',
+                request_serializer=openinterest_dot_v1_dot_open__interest__pb2.GetSignalsRequest.SerializeToString,
+                response_deserializer=openinterest_dot_v1_dot_open__interest__pb2.GetSignalsResponse.FromString,
+                _registered_method=True)
+        self.WatchSignals = channel.unary_stream(
+                '/openinterest.v1.OpenInterestService/WatchSignals',
+                request_serializer=openinterest_dot_v1_dot_open__interest__pb2.WatchSignalsRequest.SerializeToString,
+                response_deserializer=openinterest_dot_v1_dot_open__interest__pb2.WatchSignalsResponse.FromString,
+                _registered_method=True)
 
 
 class OpenInterestServiceServicer:
@@ -149,6 +159,23 @@ class OpenInterestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSignals(self, request, context):
+        """GetSignals is the OI / price screener (API.md section 7): every symbol with the requested
+        window, filtered by signal and crowding, ordered by abs(oi_pct) descending.
+        Errors: INVALID_ARGUMENT for an unknown window, signal or crowding, or a limit over 10000.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchSignals(self, request, context):
+        """WatchSignals streams the requested symbols' rows of one window (none = all), conflating: the
+        current rows first, then the newest rows whenever a symbol's signal or crowding changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OpenInterestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +213,16 @@ def add_OpenInterestServiceServicer_to_server(servicer, server):
                     servicer.GetHistory,
                     request_deserializer=openinterest_dot_v1_dot_open__interest__pb2.GetHistoryRequest.FromString,
                     response_serializer=openinterest_dot_v1_dot_open__interest__pb2.GetHistoryResponse.SerializeToString,
+            ),
+            'GetSignals': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSignals,
+                    request_deserializer=openinterest_dot_v1_dot_open__interest__pb2.GetSignalsRequest.FromString,
+                    response_serializer=openinterest_dot_v1_dot_open__interest__pb2.GetSignalsResponse.SerializeToString,
+            ),
+            'WatchSignals': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSignals,
+                    request_deserializer=openinterest_dot_v1_dot_open__interest__pb2.WatchSignalsRequest.FromString,
+                    response_serializer=openinterest_dot_v1_dot_open__interest__pb2.WatchSignalsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -382,6 +419,60 @@ class OpenInterestService:
             '/openinterest.v1.OpenInterestService/GetHistory',
             openinterest_dot_v1_dot_open__interest__pb2.GetHistoryRequest.SerializeToString,
             openinterest_dot_v1_dot_open__interest__pb2.GetHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSignals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/openinterest.v1.OpenInterestService/GetSignals',
+            openinterest_dot_v1_dot_open__interest__pb2.GetSignalsRequest.SerializeToString,
+            openinterest_dot_v1_dot_open__interest__pb2.GetSignalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchSignals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/openinterest.v1.OpenInterestService/WatchSignals',
+            openinterest_dot_v1_dot_open__interest__pb2.WatchSignalsRequest.SerializeToString,
+            openinterest_dot_v1_dot_open__interest__pb2.WatchSignalsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,6 +74,15 @@ class OpenInterestServiceStub:
     a negative time or a limit over 1000; NOT_FOUND for a symbol never recorded; UNAVAILABLE when
     the history store cannot be read or history is off.
     """
+    GetSignals: _grpc.UnaryUnaryMultiCallable[_open_interest_pb2.GetSignalsRequest, _open_interest_pb2.GetSignalsResponse]
+    """GetSignals is the OI / price screener (API.md section 7): every symbol with the requested
+    window, filtered by signal and crowding, ordered by abs(oi_pct) descending.
+    Errors: INVALID_ARGUMENT for an unknown window, signal or crowding, or a limit over 10000.
+    """
+    WatchSignals: _grpc.UnaryStreamMultiCallable[_open_interest_pb2.WatchSignalsRequest, _open_interest_pb2.WatchSignalsResponse]
+    """WatchSignals streams the requested symbols' rows of one window (none = all), conflating: the
+    current rows first, then the newest rows whenever a symbol's signal or crowding changes.
+    """
 
 @_typing.type_check_only
 class OpenInterestServiceAsyncStub(OpenInterestServiceStub):
@@ -119,6 +128,15 @@ class OpenInterestServiceAsyncStub(OpenInterestServiceStub):
     Errors: INVALID_ARGUMENT for a malformed symbol, an unknown interval or source, start > end,
     a negative time or a limit over 1000; NOT_FOUND for a symbol never recorded; UNAVAILABLE when
     the history store cannot be read or history is off.
+    """
+    GetSignals: _aio.UnaryUnaryMultiCallable[_open_interest_pb2.GetSignalsRequest, _open_interest_pb2.GetSignalsResponse]  # type: ignore[assignment]
+    """GetSignals is the OI / price screener (API.md section 7): every symbol with the requested
+    window, filtered by signal and crowding, ordered by abs(oi_pct) descending.
+    Errors: INVALID_ARGUMENT for an unknown window, signal or crowding, or a limit over 10000.
+    """
+    WatchSignals: _aio.UnaryStreamMultiCallable[_open_interest_pb2.WatchSignalsRequest, _open_interest_pb2.WatchSignalsResponse]  # type: ignore[assignment]
+    """WatchSignals streams the requested symbols' rows of one window (none = all), conflating: the
+    current rows first, then the newest rows whenever a symbol's signal or crowding changes.
     """
 
 class OpenInterestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -204,6 +222,27 @@ class OpenInterestServiceServicer(metaclass=_abc_1.ABCMeta):
         Errors: INVALID_ARGUMENT for a malformed symbol, an unknown interval or source, start > end,
         a negative time or a limit over 1000; NOT_FOUND for a symbol never recorded; UNAVAILABLE when
         the history store cannot be read or history is off.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSignals(
+        self,
+        request: _open_interest_pb2.GetSignalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_open_interest_pb2.GetSignalsResponse, _abc.Awaitable[_open_interest_pb2.GetSignalsResponse]]:
+        """GetSignals is the OI / price screener (API.md section 7): every symbol with the requested
+        window, filtered by signal and crowding, ordered by abs(oi_pct) descending.
+        Errors: INVALID_ARGUMENT for an unknown window, signal or crowding, or a limit over 10000.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchSignals(
+        self,
+        request: _open_interest_pb2.WatchSignalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_open_interest_pb2.WatchSignalsResponse], _abc.AsyncIterator[_open_interest_pb2.WatchSignalsResponse]]:
+        """WatchSignals streams the requested symbols' rows of one window (none = all), conflating: the
+        current rows first, then the newest rows whenever a symbol's signal or crowding changes.
         """
 
 def add_OpenInterestServiceServicer_to_server(servicer: OpenInterestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
