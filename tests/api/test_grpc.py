@@ -150,6 +150,8 @@ async def test_reflection_lists_and_describes(grpc_target: str) -> None:
         "GetSymbolStats",
         "WatchSymbolStats",
         "GetHistory",
+        "GetSignals",
+        "WatchSignals",
     }
     assert has_presence
 
