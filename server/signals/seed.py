@@ -12,12 +12,18 @@ it, and fill from live readings within a minute or two otherwise.
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import Final, Protocol
 
 from server.core.signals import MINUTE_MS, WINDOWS, Point, SignalBook, tolerance_ms
-from server.history.model import AGGREGATE, Candle, HistoryStore, HistoryUnavailable, Interval
+from server.history.model import AGGREGATE, Candle, HistoryUnavailable, Interval
 
 log = logging.getLogger("oi.signals")
+
+class CandleSource(Protocol):
+    """The one method of ``HistoryStore`` seeding needs."""
+
+    async def since(self, interval: Interval, start_ms: int) -> list[Candle]: ...
+
 
 FINE_SPAN_MS: Final = 250 * MINUTE_MS  # 4 h 10 min of 1-minute closes
 
@@ -33,7 +39,7 @@ def seed_points(candles: list[Candle]) -> list[tuple[str, str, Point]]:
     return points
 
 
-async def seed(book: SignalBook, store: HistoryStore, now_ms: int) -> int:
+async def seed(book: SignalBook, store: CandleSource, now_ms: int) -> int:
     """Fill ``book`` from ``store``; how many values it took. A store that cannot be read leaves
     the windows to fill from live readings (logged, never fatal)."""
     longest = max(ms + tolerance_ms(ms, book.settings.poll_interval_ms) for ms in WINDOWS.values())
