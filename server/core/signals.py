@@ -34,10 +34,10 @@ from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from math import isnan
 from typing import Final
 
 from server.core.model import Snapshot, SymbolTotal, VenueFigure
-from server.core.stats import symbol_stats
 
 MINUTE_MS: Final = 60_000
 WINDOWS: Final = {
@@ -234,6 +234,19 @@ def last_at_or_before(points: Iterable[Point], instant_ms: int, tolerance: int) 
     return found if found is not None and instant_ms - found.t <= tolerance else None
 
 
+def point_row(point: Point) -> array[float]:
+    """``point`` as one trail row (t, coins, usd, price; NaN for None)."""
+    return array(
+        "d",
+        (
+            float(point.t),
+            math.nan if point.coins is None else point.coins,
+            point.usd,
+            math.nan if point.price is None else point.price,
+        ),
+    )
+
+
 class Trail:
     """One (symbol, source) series for one window: the samples it may still compare against,
     flat in one ``array('d')`` (t, coins, usd, price per sample; NaN for None), thinned so kept
@@ -247,16 +260,13 @@ class Trail:
         self.head = 0
 
     def push(self, point: Point, spacing: int) -> None:
+        self.push_row(point_row(point), spacing)
+
+    def push_row(self, row: array[float], spacing: int) -> None:
         data = self.data
         n = len(data) // _STRIDE
-        row = (
-            float(point.t),
-            math.nan if point.coins is None else point.coins,
-            point.usd,
-            math.nan if point.price is None else point.price,
-        )
-        if n - self.head >= 2 and point.t - data[(n - 2) * _STRIDE] <= spacing:
-            data[(n - 1) * _STRIDE : n * _STRIDE] = array("d", row)  # the middle one is redundant
+        if n - self.head >= 2 and row[0] - data[(n - 2) * _STRIDE] <= spacing:
+            data[(n - 1) * _STRIDE :] = row  # the middle one is redundant
         else:
             data.extend(row)
 
@@ -292,6 +302,7 @@ class Trail:
 
 
 Changes = tuple[Change, ...]  # ordered as WINDOWS; absent windows left out
+_Row = tuple[tuple[Trail, ...], float, float, float]  # a source's trails, coins, usd, price now (NaN: none)
 
 
 class SignalBook:
@@ -307,6 +318,7 @@ class SignalBook:
         self.settings = settings or Settings()
         poll = self.settings.poll_interval_ms
         self._windows = tuple((name, ms, tolerance_ms(ms, poll)) for name, ms in WINDOWS.items())
+        self._tolerances = tuple(tolerance for _, _, tolerance in self._windows)
         self._trails: dict[tuple[str, str], tuple[Trail, ...]] = {}
         self._seen: dict[tuple[str, str], VenueFigure] = {}
         self._totals: dict[str, SymbolTotal] = {}
@@ -318,10 +330,12 @@ class SignalBook:
         trails = self._trails.get((symbol, source))
         if trails is None:
             trails = self._trails[(symbol, source)] = tuple(Trail() for _ in self._windows)
-        for trail, (_, _, tolerance) in zip(trails, self._windows, strict=True):
-            if len(trail) and trail.data[-_STRIDE] >= point.t:
-                continue  # history overlapping what is held: keep time ascending
-            trail.push(point, tolerance)
+        last = trails[0].data  # every trail of a pair ends with the same sample
+        if last and last[-_STRIDE] >= point.t:
+            return  # history overlapping what is held: keep time ascending
+        row = point_row(point)
+        for trail, tolerance in zip(trails, self._tolerances, strict=True):
+            trail.push_row(row, tolerance)
 
     def observe(self, snapshot: Snapshot) -> dict[str, Changes]:
         """Take a snapshot; every symbol's changes (the same tuple objects where unchanged)."""
@@ -329,46 +343,114 @@ class SignalBook:
         for symbol in self._totals.keys() - snapshot.symbols.keys():
             del self._totals[symbol]
             self.changes.pop(symbol, None)
+        seen = self._seen
         for symbol, total in snapshot.symbols.items():
             if self._totals.get(symbol) is total:
                 continue
             self._totals[symbol] = total
-            now: dict[str, Point] = {}
+            rows: list[_Row] = []
             for figure in total.venues:
-                point = point_of(figure)
-                now[figure.source] = point
                 key = (symbol, figure.source)
-                if self._seen.get(key) is not figure:
-                    self._seen[key] = figure
+                point = point_of(figure)
+                if seen.get(key) is not figure:
+                    seen[key] = figure
                     self.record(symbol, figure.source, point)
-            self.changes[symbol] = self._compute(symbol, total, now, now_ms)
+                rows.append(
+                    (
+                        self._trails[key],
+                        math.nan if point.coins is None else point.coins,
+                        point.usd,
+                        math.nan if point.price is None else point.price,
+                    )
+                )
+            self.changes[symbol] = self._compute(total, rows, now_ms)
         if now_ms - self._swept_ms >= SWEEP_MS:
             self._swept_ms = now_ms
             self._forget_gone(snapshot)
         return self.changes
 
-    def _compute(self, symbol: str, total: SymbolTotal, now: dict[str, Point], now_ms: int) -> Changes:
-        funding = symbol_stats(total).funding_8h
+    def _compute(self, total: SymbolTotal, rows: list[_Row], now_ms: int) -> Changes:
+        """``compare`` for every window, inlined over the trails' arrays: this loop runs for
+        every (source, window) of every symbol a reading touched, so it avoids building a
+        ``Point`` or a dict per past value (see bench/signals.py)."""
+        funded = math.fsum(f.sums.funded_usd for f in total.venues)
+        funding = math.fsum(f.sums.funding_x_usd for f in total.venues) / funded if funded > 0 else None
+        total_usd = total.total_oi_usd
+        settings = self.settings
         answers: list[Change] = []
         for index, (name, window_ms, tolerance) in enumerate(self._windows):
             instant = now_ms - window_ms
-            then: dict[str, Point] = {}
-            for source in now:
-                past = self._trails[(symbol, source)][index].at(instant, tolerance)
-                if past is not None:
-                    then[source] = past
-            change = compare(
-                name,
-                now_ms,
-                instant,
-                now,
-                then,
-                total_usd=total.total_oi_usd,
-                funding_8h=funding,
-                settings=self.settings,
+            floor = instant - tolerance
+            usd_now = usd_then = coins_now = coins_then = coins_usd = 0.0
+            px_now = px_then = w_then = 0.0
+            coin_sources = compared = 0
+            w_now = 0.0
+            oldest = float(instant)
+            for trails, c_now, u_now, p_now in rows:
+                trail = trails[index]
+                data = trail.data
+                n = len(data) >> 2
+                head = trail.head
+                while n - head >= 2 and data[(head + 1) << 2] <= instant:
+                    head += 1
+                if head > 32 and 2 * head > n:
+                    del data[: head << 2]
+                    n -= head
+                    head = 0
+                trail.head = head
+                if n == head:
+                    continue
+                base = head << 2
+                t = data[base]
+                if t > instant or t < floor:
+                    continue
+                compared += 1
+                oldest = min(oldest, t)
+                u_then = data[base + 2]
+                usd_now += u_now
+                usd_then += u_then
+                c_then = data[base + 1]
+                if not (isnan(c_now) or isnan(c_then)):  # NaN: no coins
+                    coins_now += c_now
+                    coins_then += c_then
+                    coins_usd += u_now
+                    coin_sources += 1
+                p_then = data[base + 3]
+                if not (isnan(p_now) or isnan(p_then)):
+                    px_now += p_now * u_now
+                    w_now += u_now
+                    px_then += p_then * u_then
+                    w_then += u_then
+            if not compared or usd_then <= 0 or usd_now <= 0:
+                continue
+            oi_pct = pct(coins_now, coins_then) if coin_sources and coins_then > 0 else None
+            price_then = px_then / w_then if w_then > 0 else None
+            price_now = px_now / w_now if w_now > 0 else None
+            price_pct = pct(price_now, price_then) if price_now is not None and price_then else None
+            oi_usd_pct = pct(usd_now, usd_then)
+            oi_move = oi_usd_pct if oi_pct is None else oi_pct
+            oi_band = settings.oi_bands[name]
+            answers.append(
+                Change(
+                    window=name,
+                    oi_pct=oi_pct,
+                    oi_usd_pct=oi_usd_pct,
+                    price_pct=price_pct,
+                    signal=label(oi_move, price_pct, oi_band, settings.price_bands[name]),
+                    crowding=crowding(oi_move, oi_band, funding, settings.crowding_threshold),
+                    now_ms=now_ms,
+                    then_ms=instant,
+                    oldest_ms=int(oldest),
+                    oi_coins=(coins_then, coins_now) if oi_pct is not None else None,
+                    oi_usd=(usd_then, usd_now),
+                    price_usd=(price_then, price_now)
+                    if price_pct is not None and price_then and price_now
+                    else None,
+                    coverage=usd_now / total_usd if total_usd > 0 else 0.0,
+                    coins_coverage=coins_usd / total_usd if total_usd > 0 else 0.0,
+                    sources=compared,
+                )
             )
-            if change is not None:
-                answers.append(change)
         return tuple(answers)
 
     def _forget_gone(self, snapshot: Snapshot) -> None:

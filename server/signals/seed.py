@@ -19,6 +19,7 @@ from server.history.model import AGGREGATE, Candle, HistoryUnavailable, Interval
 
 log = logging.getLogger("oi.signals")
 
+
 class CandleSource(Protocol):
     """The one method of ``HistoryStore`` seeding needs."""
 
