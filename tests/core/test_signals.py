@@ -6,8 +6,10 @@ import math
 
 import pytest
 
+from server.config import parse_config
 from server.core.model import FigureSums, Snapshot, SymbolTotal, VenueFigure
 from server.core.signals import (
+    DEFAULT_OI_BANDS,
     WINDOWS,
     Change,
     Crowding,
@@ -222,3 +224,14 @@ def test_memory_stays_bounded_over_a_day_of_readings() -> None:
     assert {c.window for c in book.changes["BTC"]} == set(WINDOWS)
     day = window(book.changes["BTC"], "24h")
     assert day is not None and T0 + 2 * 3_600_000 - day.oldest_ms <= tolerance_ms(WINDOWS["24h"], POLL_MS)
+
+
+def test_dead_bands_and_threshold_are_configurable() -> None:
+    config = parse_config(["--oi-dead-bands", "1h=1.5, 4h=3", "--crowding-threshold", "0.001"], environ={})
+    assert config.oi_dead_bands == {**DEFAULT_OI_BANDS, "1h": 1.5, "4h": 3.0}
+    assert config.crowding_threshold == 0.001
+    config = parse_config([], environ={"OI_PRICE_DEAD_BANDS": "1m=0.1"})
+    assert config.price_dead_bands["1m"] == 0.1 and config.price_dead_bands["24h"] == 2.0
+    for bad in ("2m=1", "1h", "1h=-1", "1h=x"):
+        with pytest.raises(SystemExit):
+            parse_config(["--oi-dead-bands", bad], environ={})
