@@ -37,6 +37,8 @@ from enum import StrEnum
 from math import isnan
 from typing import Final
 
+import msgspec
+
 from server.core.model import Snapshot, SymbolTotal, VenueFigure
 
 MINUTE_MS: Final = 60_000
@@ -108,9 +110,9 @@ def point_of(figure: VenueFigure) -> Point:
     return Point(t=figure.updated_at_ms, coins=figure.oi_base, usd=figure.oi_usd, price=price)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Change:
-    """One window's answer for one symbol, with what explains it."""
+class Change(msgspec.Struct, frozen=True, kw_only=True):
+    """One window's answer for one symbol, with what explains it (a msgspec Struct: one is made
+    per window of every symbol a reading touches, ~10x cheaper than a frozen dataclass)."""
 
     window: str
     oi_pct: float | None  # coins; None when no compared source counts coins
@@ -327,15 +329,22 @@ class SignalBook:
 
     def record(self, symbol: str, source: str, point: Point) -> None:
         """Add one (symbol, source) value (from a reading, or from history when seeding)."""
+        self._record_row(symbol, source, point_row(point))
+
+    def _record_row(self, symbol: str, source: str, row: array[float]) -> None:
         trails = self._trails.get((symbol, source))
         if trails is None:
             trails = self._trails[(symbol, source)] = tuple(Trail() for _ in self._windows)
         last = trails[0].data  # every trail of a pair ends with the same sample
-        if last and last[-_STRIDE] >= point.t:
+        if last and last[-_STRIDE] >= row[0]:
             return  # history overlapping what is held: keep time ascending
-        row = point_row(point)
-        for trail, tolerance in zip(trails, self._tolerances, strict=True):
-            trail.push_row(row, tolerance)
+        for trail, spacing in zip(trails, self._tolerances, strict=True):
+            data = trail.data
+            n = len(data) >> 2
+            if n - trail.head >= 2 and row[0] - data[(n - 2) << 2] <= spacing:
+                data[(n - 1) << 2 :] = row  # the middle one is redundant
+            else:
+                data.extend(row)
 
     def observe(self, snapshot: Snapshot) -> dict[str, Changes]:
         """Take a snapshot; every symbol's changes (the same tuple objects where unchanged)."""
@@ -351,18 +360,14 @@ class SignalBook:
             rows: list[_Row] = []
             for figure in total.venues:
                 key = (symbol, figure.source)
-                point = point_of(figure)
+                sums = figure.sums
+                coins = math.nan if figure.oi_base is None else figure.oi_base
+                price = sums.price_x_usd / sums.priced_usd if sums.priced_usd > 0 else math.nan
                 if seen.get(key) is not figure:
                     seen[key] = figure
-                    self.record(symbol, figure.source, point)
-                rows.append(
-                    (
-                        self._trails[key],
-                        math.nan if point.coins is None else point.coins,
-                        point.usd,
-                        math.nan if point.price is None else point.price,
-                    )
-                )
+                    row = array("d", (float(figure.updated_at_ms), coins, figure.oi_usd, price))
+                    self._record_row(symbol, figure.source, row)
+                rows.append((self._trails[key], coins, figure.oi_usd, price))
             self.changes[symbol] = self._compute(total, rows, now_ms)
         if now_ms - self._swept_ms >= SWEEP_MS:
             self._swept_ms = now_ms
