@@ -107,6 +107,20 @@ MARKET: Final = obj(
     {"borrow_rate_1h": NUMBER},
 )
 
+THEN_NOW: Final[Schema] = {"type": "array", "items": NUMBER, "minItems": 2, "maxItems": 2}
+EXPLAIN: Final = obj(
+    {
+        "now": MS,
+        "then": MS,
+        "oldest": MS,
+        "oi_coins": nullable(THEN_NOW),
+        "oi_usd": THEN_NOW,
+        "price_usd": nullable(THEN_NOW),
+        "coverage": SHARE,
+        "coins_coverage": SHARE,
+        "sources": INTEGER,
+    }
+)
 CHANGE: Final = obj(
     {
         "oi_pct": nullable(NUMBER),
@@ -114,6 +128,19 @@ CHANGE: Final = obj(
         "price_pct": nullable(NUMBER),
         "signal": enum(SIGNALS),
         "crowding": nullable(enum(("longs", "shorts"))),
+    },
+    {"explain": EXPLAIN},
+)
+SIGNAL_ROW: Final = obj(
+    {
+        "symbol": STRING,
+        "oi_pct": nullable(NUMBER),
+        "oi_usd_pct": nullable(NUMBER),
+        "price_pct": nullable(NUMBER),
+        "signal": enum(SIGNALS),
+        "crowding": nullable(enum(("longs", "shorts"))),
+        "funding_8h": nullable(NUMBER),
+        "total_oi_usd": NUMBER,
     }
 )
 
@@ -299,13 +326,34 @@ PATHS: Final[dict[str, Schema]] = {
                 "symbol",
                 SYMBOL_LIST,
                 SYMBOL_LIST_DOC + " Symbols nobody reports are left out; 404 when none is reported.",
-            )
+            ),
+            query(
+                "explain",
+                enum(("1", "0", "true", "false")),
+                "1: each window of changes adds explain (the two instants, the values compared, "
+                "the coverage; API.md section 7).",
+            ),
         ],
         responses(
             envelope(symbol_map(ref("SymbolStats"))),
             "data maps symbol to its statistics, by total_oi_usd descending.",
             400,
             404,
+        ),
+    ),
+    "/v1/signals": get(
+        "The OI / price screener of one window (API.md section 7)",
+        "listSignals",
+        [
+            query("window", enum(SIGNAL_WINDOWS), "The window.", required=True),
+            query("signal", enum(SIGNALS), "Only symbols with this signal."),
+            query("crowding", enum(("longs", "shorts")), "Only symbols crowded on this side."),
+            query("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "At most this many rows."),
+        ],
+        responses(
+            envelope({"type": "array", "items": SIGNAL_ROW}),
+            "Every symbol history covers for the window, by abs(oi_pct) descending.",
+            400,
         ),
     ),
     "/v1/history": get(

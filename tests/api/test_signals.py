@@ -22,6 +22,7 @@ from server.core.aggregate import aggregate
 from server.core.model import Funding, MarketOI, Snapshot, VenueReading
 from server.core.signals import Settings, SignalBook
 from server.core.hub import SnapshotHub
+from tests.api.test_openapi import validator
 
 T0 = 1_800_000_000_000
 STEP = 10_000
@@ -175,6 +176,17 @@ async def test_symbols_carry_changes_and_explain_on_request(rest_url: str) -> No
     assert explain["coverage"] == 1.0 and explain["sources"] == 2
     status, _ = await get(f"{rest_url}/v1/symbols?explain=maybe")
     assert status == 400
+
+
+@pytest.mark.parametrize("query", ["/v1/signals?window=1m", "/v1/symbols?explain=1", "/v1/symbols"])
+async def test_bodies_match_the_openapi_schemas(rest_url: str, query: str) -> None:
+    status, body = await get(rest_url + query)
+    assert status == 200
+    errors = [
+        f"{e.instance_path}: {e.message}"
+        for e in validator(query.split("?", maxsplit=1)[0]).iter_errors(body)
+    ]
+    assert not errors, errors[:5]
 
 
 async def test_grpc_stats_carry_changes(stub: pb_grpc.OpenInterestServiceStub) -> None:
