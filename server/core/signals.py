@@ -329,6 +329,13 @@ class SignalBook:
         poll = self.settings.poll_interval_ms
         self._windows = tuple((name, ms, tolerance_ms(ms, poll)) for name, ms in WINDOWS.items())
         self._tolerances = tuple(tolerance for _, _, tolerance in self._windows)
+        # A live value closer than this to a trail's last one is not offered to it: values read
+        # at most 1.5 poll intervals apart then stay at most a tolerance apart, so the thinning
+        # keeps the same samples, and a long window's trail costs one comparison per reading.
+        self._no_skips = (0,) * len(self._tolerances)  # history: its values may be further apart
+        self._skips = tuple(
+            max(0, tolerance - round(TOLERANCE_POLLS * poll)) for tolerance in self._tolerances
+        )
         self._trails: dict[tuple[str, str], tuple[Trail, ...]] = {}
         self._seen: dict[tuple[str, str], VenueFigure] = {}
         self._totals: dict[str, SymbolTotal] = {}
@@ -338,22 +345,24 @@ class SignalBook:
 
     def record(self, symbol: str, source: str, point: Point) -> None:
         """Add one (symbol, source) value (from a reading, or from history when seeding)."""
-        self._record_row(symbol, source, point_row(point))
+        self._record_row(symbol, source, point_row(point), self._no_skips)
 
-    def _record_row(self, symbol: str, source: str, row: array[float]) -> None:
+    def _record_row(self, symbol: str, source: str, row: array[float], skips: tuple[int, ...]) -> None:
         trails = self._trails.get((symbol, source))
         if trails is None:
             trails = self._trails[(symbol, source)] = tuple(Trail() for _ in self._windows)
-        last = trails[0].data  # every trail of a pair ends with the same sample
-        if last and last[-_STRIDE] >= row[0]:
-            return  # history overlapping what is held: keep time ascending
-        for trail, spacing in zip(trails, self._tolerances, strict=True):
+        t = row[0]
+        for trail, spacing, skip in zip(trails, self._tolerances, skips, strict=True):
             data = trail.data
-            n = len(data) >> 2
-            if n - trail.head >= 2 and row[0] - data[(n - 2) << 2] <= spacing:
-                data[(n - 1) << 2 :] = row  # the middle one is redundant
-            else:
-                data.extend(row)
+            if data:
+                gap = t - data[-_STRIDE]
+                if gap <= 0 or gap < skip:
+                    continue  # history overlapping what is held, or too close to the last value
+                n = len(data) >> 2
+                if n - trail.head >= 2 and t - data[(n - 2) << 2] <= spacing:
+                    data[(n - 1) << 2 :] = row  # the middle one is redundant
+                    continue
+            data.extend(row)
 
     def observe(self, snapshot: Snapshot) -> dict[str, Changes]:
         """Take a snapshot; every symbol's changes (the same tuple objects where unchanged)."""
@@ -377,7 +386,7 @@ class SignalBook:
                 if seen.get(key) is not figure:
                     seen[key] = figure
                     row = array("d", (float(figure.updated_at_ms), coins, figure.oi_usd, price))
-                    self._record_row(symbol, figure.source, row)
+                    self._record_row(symbol, figure.source, row, self._skips)
                 rows.append((self._trails[key], coins, figure.oi_usd, price))
             if now_ms - self._computed_at.get(symbol, now_ms - every) >= every:
                 self._computed_at[symbol] = now_ms
