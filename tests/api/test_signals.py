@@ -19,9 +19,9 @@ from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
 from server.api.grpc_service import OpenInterestService, add_open_interest_service
 from server.api.rest import RestRunner, build_app
 from server.core.aggregate import aggregate
+from server.core.hub import SnapshotHub
 from server.core.model import Funding, MarketOI, Snapshot, VenueReading
 from server.core.signals import Settings, SignalBook
-from server.core.hub import SnapshotHub
 from tests.api.test_openapi import validator
 
 T0 = 1_800_000_000_000
