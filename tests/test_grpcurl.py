@@ -355,6 +355,34 @@ def check_history(result: Run, truth: Truth) -> None:
         assert 0 < ohlc["l"] <= min(ohlc["o"], ohlc["c"]) and max(ohlc["o"], ohlc["c"]) <= ohlc["h"]
 
 
+SIGNAL_NAMES = {
+    "SIGNAL_NEW_LONGS",
+    "SIGNAL_NEW_SHORTS",
+    "SIGNAL_SHORT_COVERING",
+    "SIGNAL_LONG_LIQUIDATION",
+    "SIGNAL_NEUTRAL",
+}
+
+
+def check_signals(result: Run, truth: Truth) -> None:
+    """The 1m screener: no rows while the service holds less than a minute, then rows of that window."""
+    reply = result.only_reply()
+    assert int(reply["timestamp"]) > 0  # int64: a string in JSON
+    rows = reply.get("signals", [])
+    assert len(rows) <= 5
+    for row in rows:
+        assert row["window"] == "1m" and row["signal"] in SIGNAL_NAMES and row["total_oi_usd"] > 0
+
+
+def check_watch_signals(result: Run, truth: Truth) -> None:
+    assert result.command.request == {"window": "1m", "symbols": ["BTC"]}
+    replies = result.replies(EXIT_DEADLINE)
+    assert "Code: DeadlineExceeded" in result.stderr
+    assert replies, "the watch printed no message before -max-time"  # the current rows come first
+    for reply in replies:
+        assert [r["symbol"] for r in reply.get("signals", [])] in ([], ["BTC"])
+
+
 def check_health(result: Run, truth: Truth) -> None:
     assert result.only_reply() == {"status": "SERVING"}
 
@@ -369,6 +397,8 @@ CHECKS: dict[str, Callable[[Run, Truth], None]] = {
     f"{SERVICE}/GetSymbolStats": check_symbol_stats,
     f"{SERVICE}/GetHistory": check_history,
     f"{SERVICE}/WatchSymbolStats": check_watch,
+    f"{SERVICE}/GetSignals": check_signals,
+    f"{SERVICE}/WatchSignals": check_watch_signals,
     HEALTH_CHECK: check_health,
 }
 
