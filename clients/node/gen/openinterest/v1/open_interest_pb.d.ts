@@ -759,6 +759,14 @@ export declare type SymbolStats = Message<"openinterest.v1.SymbolStats"> & {
    * @generated from field: double oi_usd_dex = 13;
    */
   oiUsdDex: number;
+
+  /**
+   * Changes over the windows history covers (API.md section 7), shortest window first; a window
+   * history does not cover is absent, never zero.
+   *
+   * @generated from field: repeated openinterest.v1.SymbolChange changes = 14;
+   */
+  changes: SymbolChange[];
 };
 
 /**
@@ -766,6 +774,344 @@ export declare type SymbolStats = Message<"openinterest.v1.SymbolStats"> & {
  * Use `create(SymbolStatsSchema)` to create a new message.
  */
 export declare const SymbolStatsSchema: GenMessage<SymbolStats>;
+
+/**
+ * SymbolChange is one window's change of one symbol, with what explains it.
+ *
+ * @generated from message openinterest.v1.SymbolChange
+ */
+export declare type SymbolChange = Message<"openinterest.v1.SymbolChange"> & {
+  /**
+   * The window: 1m, 5m, 15m, 1h, 4h or 24h.
+   *
+   * @generated from field: string window = 1;
+   */
+  window: string;
+
+  /**
+   * Change of OI in coins, percent, over the compared sources that count coins at both ends;
+   * absent when none does.
+   *
+   * @generated from field: optional double oi_pct = 2;
+   */
+  oiPct?: number | undefined;
+
+  /**
+   * Change of OI in USD, percent, over the compared sources.
+   *
+   * @generated from field: double oi_usd_pct = 3;
+   */
+  oiUsdPct: number;
+
+  /**
+   * Change of the OI-weighted price, percent; absent when no compared source has a price.
+   *
+   * @generated from field: optional double price_pct = 4;
+   */
+  pricePct?: number | undefined;
+
+  /**
+   * The quadrant, against the window's dead bands.
+   *
+   * @generated from field: openinterest.v1.Signal signal = 5;
+   */
+  signal: Signal;
+
+  /**
+   * Crowding; absent when OI is not up beyond its band or funding is not extreme.
+   *
+   * @generated from field: optional openinterest.v1.Crowding crowding = 6;
+   */
+  crowding?: Crowding | undefined;
+
+  /**
+   * Unix ms of the symbol's current figures (the later instant).
+   *
+   * @generated from field: int64 now = 7;
+   */
+  now: bigint;
+
+  /**
+   * Unix ms of now minus the window: the instant the past values were looked up at.
+   *
+   * @generated from field: int64 then = 8;
+   */
+  then: bigint;
+
+  /**
+   * Unix ms of the oldest past value used (within the tolerance before then).
+   *
+   * @generated from field: int64 oldest = 9;
+   */
+  oldest: bigint;
+
+  /**
+   * OI in coins of the coin comparison, then and now.
+   *
+   * @generated from field: optional double oi_coins_then = 10;
+   */
+  oiCoinsThen?: number | undefined;
+
+  /**
+   * OI in coins of the coin comparison at the later instant.
+   *
+   * @generated from field: optional double oi_coins_now = 11;
+   */
+  oiCoinsNow?: number | undefined;
+
+  /**
+   * OI in USD of the compared sources, then.
+   *
+   * @generated from field: double oi_usd_then = 12;
+   */
+  oiUsdThen: number;
+
+  /**
+   * OI in USD of the compared sources, now.
+   *
+   * @generated from field: double oi_usd_now = 13;
+   */
+  oiUsdNow: number;
+
+  /**
+   * OI-weighted price of the compared sources with a price, then.
+   *
+   * @generated from field: optional double price_usd_then = 14;
+   */
+  priceUsdThen?: number | undefined;
+
+  /**
+   * OI-weighted price of the compared sources with a price, now.
+   *
+   * @generated from field: optional double price_usd_now = 15;
+   */
+  priceUsdNow?: number | undefined;
+
+  /**
+   * Share of the symbol's current total_oi_usd that the compared sources hold (0..1).
+   *
+   * @generated from field: double coverage = 16;
+   */
+  coverage: number;
+
+  /**
+   * Share of the symbol's current total_oi_usd that the coin comparison holds (0..1).
+   *
+   * @generated from field: double coins_coverage = 17;
+   */
+  coinsCoverage: number;
+
+  /**
+   * How many sources were compared.
+   *
+   * @generated from field: int32 sources = 18;
+   */
+  sources: number;
+};
+
+/**
+ * Describes the message openinterest.v1.SymbolChange.
+ * Use `create(SymbolChangeSchema)` to create a new message.
+ */
+export declare const SymbolChangeSchema: GenMessage<SymbolChange>;
+
+/**
+ * GetSignalsRequest picks a window and optional filters.
+ *
+ * @generated from message openinterest.v1.GetSignalsRequest
+ */
+export declare type GetSignalsRequest = Message<"openinterest.v1.GetSignalsRequest"> & {
+  /**
+   * 1m, 5m, 15m, 1h, 4h or 24h (required).
+   *
+   * @generated from field: string window = 1;
+   */
+  window: string;
+
+  /**
+   * Only symbols with this signal; unspecified = every signal.
+   *
+   * @generated from field: openinterest.v1.Signal signal = 2;
+   */
+  signal: Signal;
+
+  /**
+   * Only symbols crowded on this side; unspecified = any crowding or none.
+   *
+   * @generated from field: openinterest.v1.Crowding crowding = 3;
+   */
+  crowding: Crowding;
+
+  /**
+   * At most this many rows; 0 = all.
+   *
+   * @generated from field: uint32 limit = 4;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message openinterest.v1.GetSignalsRequest.
+ * Use `create(GetSignalsRequestSchema)` to create a new message.
+ */
+export declare const GetSignalsRequestSchema: GenMessage<GetSignalsRequest>;
+
+/**
+ * GetSignalsResponse is one snapshot's screener rows, ordered by abs(oi_pct) descending.
+ *
+ * @generated from message openinterest.v1.GetSignalsResponse
+ */
+export declare type GetSignalsResponse = Message<"openinterest.v1.GetSignalsResponse"> & {
+  /**
+   * Unix ms of the snapshot.
+   *
+   * @generated from field: int64 timestamp = 1;
+   */
+  timestamp: bigint;
+
+  /**
+   * The rows.
+   *
+   * @generated from field: repeated openinterest.v1.SignalRow signals = 2;
+   */
+  signals: SignalRow[];
+};
+
+/**
+ * Describes the message openinterest.v1.GetSignalsResponse.
+ * Use `create(GetSignalsResponseSchema)` to create a new message.
+ */
+export declare const GetSignalsResponseSchema: GenMessage<GetSignalsResponse>;
+
+/**
+ * SignalRow is one symbol's row of the screener for one window.
+ *
+ * @generated from message openinterest.v1.SignalRow
+ */
+export declare type SignalRow = Message<"openinterest.v1.SignalRow"> & {
+  /**
+   * Canonical symbol.
+   *
+   * @generated from field: string symbol = 1;
+   */
+  symbol: string;
+
+  /**
+   * Change of OI in coins, percent; absent when no compared source counts coins.
+   *
+   * @generated from field: optional double oi_pct = 2;
+   */
+  oiPct?: number | undefined;
+
+  /**
+   * Change of OI in USD, percent.
+   *
+   * @generated from field: double oi_usd_pct = 3;
+   */
+  oiUsdPct: number;
+
+  /**
+   * Change of the OI-weighted price, percent; absent when no compared source has a price.
+   *
+   * @generated from field: optional double price_pct = 4;
+   */
+  pricePct?: number | undefined;
+
+  /**
+   * The quadrant.
+   *
+   * @generated from field: openinterest.v1.Signal signal = 5;
+   */
+  signal: Signal;
+
+  /**
+   * Crowding; absent when not crowded.
+   *
+   * @generated from field: optional openinterest.v1.Crowding crowding = 6;
+   */
+  crowding?: Crowding | undefined;
+
+  /**
+   * The symbol's current OI-weighted funding per 8 h; absent when nothing has funding.
+   *
+   * @generated from field: optional double funding_8h = 7;
+   */
+  funding8h?: number | undefined;
+
+  /**
+   * The symbol's current total OI in USD.
+   *
+   * @generated from field: double total_oi_usd = 8;
+   */
+  totalOiUsd: number;
+
+  /**
+   * The window.
+   *
+   * @generated from field: string window = 9;
+   */
+  window: string;
+};
+
+/**
+ * Describes the message openinterest.v1.SignalRow.
+ * Use `create(SignalRowSchema)` to create a new message.
+ */
+export declare const SignalRowSchema: GenMessage<SignalRow>;
+
+/**
+ * WatchSignalsRequest picks a window and the symbols to follow; none = all.
+ *
+ * @generated from message openinterest.v1.WatchSignalsRequest
+ */
+export declare type WatchSignalsRequest = Message<"openinterest.v1.WatchSignalsRequest"> & {
+  /**
+   * 1m, 5m, 15m, 1h, 4h or 24h (required).
+   *
+   * @generated from field: string window = 1;
+   */
+  window: string;
+
+  /**
+   * Symbols to follow; none = all.
+   *
+   * @generated from field: repeated string symbols = 2;
+   */
+  symbols: string[];
+};
+
+/**
+ * Describes the message openinterest.v1.WatchSignalsRequest.
+ * Use `create(WatchSignalsRequestSchema)` to create a new message.
+ */
+export declare const WatchSignalsRequestSchema: GenMessage<WatchSignalsRequest>;
+
+/**
+ * WatchSignalsResponse is the followed symbols' rows of one window at one snapshot.
+ *
+ * @generated from message openinterest.v1.WatchSignalsResponse
+ */
+export declare type WatchSignalsResponse = Message<"openinterest.v1.WatchSignalsResponse"> & {
+  /**
+   * Unix ms of the snapshot.
+   *
+   * @generated from field: int64 timestamp = 1;
+   */
+  timestamp: bigint;
+
+  /**
+   * The rows, ordered by abs(oi_pct) descending.
+   *
+   * @generated from field: repeated openinterest.v1.SignalRow signals = 2;
+   */
+  signals: SignalRow[];
+};
+
+/**
+ * Describes the message openinterest.v1.WatchSignalsResponse.
+ * Use `create(WatchSignalsResponseSchema)` to create a new message.
+ */
+export declare const WatchSignalsResponseSchema: GenMessage<WatchSignalsResponse>;
 
 /**
  * GetHistoryRequest selects one series, one resolution and a time range (API.md section 6).
@@ -1226,6 +1572,89 @@ export enum PriceKind {
 export declare const PriceKindSchema: GenEnum<PriceKind>;
 
 /**
+ * Signal is the OI / price quadrant of one window.
+ *
+ * @generated from enum openinterest.v1.Signal
+ */
+export enum Signal {
+  /**
+   * @generated from enum value: SIGNAL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * OI up, price up: new longs entering (trend continuation).
+   *
+   * @generated from enum value: SIGNAL_NEW_LONGS = 1;
+   */
+  NEW_LONGS = 1,
+
+  /**
+   * OI up, price down: new shorts (bearish pressure).
+   *
+   * @generated from enum value: SIGNAL_NEW_SHORTS = 2;
+   */
+  NEW_SHORTS = 2,
+
+  /**
+   * OI down, price up: a short-covering rally (may exhaust).
+   *
+   * @generated from enum value: SIGNAL_SHORT_COVERING = 3;
+   */
+  SHORT_COVERING = 3,
+
+  /**
+   * OI down, price down: a long-liquidation cascade (capitulation).
+   *
+   * @generated from enum value: SIGNAL_LONG_LIQUIDATION = 4;
+   */
+  LONG_LIQUIDATION = 4,
+
+  /**
+   * OI or price inside its dead band.
+   *
+   * @generated from enum value: SIGNAL_NEUTRAL = 5;
+   */
+  NEUTRAL = 5,
+}
+
+/**
+ * Describes the enum openinterest.v1.Signal.
+ */
+export declare const SignalSchema: GenEnum<Signal>;
+
+/**
+ * Crowding is which side OI is piling into while funding is extreme; absent when neither.
+ *
+ * @generated from enum openinterest.v1.Crowding
+ */
+export enum Crowding {
+  /**
+   * @generated from enum value: CROWDING_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * OI up beyond its band and funding_8h at or above the threshold.
+   *
+   * @generated from enum value: CROWDING_LONGS = 1;
+   */
+  LONGS = 1,
+
+  /**
+   * OI up beyond its band and funding_8h at or below minus the threshold.
+   *
+   * @generated from enum value: CROWDING_SHORTS = 2;
+   */
+  SHORTS = 2,
+}
+
+/**
+ * Describes the enum openinterest.v1.Crowding.
+ */
+export declare const CrowdingSchema: GenEnum<Crowding>;
+
+/**
  * OpenInterestService serves aggregated open interest (OI) of crypto perpetual futures.
  *
  * Every figure counts each open position once (one-sided OI, as Binance and CME report it);
@@ -1319,6 +1748,29 @@ export declare const OpenInterestService: GenService<{
     methodKind: "unary";
     input: typeof GetHistoryRequestSchema;
     output: typeof GetHistoryResponseSchema;
+  },
+  /**
+   * GetSignals is the OI / price screener (API.md section 7): every symbol with the requested
+   * window, filtered by signal and crowding, ordered by abs(oi_pct) descending.
+   * Errors: INVALID_ARGUMENT for an unknown window, signal or crowding, or a limit over 10000.
+   *
+   * @generated from rpc openinterest.v1.OpenInterestService.GetSignals
+   */
+  getSignals: {
+    methodKind: "unary";
+    input: typeof GetSignalsRequestSchema;
+    output: typeof GetSignalsResponseSchema;
+  },
+  /**
+   * WatchSignals streams the requested symbols' rows of one window (none = all), conflating: the
+   * current rows first, then the newest rows whenever a symbol's signal or crowding changes.
+   *
+   * @generated from rpc openinterest.v1.OpenInterestService.WatchSignals
+   */
+  watchSignals: {
+    methodKind: "server_streaming";
+    input: typeof WatchSignalsRequestSchema;
+    output: typeof WatchSignalsResponseSchema;
   },
 }>;
 
