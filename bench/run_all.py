@@ -27,6 +27,7 @@ from bench.freshness import run_freshness
 from bench.frontdoors import run_front_door
 from bench.parsing import run_parsing
 from bench.pollcost import run_poll_cost
+from bench.signals import run_signals
 
 
 async def _unary(quick: bool) -> Section:
@@ -45,6 +46,7 @@ BENCHMARKS: Final[tuple[tuple[str, Callable[[bool], Awaitable[Section]]], ...]] 
     ("4", run_parsing),
     ("5", run_freshness),
     ("6", run_poll_cost),
+    ("7", run_signals),
 )
 
 
