@@ -25,6 +25,7 @@ from bench.common import RESULTS, Section
 from bench.fanout import run_fanout, run_storm
 from bench.freshness import run_freshness
 from bench.frontdoors import run_front_door
+from bench.historycost import run_history_store
 from bench.parsing import run_parsing
 from bench.pollcost import run_poll_cost
 
@@ -45,6 +46,7 @@ BENCHMARKS: Final[tuple[tuple[str, Callable[[bool], Awaitable[Section]]], ...]] 
     ("4", run_parsing),
     ("5", run_freshness),
     ("6", run_poll_cost),
+    ("7", run_history_store),
 )
 
 

@@ -25,6 +25,7 @@ SECTIONS = (
     "## 4. Parsing one poll cycle",
     "## 5. Freshness",
     "## 6. Poll cycle cost",
+    "## 7. History store",
 )
 
 
@@ -58,7 +59,11 @@ def test_quick_benchmarks_run_and_print_every_section() -> None:
     assert parsing.count("\n| ") >= 19, parsing  # header + one row per venue (18)
     freshness = output.split("## 5.")[1].split("## 6.")[0]
     assert re.search(r"\| \d+ polled every 1 s \| [^|]+ \| [\d.]+ m?s", freshness), freshness
-    assert "| 18 of 18 |" in output.split("## 6.")[1], output.split("## 6.")[1]
+    assert "| 18 of 18 |" in output.split("## 6.")[1].split("## 7.")[0], output.split("## 6.")[1]
+    history = output.split("## 7.")[1]
+    assert re.search(r"\| SQLite \| [\d.]+ ms; [\d.]+ ms \| [\d.]+ % \| [\d.]+ ms / [\d.]+ ms \|", history), (
+        history
+    )
     assert (ROOT / "bench" / "results" / "latest-quick.md").read_text().count("## ") >= len(SECTIONS)
 
     # the same results as JSON lines: every section, every row with its numbers, stamped with the run
