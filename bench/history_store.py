@@ -380,7 +380,7 @@ def iter_plans(quick: bool) -> Iterator[tuple[Plan, int]]:
     if quick:
         yield Plan(series_1h=len(full_scale_series(40)), series_1m=50, days_1m=1), 40
     else:
-        yield Plan(series_1h=len(full_scale_series()), series_1m=500, days_1m=7), 745
+        yield Plan(series_1h=len(full_scale_series()), series_1m=250, days_1m=7), 745
 
 
 async def _run(args: argparse.Namespace) -> None:
