@@ -266,7 +266,7 @@ class Measured:
     bytes_per_row: float = 0.0
     write_wall_s: list[float] = field(default_factory=list)  # per recorded minute
     write_cpu_s: list[float] = field(default_factory=list)  # ours + the server's backends
-    write_server_cpu_s: list[float] = field(default_factory=list)  # the server's backends alone
+    write_server_cpu_s: list[float] = field(default_factory=list)  # PostgreSQL's backends alone
     read_1m_s: list[float] = field(default_factory=list)
     read_1h_s: list[float] = field(default_factory=list)
 
@@ -327,7 +327,8 @@ async def measure(
         result.write_wall_s.append(time.perf_counter() - wall)
         server = backend_cpu_s(pids) - server
         result.write_cpu_s.append(time.process_time() - cpu + server)
-        result.write_server_cpu_s.append(server)
+        if pids:
+            result.write_server_cpu_s.append(server)
 
     async def timed(interval: Interval, among: int, start: int, expect: int, into: list[float]) -> None:
         for _ in range(reads):

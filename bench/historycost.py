@@ -9,6 +9,7 @@ note, when the server cannot be reached.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Final
 
@@ -60,6 +61,7 @@ async def run_history_store(quick: bool) -> Section:
             "fill",
         ),
     )
+    load_before = os.getloadavg()[0]
     measured: list[tuple[str, Measured]] = []
     async with sqlite_store() as sqlite:
         measured.append(
@@ -97,11 +99,13 @@ async def run_history_store(quick: bool) -> Section:
             f"{name}: read p99 under 20 ms (worst {_ms(worst)})", judged(worst < READ_TARGET_S, quick)
         )
     n = len(series)
+    cpus = len(os.sched_getaffinity(0))
+    load = f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, {cpus} CPUs"
     section.notes.extend(
         [
             f"{n:,} series ({symbols} symbols, the aggregate plus 4–9 sources each). Filled in bulk"
             f" inside each engine: 30 days of 1h for all {plan.series_1h:,} series"
-            f" ({plan.series_1h * 720 / 1e6:.1f} M rows) and {plan.days_1m} days of 1m (the 1m retention)"
+            f" ({plan.series_1h * 720 / 1e6:.1f} M rows) and {plan.days_1m} day(s) of 1m (7: the retention)"
             f" for {plan.series_1m:,} of them ({plan.series_1m * plan.buckets_1m / 1e6:.1f} M rows: every"
             " series' depth, fewer series, so the fill stays short); SQLite in key order, PostgreSQL in"
             " time order as the recorder writes (one series' candles spread over the heap), indexes"
@@ -112,7 +116,8 @@ async def run_history_store(quick: bool) -> Section:
             " plus, for PostgreSQL, its server backends (from /proc); share = that CPU per 60 s, the same"
             " whatever the poll interval (30 s polls fold into the same minute's candles).",
             f"reads: {reads} each, one series picked at random, one ``read`` call of 1,440 (1m) or 720"
-            " (1h) candles through the HistoryStore interface, on a machine shared with other work.",
+            " (1h) candles through the HistoryStore interface; p99 (the 3rd worst of 300 in full mode)"
+            f" counts any time the thread waited for a core ({load}).",
             "bytes per day = measured bytes per candle (table and indexes, bulk-built and so packed: a"
             " store grown minute by minute has partly filled index pages) ×"
             f" the {rows_per_day(n):,} candles a day brings at every interval; retention then bounds the"
