@@ -1,52 +1,65 @@
-"""History store costs at full scale (issue 13): what one minute of recording costs, how fast the
-front doors' two heavy queries answer, and how many bytes a day of history takes.
+"""History store costs at full scale (issue 13): what one recorded minute costs to write, how fast
+the front doors' two heavy queries answer, and how many bytes a day of history takes.
 
-    .venv/bin/python -m bench.history_store [--postgres URL] [--symbols 745] [--hours-1m 24]
+    .venv/bin/python -m bench.history_store [--postgres URL] [--quick]
 
 Full scale is ≈745 symbols × ~7.5 series (the aggregate plus 4–9 sources, 6.5 on average):
-5,587 series. The fill is done in SQL inside each engine (``INSERT … SELECT`` over a series
-table and a run of bucket times, in time order as the recorder writes), not through ``upsert``,
-so 12 M rows take a minute or two: 30 days of 1h and one day (``--hours-1m``) of 1m for every
-series. The 1m table therefore holds one day, not the 30 a steady store would: reads walk a
-B-tree a level shallower than at 30 days and bytes per day are extrapolated from the measured
-bytes per 1m row (every interval's row is the same shape) times the rows a day brings at every
-interval. Then, on the filled store and through the HistoryStore interface only:
+5,587 series. ``fill`` bulk-loads a store inside its engine, never through ``upsert`` (12 M rows
+through the recorder's path would take many minutes):
 
-* ``upsert``: one minute's 1m candles (5,587), and the same plus the five rollups each minute
-  touches (5m … 1d: 33,522 candles in one call), over several minutes;
-* ``read`` p50/p99: one series, 24 h at 1m (1,440 candles) and 30 days at 1h (720 candles),
-  random series, one call at a time.
+* 1h: every series, 30 days (720 candles each, 4.0 M rows): the 30-day read at its real depth;
+* 1m: ``series_1m`` series (the first in key order) × ``days_1m`` days: the same per-series depth
+  as a steady store (1m is kept 7 days), fewer series, so the fill stays short; the 1m read asks
+  for the last 24 h of one of them.
 
-``measure(store)`` is what a caller (the bench table) uses; ``main`` runs both stores and prints.
+SQLite is loaded in key order with its second index dropped and rebuilt after (a WITHOUT ROWID
+table is the primary key's B-tree: key order is its steady layout, packed). PostgreSQL is loaded
+in *time* order, as the recorder writes, so the heap holds one series' candles scattered over
+many pages as a live store does; its two indexes are dropped for the load and rebuilt (sorted).
+Bulk-built B-trees are packed: a store grown minute by minute has partly filled index pages, so
+bytes per day here are a floor for the index share.
+
+Then, through the HistoryStore interface only:
+
+* write: each recorded minute as the recorder sends it (5,587 1m candles and the five rollups of
+  every series, 33,522 candles, in ``UPSERT_CHUNK`` calls): wall time and CPU time (this process
+  and, for PostgreSQL, its server backends);
+* read p50/p99: one random series, 24 h at 1m (1,440 candles) and 30 days at 1h (720 candles),
+  one call at a time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
+import contextlib
 import json
+import os
 import random
 import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import psycopg
 
 from bench.common import percentile
 from server.history.model import AGGREGATE, INTERVAL_MS, MINUTE_MS, Candle, HistoryStore, Interval
 from server.history.postgres import PostgresStore
+from server.history.recorder import UPSERT_CHUNK
+from server.history.rows import COLUMNS
 from server.history.sqlite import SqliteStore
 
 DAY_MS: Final = 1440 * MINUTE_MS
-T0: Final = 1_764_547_200_000  # 2025-12-01T00:00Z: the fill's first bucket
+T0: Final = 1_764_547_200_000  # 2025-12-01T00:00Z: the first minute recorded after the fill
 SOURCES: Final = tuple(f"venue{i:02d}" for i in range(18))
-READS: Final = 300
-UPSERT_MINUTES: Final = 6
+ROLLUPS: Final = (Interval.M5, Interval.M15, Interval.H1, Interval.H4, Interval.D1)
+POSTGRES_URL: Final = os.environ.get("OI_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BENCH_APP: Final = "oi-bench-history"
 
 Series = tuple[str, str]
 
@@ -86,74 +99,120 @@ def candle(symbol: str, source: str, interval: Interval, t: int, x: float) -> Ca
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to fill: 30 days of 1h for ``series_1h``, ``days_1m`` days of 1m for ``series_1m``."""
+
+    series_1h: int
+    series_1m: int
+    days_1m: int
+
+    @property
+    def buckets_1h(self) -> int:
+        return 720
+
+    @property
+    def buckets_1m(self) -> int:
+        return self.days_1m * 1440
+
+    @property
+    def rows(self) -> int:
+        return self.series_1h * self.buckets_1h + self.series_1m * self.buckets_1m
+
+
 # -- fill, in each engine's own SQL ------------------------------------------------------------
 
-# Column expressions over b.i (bucket index), b.t (bucket start), s.sid (series number).
+_COLS: Final = ", ".join(COLUMNS)
+# Column expressions over i (bucket index), t (bucket start), sid (series number).
 _FILL_VALUES: Final = (
-    "s.symbol, s.source, {res}, b.t, 1e6 + s.sid * 10.5 + b.i, 1.01e6 + s.sid * 10.5 + b.i,"
-    " 0.99e6 + s.sid * 10.5 + b.i, 1e6 + s.sid * 10.5 + b.i * 2, b.t + 58500, 10.0 + s.sid,"
-    " 100.0 + b.i * 0.01, 1, 0.0002, 2, 2"
+    "{symbol}, {source}, {res}, {t}, 1e6 + {sid} * 10.5 + {i}, 1.01e6 + {sid} * 10.5 + {i},"
+    " 0.99e6 + {sid} * 10.5 + {i}, 1e6 + {sid} * 10.5 + {i} * 2, {t} + 58500, 10.0 + {sid},"
+    " 100.0 + {i} * 0.01, 1, 0.0002, 2, 2"
 )
-_COLS: Final = (
-    "symbol, source, resolution, t, oi_usd_open, oi_usd_high, oi_usd_low, oi_usd_close, close_at_ms,"
-    " oi_coins, price_usd, exchange_count, funding_8h_sum, funding_samples, samples"
-)
-CHUNK: Final = 60  # buckets per fill statement
 
 
-def _fill_sqlite(path: Path, series: Sequence[Series], plan: Sequence[tuple[Interval, int, int]]) -> int:
+def fill_sqlite(path: Path, series: Sequence[Series], plan: Plan) -> int:
+    """Key order, one INSERT … SELECT over a recursive CTE per series and interval; the second
+    index is dropped for the load and rebuilt (a sort) after."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("CREATE TEMP TABLE bench_series (sid INTEGER PRIMARY KEY, symbol TEXT, source TEXT)")
-        conn.executemany("INSERT INTO bench_series VALUES (?, ?, ?)", [(i, *s) for i, s in enumerate(series)])
-        conn.execute("CREATE TEMP TABLE bench_t (i INTEGER PRIMARY KEY, t INTEGER)")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("DROP INDEX IF EXISTS candle_resolution_t")
+        values = _FILL_VALUES.format(symbol=":symbol", source=":source", res=":res", t="t", i="i", sid=":sid")
         insert = (
-            f"INSERT INTO candle ({_COLS}) SELECT {_FILL_VALUES.format(res='?')}"
-            " FROM bench_t b CROSS JOIN bench_series s ORDER BY b.i, s.sid"
+            "WITH RECURSIVE b(i, t) AS"
+            " (SELECT 0, :first UNION ALL SELECT i + 1, t + :step FROM b WHERE i + 1 < :count)"
+            f" INSERT INTO candle ({_COLS}) SELECT {values} FROM b"
         )
-        total = 0
-        for interval, start, count in plan:
-            for first in range(0, count, CHUNK):
-                n = min(CHUNK, count - first)
-                conn.execute("BEGIN")
-                conn.execute("DELETE FROM bench_t")
-                conn.executemany(
-                    "INSERT INTO bench_t VALUES (?, ?)",
-                    [(i, start + i * interval.ms) for i in range(first, first + n)],
-                )
-                total += conn.execute(insert, (interval.value,)).rowcount
-                conn.execute("COMMIT")
+        conn.execute("BEGIN")
+        # "1h" sorts before "1m": within a series, key order is 1h's candles, then 1m's
+        for sid, (symbol, source) in enumerate(series[: plan.series_1h]):
+            for interval, count, first in (
+                (Interval.H1, plan.buckets_1h, T0 - 30 * DAY_MS),
+                (Interval.M1, plan.buckets_1m, T0 - plan.days_1m * DAY_MS),
+            ):
+                if interval is Interval.M1 and sid >= plan.series_1m:
+                    continue
+                args = {
+                    "first": first,
+                    "step": interval.ms,
+                    "count": count,
+                    "symbol": symbol,
+                    "source": source,
+                    "res": interval.value,
+                    "sid": sid,
+                }
+                conn.execute(insert, args)
+        conn.execute("COMMIT")
+        total = conn.total_changes  # (rowcount is -1 for a statement starting WITH)
+        conn.execute("CREATE INDEX candle_resolution_t ON candle (resolution, t)")
+        conn.execute("ANALYZE")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return total
     finally:
         conn.close()
 
 
-def _fill_postgres(
-    url: str, schema: str, series: Sequence[Series], plan: Sequence[tuple[Interval, int, int]]
-) -> int:
+PG_CHUNK: Final = 60  # buckets per load statement
+
+
+def fill_postgres(url: str, schema: str, series: Sequence[Series], plan: Plan) -> int:
+    """Time order (the heap as the recorder lays it out), indexes dropped and rebuilt sorted."""
+    table = f"{schema}.candle"
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET work_mem = '64MB'")
+        conn.execute("SET maintenance_work_mem = '256MB'")
         conn.execute("CREATE TEMP TABLE bench_series (sid int PRIMARY KEY, symbol text, source text)")
         with conn.cursor().copy("COPY bench_series FROM STDIN") as copy:
             for i, s in enumerate(series):
                 copy.write_row((i, *s))
+        conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT candle_pkey")
+        conn.execute(f"DROP INDEX {schema}.candle_resolution_t")
+        values = _FILL_VALUES.format(
+            symbol="s.symbol", source="s.source", res="%s", t="b.t", i="b.i", sid="s.sid"
+        )
         insert = (
-            f"INSERT INTO {schema}.candle ({_COLS}) SELECT {_FILL_VALUES.format(res='%s')}"
+            f"INSERT INTO {table} ({_COLS}) SELECT {values}"
+            # bucket by bucket, every series at each (LATERAL: a nested loop, no sort)
             " FROM (SELECT i, %s::bigint + i * %s::bigint AS t FROM generate_series(%s::int, %s::int) i) b"
-            " CROSS JOIN bench_series s ORDER BY b.i, s.sid"
+            " CROSS JOIN LATERAL (SELECT * FROM bench_series WHERE sid < %s AND b.i >= 0 ORDER BY sid) s"
         )
         total = 0
-        for interval, start, count in plan:
-            for first in range(0, count, CHUNK):
-                last = min(count, first + CHUNK) - 1
-                cur = conn.execute(insert, (interval.value, start, interval.ms, first, last))
-                total += cur.rowcount
-        conn.execute(f"ANALYZE {schema}.candle")
+        for interval, count, start, n_series in (
+            (Interval.H1, plan.buckets_1h, T0 - 30 * DAY_MS, plan.series_1h),
+            (Interval.M1, plan.buckets_1m, T0 - plan.days_1m * DAY_MS, plan.series_1m),
+        ):
+            for first in range(0, count, PG_CHUNK):
+                last = min(count, first + PG_CHUNK) - 1
+                args = (interval.value, start, interval.ms, first, last, n_series)
+                total += conn.execute(insert, args).rowcount
+        conn.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (symbol, source, resolution, t)")
+        conn.execute(f"CREATE INDEX candle_resolution_t ON {table} (resolution, t)")
+        conn.execute(f"VACUUM (ANALYZE) {table}")  # as autovacuum would after a load
         return total
 
 
-def _size(store: HistoryStore) -> int:
+def store_bytes(store: HistoryStore) -> int:
     if isinstance(store, SqliteStore):
         wal = store.path.with_name(store.path.name + "-wal")
         return store.path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
@@ -163,123 +222,186 @@ def _size(store: HistoryStore) -> int:
         return int(row[0]) if row else 0
 
 
-async def _fill(
-    store: HistoryStore, series: Sequence[Series], plan: Sequence[tuple[Interval, int, int]]
-) -> int:
+async def fill(store: HistoryStore, series: Sequence[Series], plan: Plan) -> int:
     if isinstance(store, SqliteStore):
-        return await asyncio.to_thread(_fill_sqlite, store.path, series, plan)
+        return await asyncio.to_thread(fill_sqlite, store.path, series, plan)
     assert isinstance(store, PostgresStore)
-    return await asyncio.to_thread(_fill_postgres, store.url, store.schema, series, plan)
+    return await asyncio.to_thread(fill_postgres, store.url, store.schema, series, plan)
+
+
+# -- CPU of the writer -------------------------------------------------------------------------
+
+_TICK_S: Final = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu_s(pids: Sequence[int]) -> float:
+    """User + system CPU of PostgreSQL backends on this machine (from /proc); 0 for one gone."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) * _TICK_S
+    return total
+
+
+def backend_pids(url: str, application_name: str) -> list[int]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application_name,)
+        ).fetchall()
+    return [int(r[0]) for r in rows]
 
 
 # -- the measurement ---------------------------------------------------------------------------
 
 
-async def measure(store: HistoryStore, *, symbols: int = 745, hours_1m: int = 24) -> dict[str, Any]:
-    """Fill an opened, empty ``store`` and measure it (see the module docstring)."""
-    series = full_scale_series(symbols)
-    minutes = hours_1m * 60
-    result: dict[str, Any] = {"store": repr(store), "series": len(series)}
+@dataclass(slots=True)
+class Measured:
+    series: int
+    plan: Plan
+    fill_rows: int = 0
+    fill_s: float = 0.0
+    bytes_per_row: float = 0.0
+    write_wall_s: list[float] = field(default_factory=list)  # per recorded minute
+    write_cpu_s: list[float] = field(default_factory=list)  # ours + the server's backends
+    write_server_cpu_s: list[float] = field(default_factory=list)  # PostgreSQL's backends alone
+    read_1m_s: list[float] = field(default_factory=list)
+    read_1h_s: list[float] = field(default_factory=list)
 
-    t = time.perf_counter()
-    before = _size(store)
-    rows_h1 = await _fill(store, series, [(Interval.H1, T0 - 30 * DAY_MS, 720)])
-    mid = _size(store)
-    rows_m1 = await _fill(store, series, [(Interval.M1, T0 - minutes * MINUTE_MS, minutes)])
-    after = _size(store)
-    result["fill"] = {"rows_1h": rows_h1, "rows_1m": rows_m1, "seconds": round(time.perf_counter() - t, 1)}
-    per_row = (after - mid) / rows_m1
-    result["bytes_per_row_1m"] = round(per_row, 1)
-    result["bytes_per_row_1h"] = round((mid - before) / rows_h1, 1)
-    result["rows_per_day"] = rows_per_day(len(series))
-    result["bytes_per_day_MB"] = round(per_row * rows_per_day(len(series)) / 1e6, 1)
+    @property
+    def bytes_per_day(self) -> float:
+        return self.bytes_per_row * rows_per_day(self.series)
 
-    rng = random.Random(13)
-    one_minute: list[float] = []
-    whole_minute: list[float] = []
-    for m in range(UPSERT_MINUTES):
-        t_min = T0 + m * MINUTE_MS
-        m1 = [candle(sym, src, Interval.M1, t_min, rng.random() * 1e4) for sym, src in series]
-        t = time.perf_counter()
-        await store.upsert(m1)
-        one_minute.append(time.perf_counter() - t)
-        rollups = [
-            candle(sym, src, iv, t_min - t_min % iv.ms, rng.random() * 1e4)
-            for iv in (Interval.M5, Interval.M15, Interval.H1, Interval.H4, Interval.D1)
-            for sym, src in series
-        ]
-        batch = [dataclasses_replace_t(c, t_min) for c in m1] + rollups  # the same 1m buckets, updated
-        t = time.perf_counter()
-        await store.upsert(batch)
-        whole_minute.append(time.perf_counter() - t)
-    result["upsert_1m_only_ms"] = _stats(one_minute, len(series))
-    result["upsert_minute_with_rollups_ms"] = _stats(whole_minute, len(series) * 6)
+    def as_dict(self) -> dict[str, object]:
+        def ms(values: Sequence[float], share: float) -> float:
+            return round(percentile(values, share) * 1000, 2)
 
-    async def timed_reads(interval: Interval, start: int, end: int, expect: int) -> dict[str, Any]:
-        took: list[float] = []
-        for _ in range(READS):
-            sym, src = rng.choice(series)
-            t = time.perf_counter()
-            got = await store.read(
-                symbol=sym, source=src, interval=interval, start_ms=start, end_ms=end, limit=max(expect, 1000)
-            )
-            took.append(time.perf_counter() - t)
-            assert len(got) == expect, (sym, src, len(got))
         return {
-            "p50": round(percentile(took, 0.5) * 1000, 2),
-            "p99": round(percentile(took, 0.99) * 1000, 2),
-            "candles": expect,
+            "series": self.series,
+            "fill_rows": self.fill_rows,
+            "fill_s": round(self.fill_s, 1),
+            "bytes_per_row": round(self.bytes_per_row, 1),
+            "bytes_per_day_MB": round(self.bytes_per_day / 1e6, 1),
+            "write_wall_ms_p50": ms(self.write_wall_s, 0.5),
+            "write_cpu_ms_p50": ms(self.write_cpu_s, 0.5),
+            "write_server_cpu_ms_p50": ms(self.write_server_cpu_s, 0.5),
+            "read_1m_ms": [ms(self.read_1m_s, 0.5), ms(self.read_1m_s, 0.99)],
+            "read_1h_ms": [ms(self.read_1h_s, 0.5), ms(self.read_1h_s, 0.99)],
         }
 
-    result["read_24h_1m_ms"] = await timed_reads(Interval.M1, T0 - DAY_MS, T0 - 1, min(1440, minutes))
-    result["read_30d_1h_ms"] = await timed_reads(Interval.H1, T0 - 30 * DAY_MS, T0 - 1, 720)
+
+def minute_candles(series: Sequence[Series], t_min: int, rng: random.Random) -> list[Candle]:
+    """What the recorder sends when minute ``t_min`` ends: per series, the 1m candle and the five
+    open rollup buckets including it (a series' six candles side by side, as it queues them)."""
+    out: list[Candle] = []
+    for symbol, source in series:
+        x = rng.random() * 1e4
+        out.append(candle(symbol, source, Interval.M1, t_min, x))
+        out.extend(candle(symbol, source, iv, t_min - t_min % iv.ms, x) for iv in ROLLUPS)
+    return out
+
+
+async def measure(
+    store: HistoryStore, *, plan: Plan, series: Sequence[Series], minutes: int, reads: int
+) -> Measured:
+    """Fill an opened, empty ``store`` and measure it (see the module docstring)."""
+    result = Measured(series=len(series), plan=plan)
+    before = await asyncio.to_thread(store_bytes, store)
+    started = time.perf_counter()
+    result.fill_rows = await fill(store, series, plan)
+    result.fill_s = time.perf_counter() - started
+    result.bytes_per_row = (await asyncio.to_thread(store_bytes, store) - before) / result.fill_rows
+
+    pids: list[int] = []
+    if isinstance(store, PostgresStore):
+        await store.read(symbol="", source="", interval=Interval.M1, start_ms=0, end_ms=0, limit=1)
+        pids = await asyncio.to_thread(backend_pids, store.url, BENCH_APP)
+    rng = random.Random(13)
+    for m in range(minutes):
+        batch = minute_candles(series, T0 + m * MINUTE_MS, rng)
+        wall, cpu, server = time.perf_counter(), time.process_time(), backend_cpu_s(pids)
+        for i in range(0, len(batch), UPSERT_CHUNK):
+            await store.upsert(batch[i : i + UPSERT_CHUNK])
+        result.write_wall_s.append(time.perf_counter() - wall)
+        server = backend_cpu_s(pids) - server
+        result.write_cpu_s.append(time.process_time() - cpu + server)
+        if pids:
+            result.write_server_cpu_s.append(server)
+
+    async def timed(interval: Interval, among: int, start: int, expect: int, into: list[float]) -> None:
+        for _ in range(reads):
+            symbol, source = series[rng.randrange(among)]
+            t = time.perf_counter()
+            got = await store.read(
+                symbol=symbol, source=source, interval=interval, start_ms=start, end_ms=T0 - 1, limit=1440
+            )
+            into.append(time.perf_counter() - t)
+            assert len(got) == expect, (symbol, source, len(got), expect)
+
+    await timed(Interval.M1, plan.series_1m, T0 - DAY_MS, 1440, result.read_1m_s)
+    await timed(Interval.H1, len(series), T0 - 30 * DAY_MS, 720, result.read_1h_s)
     return result
 
 
-def dataclasses_replace_t(c: Candle, t: int) -> Candle:
-    return dataclasses.replace(c, t=t, oi_usd_close=c.oi_usd_close + 1)
-
-
-def _stats(took: Sequence[float], candles: int) -> dict[str, Any]:
-    return {
-        "p50": round(percentile(took, 0.5) * 1000, 1),
-        "max": round(max(took) * 1000, 1),
-        "candles": candles,
-    }
-
-
-async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    results = []
+@contextlib.asynccontextmanager
+async def sqlite_store() -> AsyncIterator[SqliteStore]:
     with tempfile.TemporaryDirectory(prefix="oi-history-bench-") as tmp:
-        sqlite = SqliteStore(Path(tmp) / "history.sqlite3")
-        await sqlite.open()
+        store = SqliteStore(Path(tmp) / "history.sqlite3")
+        await store.open()
         try:
-            results.append(await measure(sqlite, symbols=args.symbols, hours_1m=args.hours_1m))
-            print(json.dumps(results[-1]), flush=True)
+            yield store
         finally:
-            await sqlite.close()
+            await store.close()
+
+
+@contextlib.asynccontextmanager
+async def postgres_store(url: str = POSTGRES_URL) -> AsyncIterator[PostgresStore]:
+    """A store in a schema of its own, dropped at exit whatever happened. Raises
+    HistoryUnavailable (from ``open``) when the server cannot be reached."""
+    schema = f"oi_bench_{uuid.uuid4().hex[:10]}"
+    store = PostgresStore(url, schema=schema, application_name=BENCH_APP, timeout_s=60)
+    try:
+        await store.open()
+        yield store
+    finally:
+        await store.close()
+        with contextlib.suppress(psycopg.Error, OSError):
+            await asyncio.to_thread(_drop_schema, url, schema)
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def iter_plans(quick: bool) -> Iterator[tuple[Plan, int]]:
+    """(plan, symbols): full scale, or a token size that runs in seconds."""
+    if quick:
+        yield Plan(series_1h=len(full_scale_series(40)), series_1m=50, days_1m=1), 40
+    else:
+        yield Plan(series_1h=len(full_scale_series()), series_1m=250, days_1m=7), 745
+
+
+async def _run(args: argparse.Namespace) -> None:
+    plan, symbols = next(iter_plans(args.quick))
+    series = full_scale_series(symbols)
+    minutes, reads = (2, 50) if args.quick else (6, 300)
+    async with sqlite_store() as sqlite:
+        found = await measure(sqlite, plan=plan, series=series, minutes=minutes, reads=reads)
+        print(json.dumps({"store": "sqlite", **found.as_dict()}), flush=True)
     if args.postgres:
-        schema = f"oi_bench_{uuid.uuid4().hex[:8]}"
-        pg = PostgresStore(args.postgres, schema=schema, timeout_s=30)
-        await pg.open()
-        try:
-            results.append(await measure(pg, symbols=args.symbols, hours_1m=args.hours_1m))
-            print(json.dumps(results[-1]), flush=True)
-        finally:
-            await pg.close()
-            with psycopg.connect(args.postgres, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    return results
+        async with postgres_store(args.postgres) as pg:
+            found = await measure(pg, plan=plan, series=series, minutes=minutes, reads=reads)
+            print(json.dumps({"store": "postgres", **found.as_dict()}), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--postgres", default="", help="also measure PostgreSQL at this URL (a scratch schema)"
-    )
-    parser.add_argument("--symbols", type=int, default=745)
-    parser.add_argument("--hours-1m", type=int, default=24)
-    asyncio.run(_run(parser.parse_args(argv)))  # prints each store's figures as they come
+    parser.add_argument("--postgres", default="", help="also measure PostgreSQL at this URL (scratch schema)")
+    parser.add_argument("--quick", action="store_true", help="a token size")
+    asyncio.run(_run(parser.parse_args(argv)))
     return 0
 
 

@@ -25,6 +25,7 @@ from bench.common import RESULTS, Section
 from bench.fanout import run_fanout, run_storm
 from bench.freshness import run_freshness
 from bench.frontdoors import run_front_door
+from bench.historycost import run_history_store
 from bench.parsing import run_parsing
 from bench.pollcost import run_poll_cost
 from bench.signals import run_signals
@@ -47,6 +48,7 @@ BENCHMARKS: Final[tuple[tuple[str, Callable[[bool], Awaitable[Section]]], ...]] 
     ("5", run_freshness),
     ("6", run_poll_cost),
     ("7", run_signals),
+    ("8", run_history_store),
 )
 
 

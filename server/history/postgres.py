@@ -30,7 +30,18 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from server.history import migrations as mig
 from server.history.model import Candle, HistoryUnavailable, Interval
-from server.history.rows import COLUMNS, KEY, VALUES, Row, bounds, from_row, one_line, unique_rows
+from server.history.rows import (
+    COLUMNS,
+    KEY,
+    SERIES_COLUMNS,
+    VALUES,
+    Row,
+    bounds,
+    from_row,
+    one_line,
+    series_candles,
+    unique_rows,
+)
 
 T = TypeVar("T")
 Conn = psycopg.AsyncConnection[Any]
@@ -122,7 +133,7 @@ class PostgresStore:
         self._read_sql = sql.SQL(
             "SELECT {cols} FROM {table} WHERE symbol = %s AND source = %s AND resolution = %s"
             " AND t BETWEEN %s AND %s ORDER BY t DESC LIMIT %s"
-        ).format(cols=cols, table=table)
+        ).format(cols=sql.SQL(", ").join(map(sql.Identifier, SERIES_COLUMNS)), table=table)
         self._since_sql = sql.SQL(
             "SELECT {cols} FROM {table} WHERE resolution = %s AND t >= %s ORDER BY t, symbol, source"
         ).format(cols=cols, table=table)
@@ -173,7 +184,7 @@ class PostgresStore:
             return []
         lo, hi = bounds(start_ms, end_ms)
         rows = await self._fetch(self._read_sql, (symbol, source, interval.value, lo, hi, limit))
-        return [from_row(r, interval) for r in reversed(rows)]
+        return series_candles(reversed(rows), symbol, source, interval)
 
     async def has_symbol(self, symbol: str) -> bool:
         return bool(await self._fetch(self._has_sql, (symbol,)))

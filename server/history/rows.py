@@ -80,6 +80,69 @@ def from_row(r: Sequence[Any], interval: Interval | None = None) -> Candle:
     )
 
 
+# A read fixes symbol, source and resolution: it selects these columns only and builds each
+# candle from them (``series_candles``), in this order.
+SERIES_COLUMNS: Final = tuple(c for c in COLUMNS if c not in ("symbol", "source", "resolution"))
+
+# Candle's slots, set directly: the frozen dataclass's __init__ goes through object.__setattr__
+# once per field and takes 3-4× as long, which was most of a 1,440-candle read (measured: 6.3 µs
+# against 1.7 µs a candle). The assertion keeps this in step with the class.
+_SLOTS: Final = (
+    "symbol",
+    "source",
+    "interval",
+    "t",
+    "oi_usd_open",
+    "oi_usd_high",
+    "oi_usd_low",
+    "oi_usd_close",
+    "close_at_ms",
+    "oi_coins",
+    "price_usd",
+    "exchange_count",
+    "funding_8h_sum",
+    "funding_samples",
+    "samples",
+)
+assert Candle.__slots__ == _SLOTS, "rows.series_candles must set every field of Candle"
+assert _SLOTS[3:] == SERIES_COLUMNS
+
+
+def series_candles(
+    rows: Iterable[Sequence[Any]], symbol: str, source: str, interval: Interval
+) -> list[Candle]:
+    """The candles of one series' rows (``SERIES_COLUMNS``), built without the dataclass's
+    __init__ (see ``_SLOTS``): equal in every way to ``Candle(...)`` of the same values."""
+    new = object.__new__
+    s_symbol, s_source, s_interval, s_t, s_open, s_high, s_low, s_close = (
+        getattr(Candle, name).__set__ for name in _SLOTS[:8]
+    )
+    s_close_at, s_coins, s_price, s_count, s_fsum, s_fn, s_samples = (
+        getattr(Candle, name).__set__ for name in _SLOTS[8:]
+    )
+    out: list[Candle] = []
+    append = out.append
+    for t, o, h, lo, c, close_at, coins, price, count, fsum, fn, samples in rows:
+        candle = new(Candle)
+        s_symbol(candle, symbol)
+        s_source(candle, source)
+        s_interval(candle, interval)
+        s_t(candle, t)
+        s_open(candle, o)
+        s_high(candle, h)
+        s_low(candle, lo)
+        s_close(candle, c)
+        s_close_at(candle, close_at)
+        s_coins(candle, coins)
+        s_price(candle, price)
+        s_count(candle, count)
+        s_fsum(candle, fsum)
+        s_fn(candle, fn)
+        s_samples(candle, samples)
+        append(candle)
+    return out
+
+
 def unique_rows(candles: Iterable[Candle]) -> list[Row]:
     """The rows to write, one per key, the last candle given for a key winning: an upsert
     statement may touch a row once only (PostgreSQL refuses a second touch in one statement)."""

@@ -26,7 +26,18 @@ from typing import IO, Final, TypeVar
 
 from server.history import migrations as mig
 from server.history.model import Candle, HistoryUnavailable, Interval
-from server.history.rows import COLUMNS, KEY, VALUES, Row, bounds, from_row, one_line, unique_rows
+from server.history.rows import (
+    COLUMNS,
+    KEY,
+    SERIES_COLUMNS,
+    VALUES,
+    Row,
+    bounds,
+    from_row,
+    one_line,
+    series_candles,
+    unique_rows,
+)
 
 T = TypeVar("T")
 
@@ -39,7 +50,7 @@ UPSERT: Final = (
     f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in VALUES)}"
 )
 READ: Final = (
-    f"SELECT {_COLS} FROM candle WHERE symbol = ? AND source = ? AND resolution = ?"
+    f"SELECT {', '.join(SERIES_COLUMNS)} FROM candle WHERE symbol = ? AND source = ? AND resolution = ?"
     " AND t BETWEEN ? AND ? ORDER BY t DESC LIMIT ?"
 )
 SINCE: Final = f"SELECT {_COLS} FROM candle WHERE resolution = ? AND t >= ? ORDER BY t, symbol, source"
@@ -121,7 +132,7 @@ class SqliteStore:
         lo, hi = bounds(start_ms, end_ms)
         args = (symbol, source, interval.value, lo, hi, limit)
         rows = await self._read(lambda conn: conn.execute(READ, args).fetchall())
-        return [from_row(r, interval) for r in reversed(rows)]
+        return series_candles(reversed(rows), symbol, source, interval)
 
     async def has_symbol(self, symbol: str) -> bool:
         return bool(await self._read(lambda conn: conn.execute(HAS_SYMBOL, (symbol,)).fetchall()))

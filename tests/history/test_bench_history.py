@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.history_store import full_scale_series, measure, rows_per_day
+from bench.history_store import DAY_MS, T0, Plan, full_scale_series, measure, rows_per_day
+from server.history.model import MINUTE_MS, Interval
 from server.history.sqlite import SqliteStore
 
 
@@ -19,15 +20,29 @@ def test_full_scale_is_745_symbols_in_about_7_5_series_each() -> None:
 async def test_measure_runs_at_a_token_scale(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "h.sqlite3")
     await store.open()
+    series = full_scale_series(3)
+    plan = Plan(series_1h=len(series), series_1m=4, days_1m=2)
     try:
-        result = await measure(store, symbols=3, hours_1m=1)
+        result = await measure(store, plan=plan, series=series, minutes=2, reads=5)
+        # the fill is what the plan says, 1h for every series and 1m for the first four
+        assert result.fill_rows == 720 * len(series) + 4 * 2 * 1440
+        one_h = await store.since(Interval.H1, T0 - 30 * DAY_MS)
+        assert len(one_h) == 721 * len(series)  # and the 1h rollup the two minutes wrote
+        first = series[0]
+        day = await store.read(
+            symbol=first[0],
+            source=first[1],
+            interval=Interval.M1,
+            start_ms=T0 - DAY_MS,
+            end_ms=T0 - 1,
+            limit=2000,
+        )
+        assert [c.t for c in day] == [T0 - DAY_MS + i * MINUTE_MS for i in range(1440)]
     finally:
         await store.close()
-    series = len(full_scale_series(3))
-    assert result["series"] == series
-    assert result["fill"]["rows_1h"] == 720 * series
-    assert result["fill"]["rows_1m"] == 60 * series
-    assert result["read_24h_1m_ms"]["candles"] == 60
-    assert result["read_30d_1h_ms"]["candles"] == 720
-    assert result["upsert_minute_with_rollups_ms"]["candles"] == 6 * series
-    assert result["bytes_per_row_1m"] > 0
+    assert result.series == len(series)
+    assert len(result.write_wall_s) == len(result.write_cpu_s) == 2
+    assert all(cpu > 0 for cpu in result.write_cpu_s)
+    assert len(result.read_1m_s) == len(result.read_1h_s) == 5
+    assert 50 < result.bytes_per_row < 1000
+    assert result.bytes_per_day == result.bytes_per_row * rows_per_day(len(series))
