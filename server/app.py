@@ -37,6 +37,11 @@ from server.api.history import HistoryAccess
 from server.api.metrics import MetricsExposition
 from server.api.rest import RestRunner, build_app
 from server.api.stream import LIMITS as STREAM_LIMITS
+from server.bus.codec import Frame
+from server.bus.connection import BusConnection
+from server.bus.follower import BusFollower
+from server.bus.publisher import BusPublisher
+from server.bus.replica import Built
 from server.config import Config
 from server.core.hub import SnapshotHub
 from server.core.metrics import Metrics, SourceSample
@@ -44,7 +49,8 @@ from server.core.model import Snapshot
 from server.core.readings import LatestReadings
 from server.core.signals import Settings as SignalSettings
 from server.core.signals import SignalBook
-from server.core.sources import SourceState, SourceStatusView
+from server.core.sources import SOURCE_IDS, SourceRecord, SourceState, SourceStatusView
+from server.history.reader import StoreReader
 from server.history.recorder import HistoryRecorder
 from server.history.sqlite import HistoryInUse
 from server.history.stores import DEFAULT_FILE, open_store
@@ -61,6 +67,10 @@ log = logging.getLogger("oi.app")
 
 STALENESS_TICK_S: Final = 0.5  # how often a silent source is checked for staleness
 REST_SHUTDOWN_S: Final = 1.0  # in-flight REST answers are prebuilt bytes: 1 s is plenty
+
+
+def _source_order(source: str) -> int:
+    return SOURCE_IDS.index(source) if source in SOURCE_IDS else len(SOURCE_IDS)
 
 
 def wall_clock_ms() -> int:
@@ -121,12 +131,18 @@ class App:
         self.hub: SnapshotHub[PreparedSnapshot] = SnapshotHub(
             PreparedSnapshot(Snapshot(built_at_ms=clock_ms()))
         )
-        self.statuses = {s: SourceStatus(s, poll_interval_s=config.poll_interval_s) for s in config.sources}
+        self.role = config.role
+        polls = self.role != "api"
+        self.statuses = (
+            {s: SourceStatus(s, poll_interval_s=config.poll_interval_s) for s in config.sources}
+            if polls
+            else {}
+        )
         self.pollers: dict[str, VenuePoller] = {}
         self.metrics = Metrics()
-        self.metrics.add_sources(config.sources)
+        self.metrics.add_sources(self.statuses)
         self.exposition = MetricsExposition(
-            self.metrics, sources=self.source_samples, snapshot_version=lambda: self.hub.version
+            self.metrics, sources=self.source_samples, snapshot_version=self.snapshot_version
         )
         self.readings = LatestReadings(
             clock_ms=clock_ms,
@@ -135,6 +151,23 @@ class App:
         )
         self.sim: SimCluster | None = None
         self.recorder: HistoryRecorder | None = None
+        self.history_reader: StoreReader | None = None
+        # the bus (API.md section 9): a collector publishes, an api replica follows
+        self.bus: BusConnection | None = None
+        self.publisher: BusPublisher | None = None
+        self.follower: BusFollower | None = None
+        if self.role != "all" and config.bus is not None:
+            self.bus = BusConnection(config.bus, bucket=config.bus_bucket, name=f"oi-{self.role}")
+            self.metrics.bus_connected = lambda: self.bus is not None and self.bus.connected
+            if self.role == "collector":
+                self.publisher = BusPublisher(
+                    self.bus, clock_ms=clock_ms, records=self.source_records, metrics=self.metrics
+                )
+            else:
+                self.follower = BusFollower(
+                    self.bus, clock_ms=clock_ms, on_built=self._on_built, metrics=self.metrics
+                )
+                self.metrics.track_bus_lag()
         self.grpc_port = 0
         self.http_port = 0
         self._session: aiohttp.ClientSession | None = None
@@ -147,12 +180,28 @@ class App:
         self._stopping = False
 
     def source_views(self) -> list[SourceStatusView]:
-        """Every polled source's status, in configuration order."""
+        """Every polled source's status, in configuration order (on a replica: as the collector
+        published them, judged by this replica's clock)."""
         now = self._clock_ms()
+        if self.follower is not None:
+            state = self.follower.state
+            return [
+                record.view(now_ms=now, stale_after_ms=state.stale_after_ms.get(s, self._default_stale_ms()))
+                for s, record in sorted(state.records.items(), key=lambda item: _source_order(item[0]))
+            ]
         return [
             status.view(now_ms=now, stale_after_ms=self._stale_after_ms(s))
             for s, status in self.statuses.items()
         ]
+
+    def snapshot_version(self) -> int:
+        """The version served (a replica: the collector's version it holds, the same on every
+        replica, so ``oi_snapshot_version`` shows which replicas are behind)."""
+        return self.follower.state.version if self.follower is not None else self.hub.version
+
+    def source_records(self) -> list[SourceRecord]:
+        """What a collector publishes of each source."""
+        return [status.record() for status in self.statuses.values()]
 
     def source_samples(self) -> list[SourceSample]:
         """What ``GET /metrics`` shows of each source: up while its figures count (ok, degraded)."""
@@ -171,6 +220,9 @@ class App:
         poller = self.pollers.get(source)
         if poller is not None:
             return poller.stale_after_ms
+        return self._default_stale_ms()
+
+    def _default_stale_ms(self) -> int:
         return int(3 * self.config.poll_interval_s * 1000)
 
     # --- snapshots and health ------------------------------------------------------------------
@@ -180,8 +232,31 @@ class App:
         changes = self.signals.observe(snapshot)  # once per snapshot, for the symbols that changed
         prepared = PreparedSnapshot(snapshot, previous=self.hub.latest, changes=changes)
         self.metrics.snapshot_built(time.perf_counter() - started)
+        version = self.hub.publish(prepared)
+        if self.publisher is not None:
+            counted = self.readings.counted()
+            self.publisher.offer(
+                Frame(
+                    version=version,
+                    built_at_ms=snapshot.built_at_ms,
+                    readings=counted,
+                    stale_after_ms={s: self.readings.stale_after_ms[s] for s in counted},
+                    changes=dict(changes),
+                    symbols=len(snapshot.symbols),
+                )
+            )
+        self._health_follows(bool(self.readings.fresh_sources()))
+
+    def _on_built(self, built: Built) -> None:
+        """A replica's snapshot, built from the bus: prepared and published as a collector's own."""
+        started = time.perf_counter()
+        prepared = PreparedSnapshot(built.snapshot, previous=self.hub.latest, changes=built.changes)
+        self.metrics.snapshot_built(time.perf_counter() - started)
         self.hub.publish(prepared)
-        serving = bool(self.readings.fresh_sources())
+        assert self.follower is not None
+        self._health_follows(bool(self.follower.state.fresh_sources(self._clock_ms())))
+
+    def _health_follows(self, serving: bool) -> None:
         if serving != self._serving and self._health is not None:
             self._serving = serving
             # one task at a time, kept until the next flip: flapping sources must not grow a list
@@ -196,7 +271,11 @@ class App:
     async def _staleness_ticks(self) -> None:
         while True:
             await asyncio.sleep(STALENESS_TICK_S)
-            self.readings.expire()
+            if self.follower is not None:
+                self.follower.expire()
+                self._health_follows(bool(self.follower.state.fresh_sources(self._clock_ms())))
+            else:
+                self.readings.expire()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -229,11 +308,13 @@ class App:
         log.info(
             "oi-server ready",
             extra={
-                "grpc_port": self.grpc_port,
+                "role": config.role,
+                "grpc_port": self.grpc_port if self._grpc is not None else None,
                 "http_port": self.http_port,
                 "host": config.host,
                 "tls": tls is not None,
-                "sources": ",".join(config.sources),
+                "sources": ",".join(self.statuses) or None,
+                "bus": config.bus,
                 "simulate": config.simulate,
                 "sim_control": self.sim.control_url if self.sim else None,
                 "sim_venues": ",".join(f"{k}={v}" for k, v in self.sim.urls.items()) if self.sim else None,
@@ -241,6 +322,54 @@ class App:
         )
 
     async def _start_parts(self, tls: TlsMaterial | None, rest_sockets: list[socket.socket]) -> None:
+        config = self.config
+        if self.bus is not None:
+            self._tasks.append(asyncio.create_task(self.bus.run(), name="bus-connect"))
+        if self.role != "api":
+            await self._start_polling()
+            history = await self._start_history()
+        else:
+            history = await self._start_history_reader()
+        if self.role != "collector":
+            await self._start_grpc(tls, history)
+        rest_app = build_app(
+            self.hub,
+            self.source_views,
+            ready=self.ready,
+            cors_origins=config.cors_origins,
+            history=history,
+            metrics=self.exposition,
+            operations_only=self.role == "collector",
+        )
+        if STREAM_LIMITS in rest_app:
+            stream_limits = rest_app[STREAM_LIMITS]
+            stream_limits.max_streams = config.max_watch_streams  # event streams: their own count
+            self.metrics.count_watch_streams(lambda: stream_limits.open)
+        self._rest = RestRunner(
+            rest_app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=REST_SHUTDOWN_S,
+        )
+        await self._rest.setup()
+        context = tls.context if tls is not None else None
+        for sock in rest_sockets:
+            await web.SockSite(self._rest, sock, ssl_context=context).start()
+        self.http_port = int(rest_sockets[0].getsockname()[1])
+
+        if self.publisher is not None:
+            await self._take_over()
+            self._tasks.append(asyncio.create_task(self.publisher.run(), name="bus-publish"))
+        if self.follower is not None:
+            self._tasks.append(asyncio.create_task(self.follower.run(), name="bus-follow"))
+        for source, poller in self.pollers.items():
+            self._tasks.append(asyncio.create_task(poller.run(), name=f"poll-{source}"))
+        self._tasks.append(asyncio.create_task(self._staleness_ticks(), name="staleness"))
+        for task in self._tasks:
+            task.add_done_callback(report_task_end)
+
+    async def _start_polling(self) -> None:
+        """The simulator (with ``--simulate``), the venue session and one poller per source."""
         config = self.config
         overrides: dict[str, str] = {}
         if config.simulate:
@@ -279,7 +408,8 @@ class App:
                 metrics=self.metrics,
             )
 
-        history = await self._start_history()
+    async def _start_grpc(self, tls: TlsMaterial | None, history: HistoryAccess) -> None:
+        config = self.config
         self._grpc = grpc.aio.server(options=server_options(config.max_watch_streams))
         self.service = OpenInterestService(
             self.hub, self.source_views, max_watch_streams=config.max_watch_streams, history=history
@@ -298,34 +428,38 @@ class App:
             raise StartupError(f"gRPC could not listen on {address} (--grpc-port)") from None
         await self._grpc.start()
 
-        rest_app = build_app(
-            self.hub,
-            self.source_views,
-            ready=self.ready,
-            cors_origins=config.cors_origins,
-            history=history,
-            metrics=self.exposition,
+    async def _take_over(self) -> None:
+        """A collector continues from what the bus holds: the readings it last published (with
+        their true fetch times: stale ones drop out by the usual rule) and its version numbers,
+        so replicas see no dip in the totals and no version going back."""
+        assert self.publisher is not None
+        state = await self.publisher.load()
+        if state is None or state.meta is None:
+            return
+        self.hub.skip_to(state.meta.version)
+        ours = {s: r for s, r in state.readings.items() if s in self.statuses}
+        if ours:
+            self.readings.restore(ours, {s: state.stale_after_ms[s] for s in ours})
+        log.info(
+            "took over from the bus",
+            extra={"version": state.meta.version, "readings": ",".join(sorted(ours))},
         )
-        stream_limits = rest_app[STREAM_LIMITS]
-        stream_limits.max_streams = config.max_watch_streams  # event streams: their own count
-        self.metrics.count_watch_streams(lambda: stream_limits.open)
-        self._rest = RestRunner(
-            rest_app,
-            access_log=None,
-            handle_signals=False,
-            shutdown_timeout=REST_SHUTDOWN_S,
-        )
-        await self._rest.setup()
-        context = tls.context if tls is not None else None
-        for sock in rest_sockets:
-            await web.SockSite(self._rest, sock, ssl_context=context).start()
-        self.http_port = int(rest_sockets[0].getsockname()[1])
 
-        for source, poller in self.pollers.items():
-            self._tasks.append(asyncio.create_task(poller.run(), name=f"poll-{source}"))
-        self._tasks.append(asyncio.create_task(self._staleness_ticks(), name="staleness"))
-        for task in self._tasks:
-            task.add_done_callback(report_task_end)
+    async def _start_history_reader(self) -> HistoryAccess:
+        """A replica reads the collector's history (``--history postgresql://…``), never writes."""
+        config = self.config
+        try:
+            store = open_store(config.history, config.data_dir)
+        except ValueError as error:
+            raise StartupError(str(error)) from None
+        if store is None:
+            log.info("history off on this replica (--history none)")
+            return HistoryAccess()
+        self.history_reader = StoreReader(
+            store, describe=history_name(config.history, config.data_dir), clock_ms=self._clock_ms
+        )
+        await self.history_reader.start()
+        return HistoryAccess(self.history_reader, self.history_reader.status_json)
 
     async def _start_history(self) -> HistoryAccess:
         """The recorder over ``--history`` (off for ``none``). A store that cannot be reached
@@ -381,10 +515,22 @@ class App:
             with contextlib.suppress(Exception):
                 await self.recorder.stop()
             self.recorder = None
+        await self._close_bus_and_reader()
         self._grpc = self._rest = self._session = self._health = self.sim = None
 
+    async def _close_bus_and_reader(self) -> None:
+        if self.bus is not None:
+            with contextlib.suppress(Exception):
+                await self.bus.close()
+        if self.history_reader is not None:
+            await self.history_reader.stop()
+            self.history_reader = None
+
     def ready(self) -> bool:
-        """``/readyz``: a snapshot with data is held and shutdown has not begun."""
+        """``/readyz``: a snapshot with data is held and shutdown has not begun (a replica: a
+        complete snapshot from the bus, even if its sources have aged out since)."""
+        if self.follower is not None:
+            return not self._stopping and self.follower.built
         return not self._stopping and bool(self.hub.latest.rows)
 
     async def stop(self) -> None:
@@ -412,4 +558,5 @@ class App:
             await self._session.close()
         if self.sim is not None:
             await self.sim.stop()
+        await self._close_bus_and_reader()
         log.info("oi-server stopped")

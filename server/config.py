@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 from server import flags
 from server.api.cors import InvalidOrigin, parse_origins
+from server.bus.connection import DEFAULT_BUCKET, check_bus_url
 from server.core.signals import DEFAULT_CROWDING_THRESHOLD, DEFAULT_OI_BANDS, DEFAULT_PRICE_BANDS, WINDOWS
 from server.history.model import Interval
 from server.history.retention import DEFAULT_RETENTION_MS, age_text, parse_age
@@ -57,6 +59,11 @@ class Config:
     oi_dead_bands: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_OI_BANDS))
     price_dead_bands: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICE_BANDS))
     crowding_threshold: float = DEFAULT_CROWDING_THRESHOLD
+    # scale-out (API.md section 9): "all" polls and serves in one process; "collector" polls and
+    # publishes to the bus; "api" serves what the bus holds
+    role: str = "all"
+    bus: str | None = None
+    bus_bucket: str = DEFAULT_BUCKET
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +171,26 @@ def _defaults_text(bands: Mapping[str, float]) -> str:
     return ",".join(f"{w}={b:g}" for w, b in bands.items())
 
 
+def _role(text: str) -> str:
+    if text not in ROLES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(ROLES)}")
+    return text
+
+
+def _bus(text: str) -> str:
+    try:
+        return check_bus_url(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _bucket(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a bucket name (letters, digits, - and _)")
+    return text
+
+
+ROLES: Final = ("all", "collector", "api")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 SIM_ONLY: Final = ("sim_control_port", "sim_full_scale", "sim_seed")
 
@@ -293,6 +320,28 @@ OPTIONS: Final = (
         metavar="RATE",
     ),
     Option(
+        "--role",
+        _role,
+        "all",
+        "all: poll and serve in one process; collector: poll, record history and publish to "
+        "--bus; api: serve what --bus holds (several replicas at once), polling nothing",
+        metavar="{" + ",".join(ROLES) + "}",
+    ),
+    Option(
+        "--bus",
+        _bus,
+        "off",
+        "NATS JetStream URL shared by a collector and its api replicas (needs --role collector or api)",
+        metavar="nats://HOST:PORT",
+    ),
+    Option(
+        "--bus-bucket",
+        _bucket,
+        DEFAULT_BUCKET,
+        "the JetStream key-value bucket collector and replicas share (one per deployment)",
+        metavar="NAME",
+    ),
+    Option(
         "--log-level",
         _log_level,
         "info",
@@ -415,13 +464,41 @@ def parse_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] |
         price_dead_bands=cast("dict[str, float]", values.get("price_dead_bands", defaults.price_dead_bands)),
         crowding_threshold=cast(float, values.get("crowding_threshold", defaults.crowding_threshold)),
         cors_origins=tuple(dict.fromkeys(o for group in origin_groups for o in group)),
-        history=cast(str, values.get("history", "")),
+        history=cast(str, values.get("history", "none" if values.get("role") == "api" else "")),
+        role=cast(str, values.get("role", defaults.role)),
+        bus=cast("str | None", values.get("bus")),
+        bus_bucket=cast(str, values.get("bus_bucket", defaults.bus_bucket)),
         data_dir=cast(Path, values.get("data_dir", defaults.data_dir)),
         history_retention_ms={
             interval: cast("int | None", values.get(_retention_dest(interval), default)) or None
             for interval, default in defaults.history_retention_ms.items()
         },
     )
+    _check_role(parser, config, given)
     if config.grpc_port == config.http_port != 0:
         parser.error(f"--grpc-port and --http-port are both {config.grpc_port}; they need a port each")
     return config
+
+
+def _check_role(
+    parser: argparse.ArgumentParser, config: Config, given: Mapping[str, tuple[str, object]]
+) -> None:
+    """The combinations of ``--role`` that cannot work, refused in one line before anything starts."""
+    if config.role == "all":
+        for dest in ("bus", "bus_bucket"):
+            if dest in given:
+                parser.error(
+                    f"{given[dest][0]} needs --role collector or --role api (the default, all, uses no bus)"
+                )
+        return
+    if config.bus is None:
+        parser.error(f"--role {config.role} needs --bus nats://HOST:PORT")
+    if config.role == "api":
+        for dest in ("simulate", "sources", "poll_interval", "venue_url"):
+            if dest in given:
+                parser.error(f"{given[dest][0]}: an api replica polls nothing (its collector does)")
+        if config.history.startswith("sqlite") or config.history == "":
+            parser.error(
+                "--role api reads history from the collector's shared PostgreSQL: "
+                "--history postgresql://USER@HOST:PORT/DB, or none"
+            )

@@ -117,6 +117,29 @@ class ServiceCollector:
             )
             histogram(lag, [], self._metrics.bus_lag)
             yield lag
+        if self._metrics.bus_connected is not None:
+            yield from self._bus_families(self._metrics.bus_connected)
+
+    def _bus_families(self, connected: Callable[[], bool]) -> Iterator[Metric]:
+        metrics = self._metrics
+        yield GaugeMetricFamily(
+            "oi_bus_connected", "1 while connected to the bus (NATS)", value=int(connected())
+        )
+        yield CounterMetricFamily(
+            "oi_bus_messages_published",
+            "Values put on the bus (collector)",
+            value=metrics.bus_messages_published,
+        )
+        yield CounterMetricFamily(
+            "oi_bus_publish_failures",
+            "Publishes that failed (the collector sends everything again)",
+            value=metrics.bus_publish_failures,
+        )
+        yield CounterMetricFamily(
+            "oi_bus_messages_skipped",
+            "Values from the bus that could not be decoded and were skipped (replica)",
+            value=metrics.bus_messages_skipped,
+        )
 
     def _request_families(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(

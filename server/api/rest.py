@@ -354,6 +354,7 @@ ROUTES: Final[tuple[tuple[str, Callable[[web.Request], Awaitable[web.StreamRespo
     ("/v1/history/status", rest_history_status),
     ("/metrics", prometheus_metrics),
 )
+OPERATIONS: Final = frozenset({"/healthz", "/readyz", "/metrics"})  # all a collector serves
 ROUTE_LABELS: Final = frozenset(path for path, _ in ROUTES) | {STREAM_PATH}
 OTHER_ROUTE: Final = "other"  # the metrics label of a path no route serves
 
@@ -366,6 +367,7 @@ def build_app(
     cors_origins: Sequence[str] = (),
     history: HistoryAccess | None = None,
     metrics: MetricsExposition | None = None,
+    operations_only: bool = False,
 ) -> web.Application:
     """The REST application; serve it with ``RestRunner``, which answers every error as an envelope.
 
@@ -373,7 +375,9 @@ def build_app(
     has data. ``cors_origins``: the origins CORS allows (``*`` for any); none = CORS off, and
     ``OPTIONS`` is answered 405 like any method a route does not take. ``history``: what
     ``/v1/history`` reads (None: history is off, it answers 503). ``metrics``: the service's
-    counters and their exposition (``GET /metrics``); by default, the REST front door's own."""
+    counters and their exposition (``GET /metrics``); by default, the REST front door's own.
+    ``operations_only``: serve ``/healthz``, ``/readyz`` and ``/metrics`` and nothing else (a
+    collector: its data reaches users through the replicas)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[HUB] = hub
     app[SOURCES] = source_board
@@ -383,14 +387,27 @@ def build_app(
     app[HISTORY] = history if history is not None else HistoryAccess()
     app[CORS] = CorsPolicy(frozenset(cors_origins)) if cors_origins else None
     for path, handler in ROUTES:
+        if operations_only and path not in OPERATIONS:
+            continue
         app.router.add_get(path, handler, allow_head=True)
         if cors_origins:
             app.router.add_route("OPTIONS", path, preflight)
     app[OPENAPI] = []
     app[METRICS] = metrics if metrics is not None else MetricsExposition(snapshot_version=lambda: hub.version)
-    add_stream_route(app, hub)  # GET /v1/stream: Server-Sent Events
-    add_dashboard_routes(app)  # GET / and /assets/...: the dashboard
+    if operations_only:
+        app.router.add_route("*", "/{tail:.*}", not_on_a_collector)
+    else:
+        add_stream_route(app, hub)  # GET /v1/stream: Server-Sent Events
+        add_dashboard_routes(app)  # GET / and /assets/...: the dashboard
     return app
+
+
+async def not_on_a_collector(request: web.Request) -> web.StreamResponse:
+    raise ApiError(
+        404,
+        f"no such path {request.path[:80]!r} on a collector: it serves /healthz, /readyz and "
+        "/metrics; data is served by its api replicas (--role api)",
+    )
 
 
 # --- errors raised outside the application's middleware ---------------------------------------

@@ -98,6 +98,11 @@ class Aggregator:
             )
         return Snapshot(built_at_ms=now_ms, symbols=dict(sorted(self._totals.items())))
 
+    def counted(self) -> dict[str, VenueReading]:
+        """The reading of each source the last build counted (what a collector publishes, so a
+        replica builds the very same snapshot)."""
+        return {source: reading for source, (reading, _) in self._counted.items()}
+
     def _uncount(self, source: str) -> set[str]:
         """Take ``source``'s counted figures out; the symbols they touched."""
         _, figures = self._counted.pop(source)

@@ -38,6 +38,11 @@ class SnapshotHub(Generic[T]):
     def closed(self) -> bool:
         return self._closed
 
+    def skip_to(self, version: int) -> None:
+        """Continue numbering after ``version`` (a collector taking over from what the bus holds),
+        without waking anyone."""
+        self._version = max(self._version, version)
+
     def publish(self, value: T) -> int:
         """Make ``value`` the newest and wake every watcher; returns its version."""
         self._version += 1

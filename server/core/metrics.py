@@ -100,6 +100,10 @@ class Metrics:
         self.history_write_seconds = Buckets(HISTORY_BUCKETS_S)
         self.history_write_failures = 0
         self.bus_lag: Buckets | None = None  # only where snapshots arrive over the bus (replicas)
+        self.bus_connected: Callable[[], bool] | None = None  # only where a bus is used
+        self.bus_messages_published = 0
+        self.bus_publish_failures = 0
+        self.bus_messages_skipped = 0
         self._stream_counts: list[Callable[[], int]] = []
 
     # --- front doors (hot path: keep each of these a few dict operations) ----------------------
@@ -156,6 +160,16 @@ class Metrics:
         """Expose ``oi_bus_lag_seconds`` (a replica calls this at start, before any message)."""
         if self.bus_lag is None:
             self.bus_lag = Buckets(BUS_LAG_BUCKETS_S)
+
+    def bus_published(self, messages: int) -> None:
+        self.bus_messages_published += messages
+
+    def bus_publish_failed(self) -> None:
+        self.bus_publish_failures += 1
+
+    def bus_skipped(self) -> None:
+        """A value on the bus that could not be decoded (corrupt, or a newer format)."""
+        self.bus_messages_skipped += 1
 
     def observe_bus_lag(self, seconds: float) -> None:
         """How long a snapshot took from the collector's publish to this replica."""

@@ -93,6 +93,19 @@ class LatestReadings:
             self._pending = asyncio.get_running_loop().call_later(self._coalesce_s, self.rebuild)
         return screened
 
+    def restore(self, readings: Mapping[str, VenueReading], stale_after_ms: Mapping[str, int]) -> None:
+        """Take readings already screened elsewhere (a collector taking over from what the bus
+        holds), with their true fetch times: a stale one drops out by the usual rule."""
+        for source, reading in readings.items():
+            self.readings[source] = reading
+            self._votes[source] = quarantine.price_votes(reading)
+            self.stale_after_ms[source] = stale_after_ms[source]
+        self.rebuild()
+
+    def counted(self) -> dict[str, VenueReading]:
+        """The readings the last snapshot was built from."""
+        return self._aggregator.counted()
+
     def close(self) -> None:
         if self._pending is not None:
             self._pending.cancel()

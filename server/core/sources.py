@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+import msgspec
+
 SOURCE_IDS: Final = (
     "binance",
     "binance_coinm",
@@ -50,3 +52,45 @@ class SourceStatusView:
     last_poll_duration_ms: int | None
     readings_rejected: int
     poll_interval_s: float
+
+
+class SourceRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What is known of one source's polls, without the clock: its state follows from these and
+    the time it is looked at (``view``). The poller's bookkeeping makes one per look, and a
+    collector publishes them, so an API replica judges staleness by its own clock, as the
+    collector would."""
+
+    source: str
+    poll_interval_s: float
+    last_success_ms: int | None = None
+    last_error: str | None = None
+    last_error_ms: int | None = None
+    consecutive_failures: int = 0
+    markets: int = 0
+    skipped_rows: int = 0
+    last_poll_duration_ms: int | None = None
+    readings_rejected: int = 0
+    rejected_last_poll: int = 0
+
+    def view(self, *, now_ms: int, stale_after_ms: int) -> SourceStatusView:
+        if self.last_success_ms is None:
+            state = SourceState.DOWN
+        elif now_ms - self.last_success_ms > stale_after_ms:
+            state = SourceState.STALE
+        elif self.consecutive_failures or self.rejected_last_poll:
+            state = SourceState.DEGRADED
+        else:
+            state = SourceState.OK
+        return SourceStatusView(
+            source=self.source,
+            state=state,
+            last_success_ms=self.last_success_ms,
+            last_error=self.last_error,
+            last_error_ms=self.last_error_ms,
+            consecutive_failures=self.consecutive_failures,
+            markets=self.markets,
+            skipped_rows=self.skipped_rows,
+            last_poll_duration_ms=self.last_poll_duration_ms,
+            readings_rejected=self.readings_rejected,
+            poll_interval_s=self.poll_interval_s,
+        )

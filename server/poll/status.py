@@ -7,7 +7,7 @@ views and never import the polling layer).
 
 from __future__ import annotations
 
-from server.core.sources import SourceState, SourceStatusView
+from server.core.sources import SourceRecord, SourceStatusView
 
 
 class SourceStatus:
@@ -43,18 +43,11 @@ class SourceStatus:
         self.consecutive_failures += 1
         self.last_poll_duration_ms = duration_ms
 
-    def view(self, *, now_ms: int, stale_after_ms: int) -> SourceStatusView:
-        if self.last_success_ms is None:
-            state = SourceState.DOWN
-        elif now_ms - self.last_success_ms > stale_after_ms:
-            state = SourceState.STALE
-        elif self.consecutive_failures or self.rejected_last_poll:
-            state = SourceState.DEGRADED
-        else:
-            state = SourceState.OK
-        return SourceStatusView(
+    def record(self) -> SourceRecord:
+        """This bookkeeping as an immutable value (what a collector publishes)."""
+        return SourceRecord(
             source=self.source,
-            state=state,
+            poll_interval_s=self.poll_interval_s,
             last_success_ms=self.last_success_ms,
             last_error=self.last_error,
             last_error_ms=self.last_error_ms,
@@ -63,5 +56,8 @@ class SourceStatus:
             skipped_rows=self.skipped_rows,
             last_poll_duration_ms=self.last_poll_duration_ms,
             readings_rejected=self.readings_rejected,
-            poll_interval_s=self.poll_interval_s,
+            rejected_last_poll=self.rejected_last_poll,
         )
+
+    def view(self, *, now_ms: int, stale_after_ms: int) -> SourceStatusView:
+        return self.record().view(now_ms=now_ms, stale_after_ms=stale_after_ms)
