@@ -36,14 +36,24 @@ class StoreReader:
         self._last_error: str | None = None
         self._last_error_at: int | None = None
         self._last_read_at: int | None = None
+        self._opened = False
+        self._opening: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Open the store; one that cannot be reached now is retried by every read."""
-        with contextlib.suppress(HistoryUnavailable):
-            await self._bounded(self._store.open())
+        """Open the store in the background: a replica's start never waits for it (one that
+        cannot be reached now is opened again by the next read)."""
+        self._opening = asyncio.create_task(self._open(), name="history-open")
         log.info("history read from %s (replica: never written here)", self._describe)
 
+    async def _open(self) -> None:
+        with contextlib.suppress(HistoryUnavailable):
+            await self._bounded(self._store.open())
+            self._opened = True
+
     async def stop(self) -> None:
+        if self._opening is not None:
+            self._opening.cancel()
+            await asyncio.gather(self._opening, return_exceptions=True)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self._timeout_s):
                 await self._store.close()
@@ -58,6 +68,7 @@ class StoreReader:
         end_ms: int | None,
         limit: int,
     ) -> list[Candle]:
+        await self._ensure_open()
         return await self._bounded(
             self._store.read(
                 symbol=symbol, source=source, interval=interval, start_ms=start_ms, end_ms=end_ms, limit=limit
@@ -65,7 +76,20 @@ class StoreReader:
         )
 
     async def has_symbol(self, symbol: str) -> bool:
+        await self._ensure_open()
         return await self._bounded(self._store.has_symbol(symbol))
+
+    async def _ensure_open(self) -> None:
+        """Wait for an open in progress; after a failed one, try again in the background and
+        answer unavailable now (a store that is down costs one wait, not one per request)."""
+        if self._opened:
+            return
+        if self._opening is not None and not self._opening.done():
+            await asyncio.shield(self._opening)
+        if not self._opened:
+            if self._opening is None or self._opening.done():
+                self._opening = asyncio.create_task(self._open(), name="history-open")
+            raise HistoryUnavailable(self._last_error or f"{self._describe} is not open yet")
 
     async def _bounded(self, call: Awaitable[R]) -> R:
         try:

@@ -10,6 +10,7 @@ from server.bus.codec import (
     COMPRESS_OVER,
     FORMAT,
     Frame,
+    Message,
     ReadingMessage,
     SignalsMessage,
     SnapshotMessage,
@@ -54,8 +55,10 @@ def reading(source: str = "bybit", n: int = 3, fetched_at_ms: int = 1_700_000_00
     return VenueReading(
         source=source,
         fetched_at_ms=fetched_at_ms,
-        markets=tuple(market(f"C{i}USDT", f"C{i}", 1_000_000.0 + i) for i in range(n))
-        + (market("BTCUSD", "BTC", 2e9, kind=ContractKind.INVERSE, margin_asset="BTC", contract_size=1.0),),
+        markets=(
+            *(market(f"C{i}USDT", f"C{i}", 1_000_000.0 + i) for i in range(n)),
+            market("BTCUSD", "BTC", 2e9, kind=ContractKind.INVERSE, margin_asset="BTC", contract_size=1.0),
+        ),
         carried={"C1USDT": fetched_at_ms - 30_000},
         venue_type=VenueType.CEX,
     )
@@ -82,9 +85,11 @@ def change(window: str = "1h") -> Change:
 
 
 def test_every_kind_of_value_round_trips_under_its_key() -> None:
-    values = [
+    values: list[Message] = [
         ReadingMessage(reading=reading(), stale_after_ms=90_000),
-        StatusMessage(record=SourceRecord(source="okx", poll_interval_s=30.0, last_error="VenueTimeout: 10 s")),
+        StatusMessage(
+            record=SourceRecord(source="okx", poll_interval_s=30.0, last_error="VenueTimeout: 10 s")
+        ),
         SignalsMessage(symbol="BTC", changes=(change("1m"), change("1h"))),
         SnapshotMessage(
             version=7,

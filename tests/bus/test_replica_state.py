@@ -17,7 +17,9 @@ STALE = 90_000
 def messages(frame: Frame) -> list[tuple[str, bytes]]:
     """What the publisher puts for ``frame``, in its order, as (key, bytes)."""
     out: list[ReadingMessage | SignalsMessage | StatusMessage] = []
-    out += [ReadingMessage(reading=r, stale_after_ms=frame.stale_after_ms[s]) for s, r in frame.readings.items()]
+    out += [
+        ReadingMessage(reading=r, stale_after_ms=frame.stale_after_ms[s]) for s, r in frame.readings.items()
+    ]
     out += [SignalsMessage(symbol=s, changes=c) for s, c in frame.changes.items()]
     encoded = [(key_of(m), encode(m)) for m in out]
     snapshot = frame.snapshot_message(published_at_ms=frame.built_at_ms + 1)
@@ -44,8 +46,11 @@ def feed(state: ReplicaState, pairs: list[tuple[str, bytes]]) -> None:
 
 
 def test_the_replica_builds_exactly_the_collectors_snapshot() -> None:
-    readings = {"bybit": reading("bybit", fetched_at_ms=1_000), "okx": reading("okx", n=5, fetched_at_ms=2_000)}
-    aggregator, frame = collect(readings, built_at=3_000, version=12)
+    readings = {
+        "bybit": reading("bybit", fetched_at_ms=1_000),
+        "okx": reading("okx", n=5, fetched_at_ms=2_000),
+    }
+    _, frame = collect(readings, built_at=3_000, version=12)
     expected = Aggregator().build(readings, now_ms=3_000, stale_after_ms=dict.fromkeys(readings, STALE))
     state = ReplicaState()
     feed(state, messages(frame))
@@ -91,4 +96,6 @@ def test_source_records_are_judged_by_the_replicas_clock() -> None:
     record = SourceRecord(source="okx", poll_interval_s=30.0, last_success_ms=1_000)
     state.apply(decode("status.okx", encode(StatusMessage(record=record))))
     assert state.records["okx"].view(now_ms=2_000, stale_after_ms=STALE).state is SourceState.OK
-    assert state.records["okx"].view(now_ms=1_000 + STALE + 1, stale_after_ms=STALE).state is SourceState.STALE
+    assert (
+        state.records["okx"].view(now_ms=1_000 + STALE + 1, stale_after_ms=STALE).state is SourceState.STALE
+    )
