@@ -17,7 +17,7 @@ RUN_ARGS  ?=
 WEB       := web
 VENDOR    := server/api/dashboard/vendor
 
-.PHONY: run simulate test lint typecheck buf-lint gen gen-check node-client node-gen node-gen-check unit \
+.PHONY: run simulate cluster test lint typecheck buf-lint gen gen-check node-client node-gen node-gen-check unit \
 	bench bench-quick clean web-assets
 
 $(BIN)/oi-server: pyproject.toml
@@ -44,6 +44,11 @@ run: $(BIN)/oi-server
 ## simulate: the service against the built-in exchange simulator, fast polling.
 simulate: $(BIN)/oi-server
 	$(BIN)/oi-server --simulate --poll-interval 1 $(RUN_ARGS)
+
+## cluster: the scale-out split in one command: NATS (started if needed), one collector on the
+## simulator, two API replicas (ports printed; pass options with RUN_ARGS="--replicas 3").
+cluster: $(BIN)/oi-server
+	$(BIN)/python -m server.cluster $(RUN_ARGS)
 
 ## test: everything CI checks: lint, types, protobuf lint and freshness (Python and Node), the test suite.
 test: lint typecheck buf-lint gen-check node-gen-check unit
