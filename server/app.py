@@ -50,6 +50,7 @@ from server.core.readings import LatestReadings
 from server.core.signals import Settings as SignalSettings
 from server.core.signals import SignalBook
 from server.core.sources import SOURCE_IDS, SourceRecord, SourceState, SourceStatusView
+from server.history.model import HistoryStore
 from server.history.reader import StoreReader
 from server.history.recorder import HistoryRecorder
 from server.history.sqlite import HistoryInUse
@@ -445,15 +446,21 @@ class App:
             extra={"version": state.meta.version, "readings": ",".join(sorted(ours))},
         )
 
-    async def _start_history_reader(self) -> HistoryAccess:
-        """A replica reads the collector's history (``--history postgresql://…``), never writes."""
-        config = self.config
+    def _history_store(self) -> HistoryStore | None:
+        """The store ``--history`` names, not yet opened (None: off, said in the log)."""
         try:
-            store = open_store(config.history, config.data_dir)
+            store = open_store(self.config.history, self.config.data_dir)
         except ValueError as error:
             raise StartupError(str(error)) from None
         if store is None:
-            log.info("history off on this replica (--history none)")
+            log.info("history off (--history none)")
+        return store
+
+    async def _start_history_reader(self) -> HistoryAccess:
+        """A replica reads the collector's history (``--history postgresql://…``), never writes."""
+        config = self.config
+        store = self._history_store()
+        if store is None:
             return HistoryAccess()
         self.history_reader = StoreReader(
             store, describe=history_name(config.history, config.data_dir), clock_ms=self._clock_ms
@@ -466,12 +473,8 @@ class App:
         does not stop the start: history answers 503 until it can; a file another process
         holds does (two recorders would write over each other)."""
         config = self.config
-        try:
-            store = open_store(config.history, config.data_dir)
-        except ValueError as error:
-            raise StartupError(str(error)) from None
+        store = self._history_store()
         if store is None:
-            log.info("history off (--history none)")
             return HistoryAccess()
         describe = history_name(config.history, config.data_dir)
         self.recorder = HistoryRecorder(
