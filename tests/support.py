@@ -10,14 +10,16 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from server.core.errors import VenueRejected
 from server.core.model import MarketOI, ParsedPoll, VenueReading
 from server.core.readings import accept_all
+from server.poll.http import Reply
 from server.poll.poller import VenuePoller
 from server.poll.status import SourceStatus
 from server.sim.inprocess import InProcessFetch
 from server.sim.market import CORE_ASSETS, MarketWorld
 from server.sim.venue import SimVenue
-from server.venues.base import Bodies, VenueSpec
+from server.venues.base import Bodies, Request, VenueSpec
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_EXCHANGES = Path(__file__).resolve().parents[2] / "shared" / "exchanges"
@@ -54,6 +56,26 @@ def sim_world(*venues: SimVenue, seed: int = 7) -> MarketWorld:
     for venue in venues:
         world.add_venue(venue.id, venue.listings(CORE_ASSETS), venue_share=venue.venue_share)
     return world
+
+
+async def poll_with_failing(spec: VenueSpec, sim_venue: SimVenue, path: str | None) -> VenueReading:
+    """One poll of the simulated venue through the real poller, the request to ``path`` refused
+    (None: nothing refused); the same seeded world every time."""
+    world = sim_world(sim_venue)
+    world.step()
+    inner = InProcessFetch(sim_venue, world)
+
+    async def fetch(request: Request) -> Reply:
+        if request.path == path:
+            raise VenueRejected("HTTP 503: simulated outage")
+        return await inner(request)
+
+    readings: list[VenueReading] = []
+    status = SourceStatus(spec.id, poll_interval_s=30)
+    poller = VenuePoller(spec, fetch=fetch, interval_s=30, status=status, submit=accept_all(readings.append))
+    await poller.poll_once()
+    assert len(readings) == 1, status.last_error
+    return readings[0]
 
 
 async def assert_sim_contract(spec: VenueSpec, sim_venue: SimVenue, *, rel_tol: float = 0.005) -> None:

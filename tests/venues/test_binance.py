@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from server.core.errors import MalformedResponse, SchemaDrift, VenueRejected
+from server.core.errors import MalformedResponse, SchemaDrift
 from server.core.model import (
     ContractKind,
     Convention,
@@ -16,17 +16,11 @@ from server.core.model import (
     PriceKind,
     Raw,
     RawUnit,
-    VenueReading,
 )
-from server.core.readings import accept_all
-from server.poll.http import Reply
-from server.poll.poller import VenuePoller
-from server.poll.status import SourceStatus
-from server.sim.inprocess import InProcessFetch
 from server.sim.render import binance as sim_binance
 from server.venues import binance
-from server.venues.base import Bodies, Catalog, Request
-from tests.support import fixture, market, sim_world
+from server.venues.base import Bodies, Catalog
+from tests.support import fixture, market, poll_with_failing
 
 EXCHANGE_INFO = fixture("binance", "exchangeInfo.json")
 FUNDING_INFO = fixture("binance", "fundingInfo.json")  # the doc example: BLZUSDT only, at 8 h
@@ -273,30 +267,9 @@ def test_bad_next_funding_time_drops_only_the_time(next_time: object) -> None:
     assert eth.funding.rate == -0.00012
 
 
-async def poll_with_failing(path: str | None) -> VenueReading:
-    """One poll of the simulated venue through the real poller, the request to ``path`` refused."""
-    world = sim_world(sim_binance.USDM)
-    world.step()
-    inner = InProcessFetch(sim_binance.USDM, world)
-
-    async def fetch(request: Request) -> Reply:
-        if request.path == path:
-            raise VenueRejected("HTTP 503: simulated outage")
-        return await inner(request)
-
-    readings: list[VenueReading] = []
-    status = SourceStatus("binance", poll_interval_s=30)
-    poller = VenuePoller(
-        binance.SPEC, fetch=fetch, interval_s=30, status=status, submit=accept_all(readings.append)
-    )
-    await poller.poll_once()
-    assert len(readings) == 1, status.last_error
-    return readings[0]
-
-
 async def test_poll_survives_a_failed_funding_request() -> None:
-    healthy = await poll_with_failing(None)
-    failed = await poll_with_failing("/fapi/v1/fundingInfo")
+    healthy = await poll_with_failing(binance.SPEC, sim_binance.USDM, None)
+    failed = await poll_with_failing(binance.SPEC, sim_binance.USDM, "/fapi/v1/fundingInfo")
     assert all(m.funding is not None for m in healthy.markets)
     assert failed.markets and all(m.funding is None for m in failed.markets)
     # the same seeded world: the same OI, market by market

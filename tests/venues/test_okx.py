@@ -15,17 +15,11 @@ from server.core.model import (
     PriceKind,
     Raw,
     RawUnit,
-    VenueReading,
 )
-from server.core.readings import accept_all
-from server.poll.http import Reply
-from server.poll.poller import VenuePoller
-from server.poll.status import SourceStatus
-from server.sim.inprocess import InProcessFetch
 from server.sim.render import okx as sim_okx
 from server.venues import okx
-from server.venues.base import Bodies, Catalog, Request
-from tests.support import fixture, market, sim_world
+from server.venues.base import Bodies, Catalog
+from tests.support import fixture, market, poll_with_failing
 
 FUNDING = fixture("okx", "funding_rate_ANY.json")  # the doc example: BTC-USDT-SWAP
 
@@ -246,30 +240,9 @@ def test_missing_or_malformed_funding_gives_none_with_oi_unchanged(fields: dict[
     assert btc.oi_usd == pytest.approx(1_799_381_850.819, abs=0.001)
 
 
-async def poll_with_failing(path: str | None) -> VenueReading:
-    """One poll of the simulated venue through the real poller, the request to ``path`` refused."""
-    world = sim_world(sim_okx.SIM)
-    world.step()
-    inner = InProcessFetch(sim_okx.SIM, world)
-
-    async def fetch(request: Request) -> Reply:
-        if request.path == path:
-            raise VenueRejected("HTTP 503: simulated outage")
-        return await inner(request)
-
-    readings: list[VenueReading] = []
-    status = SourceStatus("okx", poll_interval_s=30)
-    poller = VenuePoller(
-        okx.SPEC, fetch=fetch, interval_s=30, status=status, submit=accept_all(readings.append)
-    )
-    await poller.poll_once()
-    assert len(readings) == 1, status.last_error
-    return readings[0]
-
-
 async def test_poll_survives_a_failed_funding_request() -> None:
-    healthy = await poll_with_failing(None)
-    failed = await poll_with_failing("/api/v5/public/funding-rate")
+    healthy = await poll_with_failing(okx.SPEC, sim_okx.SIM, None)
+    failed = await poll_with_failing(okx.SPEC, sim_okx.SIM, "/api/v5/public/funding-rate")
     assert all(m.funding is not None for m in healthy.markets)
     assert failed.markets and all(m.funding is None for m in failed.markets)
     # the same seeded world: the same OI, market by market
