@@ -38,7 +38,7 @@ class ExchangeRow(msgspec.Struct, frozen=True):
     updated_at_ms: int
 
 
-class SymbolRow(msgspec.Struct, frozen=True):
+class SymbolRow(msgspec.Struct, frozen=True, gc=False):
     symbol: str
     total_cents: int
     exchanges: tuple[ExchangeRow, ...]
