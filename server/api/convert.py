@@ -89,8 +89,13 @@ def present(snapshot: Snapshot) -> tuple[SymbolRow, ...]:
     return tuple(result)
 
 
+# What ``json.dumps(document, separators=(",", ":"), allow_nan=False)`` builds on every call,
+# built once: the same output, without a new encoder per piece (a third of a small document's cost).
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def _dumps(document: object) -> bytes:
-    return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+    return _ENCODER.encode(document).encode()
 
 
 def symbol_json_data(row: SymbolRow) -> dict[str, object]:
