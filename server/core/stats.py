@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+import msgspec
 
 from server.core.model import HOURS_PER_YEAR, FigureSums, MarginType, MarketOI, SymbolTotal
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SymbolStats:
+class SymbolStats(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A symbol's statistics (numbers only: untracked by the cyclic GC, like ``core.model``'s records)."""
+
     total_oi_usd: float
     total_oi_coins: float | None
     coins_coverage: float
