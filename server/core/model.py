@@ -8,9 +8,9 @@ per field), which was a third of our parse time per market (bench/parsing.py).
 
 They are also ``gc=False``: they hold numbers, strings, enums and tuples or dicts of one another,
 so they can never be part of a reference cycle, and the cyclic garbage collector need not track
-them. A full-scale poll cycle replaces ~15,000 of them; tracked, they were promoted to the oldest
+them. A full-scale poll cycle replaces ~25,000 of them; tracked, they were promoted to the oldest
 generation and set off a full collection (tens of ms, over every object the process holds) about
-once a cycle, a third of the cycle's CPU (bench section 6).
+once a cycle, a fifth to a third of the cycle's CPU (bench section 6).
 
 Units are in the names: ``oi_base`` is open interest in canonical base-asset coins (BTC for BTC,
 plain PEPE for PEPE after any 1000-prefix factor), ``oi_usd`` is US dollars (USDT and USDC taken

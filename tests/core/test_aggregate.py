@@ -99,7 +99,7 @@ def test_aggregator_reuses_unchanged_symbols_and_equals_a_fresh_build() -> None:
 
 
 def test_a_snapshots_records_are_not_tracked_by_the_cyclic_gc() -> None:
-    """Markets, figures and totals can hold no cycle; tracked, the ~15,000 a full-scale poll cycle
+    """Markets, figures and totals can hold no cycle; tracked, the ~25,000 a full-scale poll cycle
     replaces set off a full collection about once a cycle (core/model.py, bench section 6)."""
     market = MarketOI(
         venue_symbol="BTCUSDT",
