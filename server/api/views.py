@@ -171,20 +171,20 @@ def markets_pb(timestamp_ms: int, total: SymbolTotal, source: str | None) -> pb.
 # --- symbol statistics (API.md section 5) --------------------------------------------------------
 
 
-def splits(total: SymbolTotal) -> tuple[dict[str, float], dict[str, float]]:
+def splits(total: SymbolTotal, total_cents: int) -> tuple[dict[str, float], dict[str, float]]:
     """USD by margin type and by venue type, each the sum of its markets' cents, so each split
-    sums exactly to the symbol's total (itself the sum of every market's cents)."""
+    sums exactly to the symbol's total ``total_cents`` (the sum of every source's ``market_cents``,
+    as the caller has it already)."""
     stable = sum(f.sums.stablecoin_cents for f in total.venues)
-    everything = sum(market_cents(f) for f in total.venues)
     dex = sum(market_cents(f) for f in total.venues if f.venue_type is VenueType.DEX)
     return (
-        {MarginType.STABLECOIN.value: stable / 100, MarginType.COIN.value: (everything - stable) / 100},
-        {VenueType.CEX.value: (everything - dex) / 100, VenueType.DEX.value: dex / 100},
+        {MarginType.STABLECOIN.value: stable / 100, MarginType.COIN.value: (total_cents - stable) / 100},
+        {VenueType.CEX.value: (total_cents - dex) / 100, VenueType.DEX.value: dex / 100},
     )
 
 
 def stats_json(total: SymbolTotal, total_cents: int, stats: SymbolStats) -> dict[str, object]:
-    by_margin, by_venue_type = splits(total)
+    by_margin, by_venue_type = splits(total, total_cents)
     return {
         "total_oi_usd": total_cents / 100,
         "exchange_count": total.exchange_count,
@@ -200,7 +200,7 @@ def stats_json(total: SymbolTotal, total_cents: int, stats: SymbolStats) -> dict
 
 
 def stats_pb(total: SymbolTotal, total_cents: int, stats: SymbolStats) -> pb.SymbolStats:
-    margin, venue = splits(total)
+    margin, venue = splits(total, total_cents)
     message = pb.SymbolStats(
         symbol=total.symbol,
         total_oi_usd=total_cents / 100,

@@ -19,6 +19,14 @@ def is_fresh(reading: VenueReading, now_ms: int, stale_after_ms: int) -> bool:
     return now_ms - reading.fetched_at_ms <= stale_after_ms
 
 
+def _carried_among(carried: Mapping[str, int], markets: list[MarketOI]) -> dict[str, int]:
+    """The stand-in values' fetch times among ``markets`` (most readings carry none)."""
+    if not carried:
+        return {}
+    symbols = {m.venue_symbol for m in markets}
+    return {s: at for s, at in carried.items() if s in symbols}
+
+
 def venue_figures(reading: VenueReading) -> dict[str, VenueFigure]:
     """One source's markets grouped by base: USD summed; base coins summed only if every market has them."""
     by_base: dict[str, list[MarketOI]] = defaultdict(list)
@@ -26,16 +34,15 @@ def venue_figures(reading: VenueReading) -> dict[str, VenueFigure]:
         by_base[market.base].append(market)
     figures: dict[str, VenueFigure] = {}
     for base, markets in by_base.items():
-        bases = [m.oi_base for m in markets]
-        symbols = {m.venue_symbol for m in markets}
+        coins = [m.oi_base for m in markets if m.oi_base is not None]
         figures[base] = VenueFigure(
             source=reading.source,
-            oi_usd=math.fsum(m.oi_usd for m in markets),
-            oi_base=None if any(b is None for b in bases) else math.fsum(b for b in bases if b is not None),
+            oi_usd=math.fsum([m.oi_usd for m in markets]),
+            oi_base=math.fsum(coins) if len(coins) == len(markets) else None,
             updated_at_ms=reading.fetched_at_ms,
             venue_type=reading.venue_type,
             markets=tuple(sorted(markets, key=lambda m: (-m.oi_usd, m.venue_symbol))),
-            carried={s: at for s, at in reading.carried.items() if s in symbols},
+            carried=_carried_among(reading.carried, markets),
             sums=figure_sums(markets),
         )
     return figures
@@ -94,7 +101,7 @@ class Aggregator:
                 continue
             venues = tuple(sorted(by_source.values(), key=lambda f: (-f.oi_usd, f.source)))
             self._totals[symbol] = SymbolTotal(
-                symbol=symbol, total_oi_usd=math.fsum(f.oi_usd for f in venues), venues=venues
+                symbol=symbol, total_oi_usd=math.fsum([f.oi_usd for f in venues]), venues=venues
             )
         return Snapshot(built_at_ms=now_ms, symbols=dict(sorted(self._totals.items())))
 

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+import msgspec
 
 from server.core.model import HOURS_PER_YEAR, FigureSums, MarginType, MarketOI, SymbolTotal
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SymbolStats:
+class SymbolStats(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A symbol's statistics (numbers only: untracked by the cyclic GC, like ``core.model``'s records)."""
+
     total_oi_usd: float
     total_oi_coins: float | None
     coins_coverage: float
@@ -81,15 +83,17 @@ def symbol_stats(total: SymbolTotal) -> SymbolStats:
     """The statistics of one symbol's counted markets, from its sources' ``FigureSums``."""
     sums = [figure.sums for figure in total.venues]
     usd = total.total_oi_usd
-    coins_usd = math.fsum(s.coins_usd for s in sums)
-    priced_usd = math.fsum(s.priced_usd for s in sums)
-    funded_usd = math.fsum(s.funded_usd for s in sums)
+    # fsum over lists, not generators: a third cheaper at a symbol's ~10 sources, and this runs
+    # for every symbol a reading changes when the statistics are asked for
+    coins_usd = math.fsum([s.coins_usd for s in sums])
+    priced_usd = math.fsum([s.priced_usd for s in sums])
+    funded_usd = math.fsum([s.funded_usd for s in sums])
     has_coins = any(s.coin_markets for s in sums)
     return SymbolStats(
         total_oi_usd=usd,
-        total_oi_coins=math.fsum(s.coins for s in sums) if has_coins else None,
+        total_oi_coins=math.fsum([s.coins for s in sums]) if has_coins else None,
         coins_coverage=_share(coins_usd, usd),
-        price_usd=math.fsum(s.price_x_usd for s in sums) / priced_usd if priced_usd > 0 else None,
-        funding_8h=math.fsum(s.funding_x_usd for s in sums) / funded_usd if funded_usd > 0 else None,
+        price_usd=math.fsum([s.price_x_usd for s in sums]) / priced_usd if priced_usd > 0 else None,
+        funding_8h=math.fsum([s.funding_x_usd for s in sums]) / funded_usd if funded_usd > 0 else None,
         funding_coverage=_share(funded_usd, usd),
     )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import aiohttp
+import msgspec
 
 from server.core.errors import (
     MalformedResponse,
@@ -70,6 +71,20 @@ async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> byte
             raise MalformedResponse(f"body exceeds the {max_bytes}-byte cap")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def decode_json(raw: bytes) -> object:
+    """``json.loads(raw)``, by msgspec's decoder where it accepts the body: the same values (ints
+    exact, floats correctly rounded, the last of duplicate keys), at well under half the CPU on the
+    large bulk bodies. What it refuses (NaN and Infinity, a BOM or UTF-16, lone surrogates, numbers
+    beyond float range, anything malformed) goes to ``json.loads`` as before, which decides and
+    words the error. The one body read differently: nesting deeper than ~1,000 levels, which
+    ``json.loads`` refused with RecursionError, is decoded (and then fails the parser's checks)."""
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, ValueError):
+        decoded: object = json.loads(raw)
+        return decoded
 
 
 def _json_or_none(raw: bytes) -> object | None:
@@ -134,7 +149,7 @@ async def fetch_json(
         where = urllib.parse.urlsplit(url).netloc
         raise VenueUnavailable(f"{type(error).__name__} from {where}: {str(error)[:120]}") from error
     try:
-        return Reply(body=json.loads(raw), headers=reply_headers)
+        return Reply(body=decode_json(raw), headers=reply_headers)
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedResponse(f"not JSON: {str(error)[:80]}") from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from server.api.convert import PreparedSnapshot, cents
+from server.api.convert import PreparedSnapshot, SymbolRow, cents, symbol_row, totals_json
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.core.aggregate import Aggregator
 from tests.api.conftest import NOW, reading, snapshot
@@ -101,3 +101,36 @@ def test_a_version_built_on_the_previous_one_serves_the_same_bytes_as_a_fresh_on
     )
     for view in views:
         assert view(reused) == view(fresh)
+
+
+def test_a_changed_symbol_keeps_the_rounded_rows_of_its_unchanged_sources() -> None:
+    aggregator = Aggregator()
+    limits = {"binance": 10**9, "okx": 10**9}
+    readings = {
+        "binance": reading("binance", NOW, ("BTC", 1.0, 100.0)),
+        "okx": reading("okx", NOW, ("BTC", 0.5, 49.994)),
+    }
+    old = PreparedSnapshot(aggregator.build(readings, now_ms=NOW, stale_after_ms=limits))
+    readings["okx"] = reading("okx", NOW + 1, ("BTC", 2.0, 200.004))  # okx now first
+    new = PreparedSnapshot(aggregator.build(readings, now_ms=NOW + 2, stale_after_ms=limits), previous=old)
+    before = {e.source: e for e in old.pieces["BTC"].row.exchanges}
+    after = {e.source: e for e in new.pieces["BTC"].row.exchanges}
+    assert after["binance"] is before["binance"] and after["okx"] is not before["okx"]
+    assert new.pieces["BTC"].row == symbol_row(new.snapshot.symbols["BTC"])  # as if built afresh
+    assert [e.source for e in new.pieces["BTC"].row.exchanges] == ["okx", "binance"]
+    assert new.pieces["BTC"].row.total_cents == 30_000
+
+
+def test_the_totals_entry_is_what_json_dumps_writes() -> None:
+    for symbol, total_cents in [
+        ("BTC", 830_100_000_001),
+        ("PEPE", 0),
+        ("Ü", 1),  # escaped as json.dumps does
+        ('A"B', 12_345),
+        ("HUGE", 10**18 + 7),  # 1e+16 USD: json writes a float's repr, exponent and all
+    ]:
+        row = SymbolRow(symbol=symbol, total_cents=total_cents, exchanges=())
+        expected = json.dumps(
+            {symbol: {"total_oi_usd": total_cents / 100, "exchange_count": 0}}, separators=(",", ":")
+        )[1:-1].encode()
+        assert totals_json(row) == expected

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import gc
 import math
 
 from server.core.aggregate import Aggregator, aggregate
-from server.core.model import MarketOI, VenueReading
+from server.core.model import Funding, MarketOI, Raw, RawUnit, VenueReading
 
 
 def reading(source: str, at: int, *markets: tuple[str, float | None, float]) -> VenueReading:
@@ -95,3 +96,25 @@ def test_aggregator_reuses_unchanged_symbols_and_equals_a_fresh_build() -> None:
     # a source going stale changes its symbols, never leaves a stale total behind
     third = aggregator.build(readings, now_ms=11_200, stale_after_ms=limits)
     assert set(third.symbols) == {"ETH"}
+
+
+def test_a_snapshots_records_are_not_tracked_by_the_cyclic_gc() -> None:
+    """Markets, figures and totals can hold no cycle; tracked, the ~25,000 a full-scale poll cycle
+    replaces set off a full collection about once a cycle (core/model.py, bench section 6)."""
+    market = MarketOI(
+        venue_symbol="BTCUSDT",
+        base="BTC",
+        oi_base=1.0,
+        oi_usd=100.0,
+        price_usd=100.0,
+        raw=Raw("openInterest", "1.0", RawUnit.BASE),
+        funding=Funding(rate=0.0001, interval_hours=8.0),
+    )
+    total = aggregate(
+        {"a": VenueReading(source="a", fetched_at_ms=1000, markets=(market,), carried={"X": 1})},
+        now_ms=1000,
+        stale_after_ms=STALE,
+    ).symbols["BTC"]
+    figure = total.venues[0]
+    records = (market, market.raw, market.funding, total, figure, figure.sums)
+    assert [type(r).__name__ for r in records if gc.is_tracked(r)] == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import socket
 from collections.abc import AsyncIterator
 
@@ -18,7 +19,7 @@ from server.core.errors import (
     VenueTimeout,
     VenueUnavailable,
 )
-from server.poll.http import fetch_json, retry_after_seconds
+from server.poll.http import decode_json, fetch_json, retry_after_seconds
 from server.venues.base import Request
 
 
@@ -193,3 +194,34 @@ def test_retry_after_forms() -> None:
     assert retry_after_seconds("-3", now_s=0) == 0.0
     # HTTP date 60 s after now
     assert retry_after_seconds("Thu, 01 Jan 1970 00:01:40 GMT", now_s=40) == pytest.approx(60.0)
+
+
+DECODED_AS_JSON_LOADS = [
+    b'{"symbol":"BTCUSDT","openInterest":"10659.509","time":1589437530011}',
+    b"[1.0000000000000002, 0.1, -0.0, -0, 1e-7, 123.456e-7, 5e-324, 1.7976931348623157e308]",
+    b"[123456789012345678901234567890, -9223372036854775809, 18446744073709551616]",
+    b'{"a": 1, "a": 2}',  # the last of duplicate keys
+    '{"名前": "é\\u00e9\\ud83d\\ude00\\/"}'.encode(),
+    b" [true, false, null] \n",
+    # refused by msgspec, read by json.loads as before
+    b"[NaN, Infinity, -Infinity]",
+    b"[1e400, -1e400]",
+    b'"\\ud800"',  # a lone surrogate
+    b"\xef\xbb\xbf[1]",  # a UTF-8 byte order mark
+    "[1]".encode("utf-16"),
+]
+
+
+@pytest.mark.parametrize("raw", DECODED_AS_JSON_LOADS)
+def test_bodies_decode_as_json_loads_reads_them(raw: bytes) -> None:
+    decoded = decode_json(raw)
+    assert repr(decoded) == repr(json.loads(raw))  # types and float digits too
+
+
+@pytest.mark.parametrize("raw", [b'{"truncated": [1, 2', b"", b"[1,]", b"01", b'"\xff"', b'"a\nb"'])
+def test_malformed_bodies_fail_as_json_loads_fails(raw: bytes) -> None:
+    with pytest.raises(ValueError) as ours:
+        decode_json(raw)
+    with pytest.raises(ValueError) as theirs:
+        json.loads(raw)
+    assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))
