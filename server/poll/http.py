@@ -136,7 +136,7 @@ async def fetch_json(
                 raw = await _read_capped(response, max_bytes)
                 if response.status >= 400:
                     raise _status_error(response.status, response.headers, raw)
-                reply_headers = dict(response.headers)
+                reply_headers = response.headers  # case-blind: Binance sends x-mbx-used-weight-1m
     except TimeoutError:
         raise VenueTimeout(f"no answer within {timeout_s:g}s") from None
     except aiohttp.ClientConnectorError as error:

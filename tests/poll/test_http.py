@@ -20,6 +20,8 @@ from server.core.errors import (
     VenueUnavailable,
 )
 from server.poll.http import decode_json, fetch_json, retry_after_seconds
+from server.poll.pacing import over_budget_pause_s
+from server.venues import binance
 from server.venues.base import Request
 
 
@@ -110,6 +112,30 @@ async def test_ok_with_headers(session: aiohttp.ClientSession, base_url: str) ->
     reply = await fetch_json(session, base_url, Request(key="k", path="/ok"), timeout_s=1)
     assert reply.body == {"ok": [1, 2, 3]}
     assert reply.headers["X-MBX-USED-WEIGHT-1M"] == "12"
+
+
+async def lower_case_weight(request: web.Request) -> web.Response:
+    """Binance's servers send ``x-mbx-used-weight-1m``, lower case (HTTP names are case-blind)."""
+    return web.json_response({}, headers={"x-mbx-used-weight-1m": "2300"})
+
+
+async def test_reply_headers_are_looked_up_whatever_their_case(session: aiohttp.ClientSession) -> None:
+    app = web.Application()
+    app.router.add_get("/weight", lower_case_weight)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        reply = await fetch_json(session, url, Request(key="k", path="/weight"), timeout_s=1)
+    finally:
+        await runner.cleanup()
+    assert reply.headers.get("X-MBX-USED-WEIGHT-1M") == "2300"
+    # so Binance's over-budget pause reads it: 2,300 used is past our 70 % share of 2,400
+    pacing = binance.SPEC.pacing
+    assert pacing is not None
+    assert over_budget_pause_s(reply.headers, pacing, None, now_s=30.0) == 30.0
 
 
 async def test_query_and_post(session: aiohttp.ClientSession, base_url: str) -> None:
