@@ -17,7 +17,7 @@ import re
 import statistics
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -249,9 +249,16 @@ def child_env() -> dict[str, str]:
 
 
 async def spawn_module(
-    module: str, *args: str, stdin: int, stdout: int, stderr: int | None = None, limit: int = 2**16
+    module: str,
+    *args: str,
+    stdin: int,
+    stdout: int,
+    stderr: int | None = None,
+    limit: int = 2**16,
+    env: Mapping[str, str] | None = None,
 ) -> asyncio.subprocess.Process:
-    """``python -m module args`` from the project root, with the project importable."""
+    """``python -m module args`` from the project root, with the project importable (``env``:
+    variables set or overridden)."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -260,7 +267,7 @@ async def spawn_module(
         stdin=stdin,
         stdout=stdout,
         stderr=stderr,
-        env=child_env(),
+        env={**child_env(), **(env or {})},
         cwd=str(ROOT),
         limit=limit,
     )
@@ -279,14 +286,23 @@ async def stop(process: asyncio.subprocess.Process, *, grace_s: float) -> None:
 
 @contextlib.asynccontextmanager
 async def child(
-    module: str, *args: str, ready_timeout_s: float = CHILD_READY_S, cpu: str | None = None
+    module: str,
+    *args: str,
+    ready_timeout_s: float = CHILD_READY_S,
+    cpu: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Child]:
     """Run ``python -m module args``; yields once it printed its first JSON line ("ready").
 
     At exit its stdin is closed (every child ends on EOF), then it is terminated, then killed.
     """
     process = await spawn_module(
-        module, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=64 * 1024 * 1024
+        module,
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=64 * 1024 * 1024,
+        env=env,
     )
     pin(process.pid, cpu)
     handle = Child(process, {})
@@ -300,6 +316,77 @@ async def child(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(process.wait(), 5.0)
         await stop(process, grace_s=3.0)
+
+
+@dataclass(slots=True)
+class Server:
+    """An ``oi-server`` process and the fields of its "oi-server ready" log line (ports, role,
+    ``sim_control``...)."""
+
+    process: asyncio.subprocess.Process
+    ready: dict[str, object]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def port(self, kind: str) -> int:
+        """``grpc`` or ``http``: the port it listens on."""
+        port = self.ready[f"{kind}_port"]
+        assert isinstance(port, int), self.ready
+        return port
+
+
+def is_ready_line(line: bytes) -> dict[str, object] | None:
+    """The fields of an "oi-server ready" log line; None for any other line."""
+    with contextlib.suppress(ValueError):
+        record = json.loads(line)
+        if isinstance(record, dict) and "oi-server ready" in (record.get("msg"), record.get("message")):
+            return record
+    return None
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.readline():
+        pass
+
+
+@contextlib.asynccontextmanager
+async def oi_server(
+    *args: str,
+    cpu: str | None = None,
+    ready_timeout_s: float = CHILD_READY_S,
+    grace_s: float = 8.0,
+    env: Mapping[str, str] | None = None,
+) -> AsyncIterator[Server]:
+    """``oi-server ARGS`` (``python -m server``) in its own process, as a user runs it; yields once
+    its "oi-server ready" line is logged (on stderr; the later lines are read and dropped). At
+    exit: SIGTERM (the service's own shutdown), then a kill after ``grace_s``."""
+    process = await spawn_module(
+        "server",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    pin(process.pid, cpu)
+    assert process.stderr is not None
+    drain: asyncio.Task[None] | None = None
+    try:
+        ready = None
+        last = b""
+        while ready is None:
+            line = await asyncio.wait_for(process.stderr.readline(), ready_timeout_s)
+            if not line:
+                raise RuntimeError(f"oi-server {' '.join(args)} ended before it was ready: {last.decode()}")
+            ready, last = is_ready_line(line), line
+        drain = asyncio.create_task(_drain(process.stderr))
+        yield Server(process, ready)
+    finally:
+        await stop(process, grace_s=grace_s)
+        if drain is not None:
+            drain.cancel()
 
 
 async def stdin_lines() -> AsyncIterator[str]:

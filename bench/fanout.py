@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -54,6 +55,7 @@ class FanoutRun:
     delivered: Figure = field(default_factory=Figure)
     p50: Figure = field(default_factory=Figure)
     p99: Figure = field(default_factory=Figure)
+    publications: int = 0
     cpu_per_publication_s: float = 0.0
     rss_per_stream: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
@@ -64,49 +66,90 @@ def _process_cpu_s(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What a run published: ``count`` publications, or None when the server publishes by itself
+    (then every publication some stream received counts); the figures count only the ones
+    stamped from ``from_ms`` to ``to_ms`` (received in full: none began before the window)."""
+
+    count: int | None
+    from_ms: int = 0
+    to_ms: int = 2**62
+
+
+async def watch_figures(
+    result: FanoutRun,
+    pid: int,
+    target: str,
+    publish: Callable[[], Awaitable[Published]],
+    *,
+    stragglers_s: float,
+) -> None:
+    """Open ``result.streams`` all-symbols streams on ``target`` (host:port) from a watchers
+    process, let ``publish`` run, and fill ``result``: delivered fraction and delays per
+    publication, the server process's CPU per publication and its RSS growth per stream."""
+    process = psutil.Process(pid)
+    rss_before = process.memory_info().rss
+    args = ("--target", target, "--streams", str(result.streams), "--per-channel", str(PER_CHANNEL))
+    async with child("bench.watchers", *args, cpu=LOAD_CPU) as watchers:
+        await watchers.send(f"open 60 {WAVE}")
+        opened = await watchers.read(120)
+        first_s = opened["first_s"]
+        assert isinstance(first_s, list)
+        result.opened = len(first_s)
+        await asyncio.sleep(1.0)
+        await watchers.send("collect")  # forget the first messages
+        await watchers.read(60)
+        result.rss_per_stream = (process.memory_info().rss - rss_before) / result.streams
+        cpu_before = _process_cpu_s(process)
+        published = await publish()
+        await asyncio.sleep(stragglers_s)  # the last publication's stragglers
+        cpu = _process_cpu_s(process) - cpu_before
+        await watchers.send("collect")
+        collected = await watchers.read(120)
+        delays = collected["delays"]
+        assert isinstance(delays, dict)
+        stamps = sorted((int(stamp), values) for stamp, values in delays.items())
+        received = [(stamp, values) for stamp, values in stamps if stamp >= published.from_ms]
+        count = published.count if published.count is not None else len(received)
+        result.publications = count
+        result.cpu_per_publication_s = cpu / count if count else float("nan")
+        kept = [values for stamp, values in received if stamp <= published.to_ms]
+        for values in kept:
+            result.delivered.add(len(values) / result.streams)
+            result.p50.add(percentile(values, 0.5))
+            result.p99.add(percentile(values, 0.99))
+        if published.count is not None:
+            for _ in range(published.count - len(kept)):  # a publication nobody received
+                result.delivered.add(0.0)
+        errors = collected["errors"]
+        assert isinstance(errors, dict)
+        result.errors = {str(k): int(v) for k, v in errors.items()}
+        await watchers.send("close")
+        with contextlib.suppress(TimeoutError, RuntimeError):
+            await watchers.read(30)
+
+
 async def fanout_run(impl: str, streams: int, *, publications: int, interval_s: float) -> FanoutRun:
     result = FanoutRun(impl, streams)
     async with child(
         "bench.servers", "grpc", "--impl", impl, "--symbols", str(SYMBOLS), cpu=SERVER_CPU
     ) as server:
-        process = psutil.Process(server.pid)
-        await asyncio.sleep(0.3)
-        rss_before = process.memory_info().rss
-        target = f"127.0.0.1:{server.ready['port']}"
-        args = ("--target", target, "--streams", str(streams), "--per-channel", str(PER_CHANNEL))
-        async with child("bench.watchers", *args, cpu=LOAD_CPU) as watchers:
-            await watchers.send(f"open 60 {WAVE}")
-            opened = await watchers.read(120)
-            first_s = opened["first_s"]
-            assert isinstance(first_s, list)
-            result.opened = len(first_s)
-            await asyncio.sleep(1.0)
-            await watchers.send("collect")  # forget the first messages
-            await watchers.read(60)
-            result.rss_per_stream = (process.memory_info().rss - rss_before) / streams
-            cpu_before = _process_cpu_s(process)
+
+        async def publish() -> Published:
             await server.send(f"publish {publications} {interval_s}")
             while not (await server.read(60 + publications * interval_s)).get("done"):
                 pass
-            await asyncio.sleep(min(2.0, 2 * interval_s))  # the last publication's stragglers
-            result.cpu_per_publication_s = (_process_cpu_s(process) - cpu_before) / publications
-            await watchers.send("collect")
-            collected = await watchers.read(120)
-            delays = collected["delays"]
-            assert isinstance(delays, dict)
-            for found in sorted(delays.items()):
-                values = found[1]
-                result.delivered.add(len(values) / streams)
-                result.p50.add(percentile(values, 0.5))
-                result.p99.add(percentile(values, 0.99))
-            for _ in range(publications - len(delays)):  # a publication nobody received
-                result.delivered.add(0.0)
-            errors = collected["errors"]
-            assert isinstance(errors, dict)
-            result.errors = {str(k): int(v) for k, v in errors.items()}
-            await watchers.send("close")
-            with contextlib.suppress(TimeoutError, RuntimeError):
-                await watchers.read(30)
+            return Published(publications)
+
+        await asyncio.sleep(0.3)
+        await watch_figures(
+            result,
+            server.pid,
+            f"127.0.0.1:{server.ready['port']}",
+            publish,
+            stragglers_s=min(2.0, 2 * interval_s),
+        )
     return result
 
 

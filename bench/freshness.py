@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import time
-from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Final
 
 import aiohttp
 import grpc
 
-from bench.common import Section, fmt_ms, judged, percentile, spawn_module, stop
+from bench.common import Section, Server, fmt_ms, judged, oi_server, percentile
 from server.api.gen.openinterest.v1 import open_interest_pb2 as pb
 from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
 
@@ -32,11 +31,9 @@ TRIAL_WINDOW_S: Final = 4.0  # a 1 s source that has not shown a change by then 
 TARGET_P99_S: Final = 2.0
 
 
-@contextlib.asynccontextmanager
-async def service() -> AsyncIterator[dict[str, object]]:
-    """``oi-server --simulate`` in its own process; yields its "ready" log line's fields."""
-    process = await spawn_module(
-        "server",
+def service() -> contextlib.AbstractAsyncContextManager[Server]:
+    """``oi-server --simulate`` in its own process, as a user runs it."""
+    return oi_server(
         "--simulate",
         "--poll-interval",
         str(POLL_INTERVAL_S),
@@ -48,31 +45,7 @@ async def service() -> AsyncIterator[dict[str, object]]:
         "11",
         "--log-level",
         "info",
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
     )
-    assert process.stderr is not None
-    try:
-        ready: dict[str, object] = {}
-        while not ready:
-            line = await asyncio.wait_for(process.stderr.readline(), 30)
-            if not line:
-                raise RuntimeError("oi-server ended before it was ready")
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if record.get("message") == "oi-server ready" or record.get("msg") == "oi-server ready":
-                    ready = record
-        drain = asyncio.create_task(_drain(process.stderr))
-        yield ready
-        drain.cancel()
-    finally:
-        await stop(process, grace_s=8)
-
-
-async def _drain(stream: asyncio.StreamReader) -> None:
-    while await stream.readline():
-        pass
 
 
 class Subscriber:
@@ -96,18 +69,40 @@ class Subscriber:
                             self.changes.append((now, exchange.exchange))
 
 
-async def run_freshness(quick: bool) -> Section:
-    trials, window_s, warm_s = (2, 2.5, 2.5) if quick else (20, TRIAL_WINDOW_S, 4.0)
-    section = Section(
-        f"5. Freshness: simulator value change → watch subscriber, poll interval {POLL_INTERVAL_S:g} s",
-        ("sources", "trials × sources", "p50", "p99", "max", "missed (no change seen in the trial)"),
-    )
-    rng = random.Random(5)
-    async with service() as ready, aiohttp.ClientSession() as http:
-        control = str(ready["sim_control"])
-        rest = f"http://127.0.0.1:{ready['http_port']}"
+@dataclass(slots=True)
+class Found:
+    """Per group of sources ("fast": polled every interval; "slow": paced by their request
+    budget), the delay of each change seen, and the trials × sources that showed none."""
+
+    trials: int
+    window_s: float
+    fast: list[str] = field(default_factory=list)
+    slow: dict[str, float] = field(default_factory=dict)  # source -> its poll interval (s)
+    delays: dict[str, list[float]] = field(default_factory=lambda: {"fast": [], "slow": []})
+    missed: dict[str, int] = field(default_factory=lambda: {"fast": 0, "slow": 0})
+
+    @property
+    def met(self) -> bool:
+        return (
+            bool(self.delays["fast"])
+            and percentile(self.delays["fast"], 0.99) < TARGET_P99_S
+            and (self.missed["fast"] == 0)
+        )
+
+
+async def measure(
+    control: str, rest: str, watch: str, *, trials: int, window_s: float, warm_s: float, seed: int = 5
+) -> Found:
+    """Step the simulator behind ``control`` ``trials`` times and time each source's change on a
+    WatchOpenInterest (BTC) stream at ``watch`` (host:port), ``window_s`` after each step;
+    ``rest`` (http://host:port) says how each source is paced. ``warm_s``: before freezing the
+    simulator, and after. The service may be one process or a collector with a replica: only
+    the ends count."""
+    found = Found(trials, window_s)
+    rng = random.Random(seed)
+    async with aiohttp.ClientSession() as http:
         subscriber = Subscriber()
-        watch = asyncio.create_task(subscriber.run(f"127.0.0.1:{ready['grpc_port']}"))
+        watching = asyncio.create_task(subscriber.run(watch))
         try:
             await asyncio.sleep(warm_s)  # every source polled a few times
             async with http.post(f"{control}/freeze") as response:
@@ -116,10 +111,10 @@ async def run_freshness(quick: bool) -> Section:
             async with http.get(f"{rest}/v1/sources") as response:
                 statuses = (await response.json())["data"]
             reporting = set(subscriber.values)
-            fast = sorted(s for s in reporting if statuses[s]["poll_interval_s"] <= POLL_INTERVAL_S * 1.01)
-            slow = {s: statuses[s]["poll_interval_s"] for s in sorted(reporting) if s not in fast}
-            delays: dict[str, list[float]] = {"fast": [], "slow": []}
-            missed = {"fast": 0, "slow": 0}
+            found.fast = sorted(
+                s for s in reporting if statuses[s]["poll_interval_s"] <= POLL_INTERVAL_S * 1.01
+            )
+            found.slow = {s: statuses[s]["poll_interval_s"] for s in sorted(reporting) if s not in found.fast}
             for _ in range(trials):
                 await asyncio.sleep(rng.uniform(0.0, POLL_INTERVAL_S))
                 seen = len(subscriber.changes)
@@ -130,37 +125,66 @@ async def run_freshness(quick: bool) -> Section:
                 first: dict[str, float] = {}
                 for at, source in subscriber.changes[seen:]:
                     first.setdefault(source, at - ticked_at)
-                for group, sources in (("fast", fast), ("slow", list(slow))):
+                for group, sources in (("fast", found.fast), ("slow", list(found.slow))):
                     for source in sources:
                         if source in first:
-                            delays[group].append(first[source])
+                            found.delays[group].append(first[source])
                         else:
-                            missed[group] += 1
+                            found.missed[group] += 1
         finally:
-            watch.cancel()
+            watching.cancel()
             with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-                await watch
-    for group, label in (
-        ("fast", f"{len(fast)} polled every {POLL_INTERVAL_S:g} s"),
-        ("slow", f"{len(slow)} paced by their budget"),
-    ):
-        found = delays[group]
-        section.row(
-            label,
-            f"{trials} × {len(fast if group == 'fast' else slow)}",
-            fmt_ms(percentile(found, 0.5)),
-            fmt_ms(percentile(found, 0.99)),
-            fmt_ms(max(found)) if found else "n/a",
-            str(missed[group]),
-        )
-    fast_ok = bool(delays["fast"]) and percentile(delays["fast"], 0.99) < TARGET_P99_S and missed["fast"] == 0
-    section.target(
-        f"p99 < {TARGET_P99_S:g} s for the sources polled every {POLL_INTERVAL_S:g} s", judged(fast_ok, quick)
+                await watching
+    return found
+
+
+def group_cells(found: Found, group: str) -> tuple[str, ...]:
+    """One group's row: sources, trials × sources, p50, p99, max, missed."""
+    delays = found.delays[group]
+    label = (
+        f"{len(found.fast)} polled every {POLL_INTERVAL_S:g} s"
+        if group == "fast"
+        else f"{len(found.slow)} paced by their budget"
     )
-    if slow:
-        section.notes.append(
-            "paced by their published request budget (interval in s): "
-            + ", ".join(f"{s} {v:.1f}" for s, v in slow.items())
-            + f"; missed = no change within {window_s:g} s of the step"
+    return (
+        label,
+        f"{found.trials} × {len(found.fast if group == 'fast' else found.slow)}",
+        fmt_ms(percentile(delays, 0.5)),
+        fmt_ms(percentile(delays, 0.99)),
+        fmt_ms(max(delays)) if delays else "n/a",
+        str(found.missed[group]),
+    )
+
+
+def slow_note(found: Found) -> str:
+    return (
+        "paced by their published request budget (interval in s): "
+        + ", ".join(f"{s} {v:.1f}" for s, v in found.slow.items())
+        + f"; missed = no change within {found.window_s:g} s of the step"
+    )
+
+
+async def run_freshness(quick: bool) -> Section:
+    section = Section(
+        f"5. Freshness: simulator value change → watch subscriber, poll interval {POLL_INTERVAL_S:g} s",
+        ("sources", "trials × sources", "p50", "p99", "max", "missed (no change seen in the trial)"),
+    )
+    trials, window_s, warm_s = (2, 2.5, 2.5) if quick else (20, TRIAL_WINDOW_S, 4.0)
+    async with service() as server:
+        found = await measure(
+            str(server.ready["sim_control"]),
+            f"http://127.0.0.1:{server.port('http')}",
+            f"127.0.0.1:{server.port('grpc')}",
+            trials=trials,
+            window_s=window_s,
+            warm_s=warm_s,
         )
+    for group in ("fast", "slow"):
+        section.row(*group_cells(found, group))
+    section.target(
+        f"p99 < {TARGET_P99_S:g} s for the sources polled every {POLL_INTERVAL_S:g} s",
+        judged(found.met, quick),
+    )
+    if found.slow:
+        section.notes.append(slow_note(found))
     return section

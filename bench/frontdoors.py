@@ -14,9 +14,9 @@ import asyncio
 import contextlib
 import re
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 import psutil
 
@@ -135,16 +135,27 @@ async def load(proto: str, port: int, query: str, duration_s: float, use_wrk: bo
     return {**result, "rps": requests / seconds}
 
 
+class Target(NamedTuple):
+    """A server under load: the port it listens on, and its process (whose CPU is counted)."""
+
+    port: int
+    pid: int
+
+
+def targets_of(running: Mapping[str, Child]) -> dict[str, Target]:
+    return {impl: Target(int(c.ready["port"]), c.pid) for impl, c in running.items()}  # type: ignore[call-overload]
+
+
 async def measure(
-    proto: str, query: str, running: dict[str, Child], *, rounds: int, duration_s: float, use_wrk: bool
+    proto: str, query: str, targets: Mapping[str, Target], *, rounds: int, duration_s: float, use_wrk: bool
 ) -> dict[str, Series]:
-    found = {"bare": Series(), "ours": Series()}
-    processes = {impl: psutil.Process(c.pid) for impl, c in running.items()}
+    """``rounds`` rounds; in each, the load on every target in turn (in the mapping's order)."""
+    found = {impl: Series() for impl in targets}
+    processes = {impl: psutil.Process(target.pid) for impl, target in targets.items()}
     for _ in range(rounds):
-        for impl in ("bare", "ours"):
-            port = int(running[impl].ready["port"])  # type: ignore[call-overload]
+        for impl, target in targets.items():
             cpu_before = _cpu_s(processes[impl])
-            result = await load(proto, port, query, duration_s, use_wrk)
+            result = await load(proto, target.port, query, duration_s, use_wrk)
             cpu = _cpu_s(processes[impl]) - cpu_before
             if int(result.get("errors", 0)):  # type: ignore[call-overload]
                 raise RuntimeError(f"{proto} {impl} {query or 'all'}: {result['errors']} failed requests")
@@ -184,7 +195,7 @@ async def run_front_door(proto: str, quick: bool) -> Section:
     async with servers(proto) as running:
         for query, label in cases:
             found = await measure(
-                proto, query, running, rounds=rounds, duration_s=duration_s, use_wrk=use_wrk
+                proto, query, targets_of(running), rounds=rounds, duration_s=duration_s, use_wrk=use_wrk
             )
             rps_ratio = ratio_of(found["ours"].rps.values, found["bare"].rps.values)
             cpu_ratio = ratio_of(

@@ -40,10 +40,11 @@ INTERVAL_S: Final = 30.0
 TARGET_SHARE: Final = 0.02
 
 
-async def start_simulator() -> tuple[asyncio.subprocess.Process, dict[str, str]]:
+async def start_simulator(*, full_scale: bool = True) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
+    """``oi-sim [--full-scale]`` in its own process, and each venue's base URL."""
     process = await spawn_module(
         "server.sim.cli",
-        "--full-scale",
+        *(("--full-scale",) if full_scale else ()),
         "--seed",
         "3",
         stdin=asyncio.subprocess.DEVNULL,
