@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
+from bench.cluster import run_cluster
 from bench.common import RESULTS, Section
 from bench.fanout import run_fanout, run_storm
 from bench.freshness import run_freshness
@@ -49,6 +50,7 @@ BENCHMARKS: Final[tuple[tuple[str, Callable[[bool], Awaitable[Section]]], ...]] 
     ("6", run_poll_cost),
     ("7", run_signals),
     ("8", run_history_store),
+    ("9", run_cluster),
 )
 
 

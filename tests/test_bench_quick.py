@@ -27,6 +27,7 @@ SECTIONS = (
     "## 6. Poll cycle cost",
     "## 7. Signals",
     "## 8. History store",
+    "## 9. Scale-out",
 )
 
 
@@ -69,6 +70,13 @@ def test_quick_benchmarks_run_and_print_every_section() -> None:
     assert re.search(r"\| SQLite \| [\d.]+ ms; [\d.]+ ms \| [\d.]+ % \| [\d.]+ ms / [\d.]+ ms \|", history), (
         history
     )
+    cluster = output.split("## 9.")[1]
+    if "skipped: NATS" not in cluster or os.environ.get("CI") == "true":  # CI runs NATS
+        assert re.search(r"\| bus lag p50[^|]*\| [\d.]+ m?s \|", cluster), cluster
+        assert re.search(r"\| cold start: App.start → ready[^|]*\| [\d.]+ m?s; CPU ", cluster), cluster
+        assert re.search(r"\| freshness p99[^|]*\| [\d.]+ m?s \|", cluster), cluster
+        assert re.search(r"\| unary GetOpenInterest[^|]*\| [\d,]+ \| [\d,]+ \| [\d.]+× \|", cluster), cluster
+        assert re.search(r"\| watch: delivered[^|]*\| 100\.0 %", cluster), cluster
     assert (ROOT / "bench" / "results" / "latest-quick.md").read_text().count("## ") >= len(SECTIONS)
 
     # the same results as JSON lines: every section, every row with its numbers, stamped with the run
