@@ -17,7 +17,8 @@ CPU from there to ready. Then it obeys commands on stdin, one per line:
   ``wake - published_at_ms``: the collector's publish instant (in the ``snapshot`` record) to the
   moment the rebuilt snapshot is in the hub, prepared and served (decoding the readings the record
   counts, aggregating them and preparing the response bodies all included). Answers
-  ``{"lag_s": [...], "cpu_s": this process's CPU over the window, "seconds": window,
+  ``{"lag_s": [...], "arrival_s": [...] (publish → the record received, as oi_bus_lag_seconds
+  observes it, before the build), "cpu_s": this process's CPU over the window, "seconds": window,
   "histogram": [[le, cumulative count], ...]}``, the last being the replica's own
   ``oi_bus_lag_seconds`` over the window (observed when the record arrives, before the build)
   with its ``histogram_sum_s``, and ``gc_full_s``: each full garbage collection's [wall, CPU] s.
@@ -37,6 +38,7 @@ from collections.abc import Sequence
 
 from bench.common import emit, stdin_lines
 from server.app import App
+from server.cli import settle_heap
 from server.config import parse_config
 
 
@@ -78,6 +80,14 @@ async def sample_lag(app: App, seconds: float) -> dict[str, object]:
     before = [count for _, count in histogram.cumulative()]
     sum_before = histogram.total
     lags: list[float] = []
+    arrivals: list[float] = []  # the same instants oi_bus_lag_seconds observes, exactly
+    observe = app.metrics.observe_bus_lag
+
+    def observe_and_keep(seconds: float) -> None:
+        arrivals.append(seconds)
+        observe(seconds)
+
+    app.metrics.observe_bus_lag = observe_and_keep  # type: ignore[method-assign]
     pauses = FullCollections()
     cpu_before = time.process_time()
     started = time.monotonic()
@@ -94,12 +104,16 @@ async def sample_lag(app: App, seconds: float) -> dict[str, object]:
             if meta is not None and prepared.timestamp_ms == meta.built_at_ms:
                 lags.append(max(0.0, now - meta.published_at_ms) / 1000)
 
-    with pauses, contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(follow(), seconds)
+    try:
+        with pauses, contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(follow(), seconds)
+    finally:
+        app.metrics.observe_bus_lag = observe  # type: ignore[method-assign]
     elapsed = time.monotonic() - started
     after = histogram.cumulative()
     return {
         "lag_s": lags,
+        "arrival_s": arrivals,
         "cpu_s": time.process_time() - cpu_before,
         "seconds": elapsed,
         "histogram": [[le, count - was] for (le, count), was in zip(after, before, strict=True)],
@@ -124,6 +138,7 @@ async def run(argv: Sequence[str], main_at: float) -> None:
     app = App(parse_config(argv))
     began = time.perf_counter()
     await app.start()
+    settle_heap()  # as oi-server does
     started = time.perf_counter()
     try:
         while not app.ready():  # a replica becomes ready when it publishes its first build

@@ -7,6 +7,7 @@ A start-up failure (busy port, unknown host, unusable certificate) is one log li
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -22,6 +23,17 @@ log = logging.getLogger("oi.cli")
 EXIT_CANNOT_START = 2  # as for a bad flag: the command as given cannot run
 
 
+def settle_heap() -> None:
+    """Move what start-up built (modules, classes, the venue registry, the simulator's world:
+    ~150,000 objects at full scale) out of the cyclic garbage collector's sight, after one
+    collection of what start-up left. Those objects live as long as the process, yet every full
+    collection walked them all: 22-26 ms of CPU each, a pause that landed on snapshot builds and
+    replicas' bus lag; ~1 ms after. Only cyclic garbage made of these very objects could be
+    kept by this, and they are the process's own furniture."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(config: Config) -> None:
     app = App(config)
     stop = asyncio.Event()
@@ -29,6 +41,7 @@ async def serve(config: Config) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await app.start()  # on failure it has already stopped what it started
+    settle_heap()
     try:
         await stop.wait()
         log.info("signal received; shutting down")
