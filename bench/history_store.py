@@ -276,6 +276,8 @@ class Measured:
     read_1h_cpu_s: list[float] = field(default_factory=list)
     read_server_cpu_s: float = 0.0  # PostgreSQL's backends per read, the mean over every read
     read_full_gc_s: list[float] = field(default_factory=list)  # CPython's full collections during the reads
+    read_1m_collected: list[bool] = field(default_factory=list)  # per read: a full collection ran inside it
+    read_1h_collected: list[bool] = field(default_factory=list)
 
     @property
     def bytes_per_day(self) -> float:
@@ -300,7 +302,18 @@ class Measured:
             "read_1h_cpu_ms": [ms(self.read_1h_cpu_s, 0.5), ms(self.read_1h_cpu_s, 0.99)],
             "read_server_cpu_ms_mean": round(self.read_server_cpu_s * 1000, 2),
             "read_full_gc_ms": [round(s * 1000, 1) for s in self.read_full_gc_s],
+            "read_1m_ms_without_full_gc": [
+                ms(uncollected(self.read_1m_s, self.read_1m_collected), share) for share in (0.5, 0.99)
+            ],
+            "read_1h_ms_without_full_gc": [
+                ms(uncollected(self.read_1h_s, self.read_1h_collected), share) for share in (0.5, 0.99)
+            ],
         }
+
+
+def uncollected(times: Sequence[float], collected: Sequence[bool]) -> list[float]:
+    """The times of the reads no full garbage collection ran inside."""
+    return [t for t, c in zip(times, collected, strict=True) if not c]
 
 
 def minute_candles(series: Sequence[Series], t_min: int, rng: random.Random) -> list[Candle]:
@@ -342,16 +355,24 @@ async def measure(
             result.write_server_cpu_s.append(server)
 
     async def timed(
-        interval: Interval, among: int, start: int, expect: int, *, wall_s: list[float], cpu_s: list[float]
+        interval: Interval,
+        among: int,
+        start: int,
+        expect: int,
+        *,
+        wall_s: list[float],
+        cpu_s: list[float],
+        collected: list[bool],
     ) -> None:
         for _ in range(reads):
             symbol, source = series[rng.randrange(among)]
-            t, cpu = time.perf_counter(), time.process_time()
+            t, cpu, full = time.perf_counter(), time.process_time(), len(result.read_full_gc_s)
             got = await store.read(
                 symbol=symbol, source=source, interval=interval, start_ms=start, end_ms=T0 - 1, limit=1440
             )
             wall_s.append(time.perf_counter() - t)
             cpu_s.append(time.process_time() - cpu)
+            collected.append(len(result.read_full_gc_s) > full)
             assert len(got) == expect, (symbol, source, len(got), expect)
 
     server = backend_cpu_s(pids)
@@ -363,6 +384,7 @@ async def measure(
             1440,
             wall_s=result.read_1m_s,
             cpu_s=result.read_1m_cpu_s,
+            collected=result.read_1m_collected,
         )
         await timed(
             Interval.H1,
@@ -371,6 +393,7 @@ async def measure(
             720,
             wall_s=result.read_1h_s,
             cpu_s=result.read_1h_cpu_s,
+            collected=result.read_1h_collected,
         )
     if pids:
         result.read_server_cpu_s = (backend_cpu_s(pids) - server) / (2 * reads)

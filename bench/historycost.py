@@ -23,6 +23,7 @@ from bench.history_store import (
     postgres_store,
     rows_per_day,
     sqlite_store,
+    uncollected,
 )
 from bench.history_store import full_scale_series as all_series
 from server.history.model import HistoryUnavailable
@@ -128,10 +129,15 @@ async def run_history_store(quick: bool) -> Section:
                 if name == "PostgreSQL"
             )
             + ". CPython's full garbage collections during the reads (each read allocates a candle"
-            " object per row, whatever the store): "
+            " object per row, whatever the store; a full collection walks every object of the"
+            " process): "
             + "; ".join(
                 f"{name} {len(m.read_full_gc_s)} of them"
                 + (f", median {_ms(statistics.median(m.read_full_gc_s))} each" if m.read_full_gc_s else "")
+                + "; p50 / p99 of the reads none ran inside: 1m "
+                + _p(uncollected(m.read_1m_s, m.read_1m_collected))
+                + ", 1h "
+                + _p(uncollected(m.read_1h_s, m.read_1h_collected))
                 for name, m in measured
             )
             + ".",
