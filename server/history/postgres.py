@@ -16,7 +16,8 @@ Python, element by element. Measured with ``bench.history_store`` at full scale 
 minute, 33,510 candles, 2 loaded cores, 4 alternating runs each): this process's CPU ~55 ms a
 minute against ~150 ms; the server's ~310-345 ms either way. Most of the server's share is index
 upkeep: an open rollup's row is rewritten every minute, finds its page full, moves, and so adds
-an entry to both indexes each time.
+an entry to both indexes each time. The writing role needs the database's TEMPORARY privilege
+(PUBLIC has it unless revoked); a replica, which only reads, creates nothing.
 """
 
 from __future__ import annotations
