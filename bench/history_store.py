@@ -25,7 +25,9 @@ Then, through the HistoryStore interface only:
   every series, 33,522 candles, in ``UPSERT_CHUNK`` calls): wall time and CPU time (this process
   and, for PostgreSQL, its server backends);
 * read p50/p99: one random series, 24 h at 1m (1,440 candles) and 30 days at 1h (720 candles),
-  one call at a time.
+  one call at a time: wall time, and this process's CPU time of the same call (PostgreSQL's
+  backends add their mean per read). A wall p99 far above the CPU p99 is time spent waiting for
+  a core or a wake-up, not work: on a loaded machine it measures the machine.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import random
@@ -40,7 +43,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -267,8 +270,14 @@ class Measured:
     write_wall_s: list[float] = field(default_factory=list)  # per recorded minute
     write_cpu_s: list[float] = field(default_factory=list)  # ours + the server's backends
     write_server_cpu_s: list[float] = field(default_factory=list)  # PostgreSQL's backends alone
-    read_1m_s: list[float] = field(default_factory=list)
+    read_1m_s: list[float] = field(default_factory=list)  # wall, per read
     read_1h_s: list[float] = field(default_factory=list)
+    read_1m_cpu_s: list[float] = field(default_factory=list)  # this process's CPU, per read
+    read_1h_cpu_s: list[float] = field(default_factory=list)
+    read_server_cpu_s: float = 0.0  # PostgreSQL's backends per read, the mean over every read
+    read_full_gc_s: list[float] = field(default_factory=list)  # CPython's full collections during the reads
+    read_1m_collected: list[bool] = field(default_factory=list)  # per read: a full collection ran inside it
+    read_1h_collected: list[bool] = field(default_factory=list)
 
     @property
     def bytes_per_day(self) -> float:
@@ -289,7 +298,22 @@ class Measured:
             "write_server_cpu_ms_p50": ms(self.write_server_cpu_s, 0.5),
             "read_1m_ms": [ms(self.read_1m_s, 0.5), ms(self.read_1m_s, 0.99)],
             "read_1h_ms": [ms(self.read_1h_s, 0.5), ms(self.read_1h_s, 0.99)],
+            "read_1m_cpu_ms": [ms(self.read_1m_cpu_s, 0.5), ms(self.read_1m_cpu_s, 0.99)],
+            "read_1h_cpu_ms": [ms(self.read_1h_cpu_s, 0.5), ms(self.read_1h_cpu_s, 0.99)],
+            "read_server_cpu_ms_mean": round(self.read_server_cpu_s * 1000, 2),
+            "read_full_gc_ms": [round(s * 1000, 1) for s in self.read_full_gc_s],
+            "read_1m_ms_without_full_gc": [
+                ms(uncollected(self.read_1m_s, self.read_1m_collected), share) for share in (0.5, 0.99)
+            ],
+            "read_1h_ms_without_full_gc": [
+                ms(uncollected(self.read_1h_s, self.read_1h_collected), share) for share in (0.5, 0.99)
+            ],
         }
+
+
+def uncollected(times: Sequence[float], collected: Sequence[bool]) -> list[float]:
+    """The times of the reads no full garbage collection ran inside."""
+    return [t for t, c in zip(times, collected, strict=True) if not c]
 
 
 def minute_candles(series: Sequence[Series], t_min: int, rng: random.Random) -> list[Candle]:
@@ -330,19 +354,72 @@ async def measure(
         if pids:
             result.write_server_cpu_s.append(server)
 
-    async def timed(interval: Interval, among: int, start: int, expect: int, into: list[float]) -> None:
+    async def timed(
+        interval: Interval,
+        among: int,
+        start: int,
+        expect: int,
+        *,
+        wall_s: list[float],
+        cpu_s: list[float],
+        collected: list[bool],
+    ) -> None:
         for _ in range(reads):
             symbol, source = series[rng.randrange(among)]
-            t = time.perf_counter()
+            t, cpu, full = time.perf_counter(), time.process_time(), len(result.read_full_gc_s)
             got = await store.read(
                 symbol=symbol, source=source, interval=interval, start_ms=start, end_ms=T0 - 1, limit=1440
             )
-            into.append(time.perf_counter() - t)
+            wall_s.append(time.perf_counter() - t)
+            cpu_s.append(time.process_time() - cpu)
+            collected.append(len(result.read_full_gc_s) > full)
             assert len(got) == expect, (symbol, source, len(got), expect)
 
-    await timed(Interval.M1, plan.series_1m, T0 - DAY_MS, 1440, result.read_1m_s)
-    await timed(Interval.H1, len(series), T0 - 30 * DAY_MS, 720, result.read_1h_s)
+    server = backend_cpu_s(pids)
+    with full_collections(result.read_full_gc_s):
+        await timed(
+            Interval.M1,
+            plan.series_1m,
+            T0 - DAY_MS,
+            1440,
+            wall_s=result.read_1m_s,
+            cpu_s=result.read_1m_cpu_s,
+            collected=result.read_1m_collected,
+        )
+        await timed(
+            Interval.H1,
+            len(series),
+            T0 - 30 * DAY_MS,
+            720,
+            wall_s=result.read_1h_s,
+            cpu_s=result.read_1h_cpu_s,
+            collected=result.read_1h_collected,
+        )
+    if pids:
+        result.read_server_cpu_s = (backend_cpu_s(pids) - server) / (2 * reads)
     return result
+
+
+@contextlib.contextmanager
+def full_collections(into: list[float]) -> Iterator[None]:
+    """Append the CPU time of each full (generation 2) garbage collection CPython runs meanwhile:
+    a read allocates a candle object per row, and the collections that allocation triggers land
+    inside some reads, whatever the store."""
+    started = [0.0]
+
+    def note(phase: str, info: Mapping[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started[0] = time.process_time()
+        else:
+            into.append(time.process_time() - started[0])
+
+    gc.callbacks.append(note)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(note)
 
 
 @contextlib.asynccontextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.history_store import DAY_MS, T0, Plan, full_scale_series, measure, rows_per_day
+from bench.history_store import DAY_MS, T0, Plan, full_scale_series, measure, rows_per_day, uncollected
 from server.history.model import MINUTE_MS, Interval
 from server.history.sqlite import SqliteStore
 
@@ -46,3 +46,19 @@ async def test_measure_runs_at_a_token_scale(tmp_path: Path) -> None:
     assert len(result.read_1m_s) == len(result.read_1h_s) == 5
     assert 50 < result.bytes_per_row < 1000
     assert result.bytes_per_day == result.bytes_per_row * rows_per_day(len(series))
+
+
+async def test_each_read_has_its_cpu_and_whether_a_full_collection_ran_in_it(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "h.sqlite3")
+    await store.open()
+    series = full_scale_series(2)
+    try:
+        result = await measure(
+            store, plan=Plan(series_1h=len(series), series_1m=2, days_1m=1), series=series, minutes=1, reads=4
+        )
+    finally:
+        await store.close()
+    assert len(result.read_1m_cpu_s) == len(result.read_1m_collected) == 4
+    assert len(result.read_1h_cpu_s) == len(result.read_1h_collected) == 4
+    assert sum(result.read_1m_collected) + sum(result.read_1h_collected) <= len(result.read_full_gc_s)
+    assert uncollected([1.0, 2.0, 3.0], [False, True, False]) == [1.0, 3.0]
