@@ -51,6 +51,7 @@ from typing import Final
 import psycopg
 
 from bench.common import percentile
+from server.cli import settle_heap
 from server.history.model import AGGREGATE, INTERVAL_MS, MINUTE_MS, Candle, HistoryStore, Interval
 from server.history.postgres import PostgresStore
 from server.history.recorder import UPSERT_CHUNK
@@ -376,6 +377,7 @@ async def measure(
             assert len(got) == expect, (symbol, source, len(got), expect)
 
     server = backend_cpu_s(pids)
+    settle_heap()  # as oi-server does once started: what exists now is out of the cyclic GC's walk
     with full_collections(result.read_full_gc_s):
         await timed(
             Interval.M1,
