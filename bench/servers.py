@@ -43,6 +43,7 @@ from server.api.grpc_service import (
     server_options,
 )
 from server.api.rest import RestRunner, build_app
+from server.cli import settle_heap
 from server.core.hub import SnapshotHub
 from server.core.metrics import Metrics
 
@@ -159,6 +160,8 @@ async def run_grpc(impl: str, symbols: int) -> None:
     server = our_grpc_server(served) if impl == "ours" else bare_grpc_server(served)
     port = server.add_insecure_port(f"{HOST}:0")
     await server.start()
+    if impl == "ours":
+        settle_heap()  # as oi-server does once started
     emit({"port": port, "all_bytes": len(served.current.all_pb), "one_bytes": len(served.one_pb)})
     try:
         await commands(served)
@@ -186,6 +189,8 @@ async def run_rest(impl: str, symbols: int) -> None:
     )
     await runner.setup()
     await web.TCPSite(runner, HOST, 0).start()
+    if impl == "ours":
+        settle_heap()  # as oi-server does once started
     port = int(runner.addresses[0][1])
     emit({"port": port, "all_bytes": len(served.current.all_json), "one_bytes": len(served.one_json)})
     try:
