@@ -157,8 +157,12 @@ function renderSymbols() {
           td.append(value ? el("span", { class: `tag ${value}`, text }) : text);
         } else td.textContent = text;
         if (CHANGE_KEYS.has(key)) td.className = value > 0 ? "up" : value < 0 ? "down" : "";
-        if (key === "total_oi_usd") td.title = value === null ? "" : `${value.toLocaleString()} USD`;
         if (!first) { td.classList.remove("flash"); void td.offsetWidth; td.classList.add("flash"); }
+      }
+      // the exact figure, kept current even when the rounded text shown did not change
+      if (key === "total_oi_usd") {
+        const exact = value === null ? "" : `${value.toLocaleString()} USD`;
+        if (td.title !== exact) td.title = exact;
       }
     });
   }
