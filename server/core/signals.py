@@ -20,18 +20,24 @@ Definitions (the README's "Signals" section says the same for users):
 - ``crowding``: ``longs`` when OI is up beyond its band and the symbol's current OI-weighted
   ``funding_8h`` ≥ threshold, ``shorts`` when OI is up and funding ≤ −threshold, else None.
 
-Memory: each (symbol, source) keeps, per window, a compact trail (one ``array('d')``) of the
-values it may still compare against: samples older than W + tolerance go, and samples closer
-together than the tolerance are thinned (the kept ones stay at most one tolerance apart, so the
-past value used is the last kept one at or before now − W, and it is within the tolerance
-whenever readings arrived). Pure apart from that state: the clock is each snapshot's build time.
+Sums run over the sources in name order (so an answer does not depend on how the venues rank).
+
+Memory: each (symbol, source) keeps, per window, a compact trail (one ``array('d')``, shared by
+the windows of one tolerance: ``core/trails.py``) of the values it may still compare against:
+samples older than W + tolerance go, and a sample is dropped when the ones either side of it are
+within the tolerance of each other, unless it is a window's current past value (the kept ones
+stay at most one tolerance apart, so the past value used is the last kept one at or before
+now − W, and it is within the tolerance whenever readings arrived). Pure apart from that state:
+the clock is each snapshot's build time.
 """
 
 from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable, Mapping
+from bisect import insort
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from math import isnan
@@ -40,6 +46,7 @@ from typing import Final
 import msgspec
 
 from server.core.model import Snapshot, SymbolTotal, VenueFigure
+from server.core.trails import NEVER, STRIDE, Cursor, Pasts, Series, masked_pasts, pasts
 
 MINUTE_MS: Final = 60_000
 WINDOWS: Final = {
@@ -62,7 +69,6 @@ DEFAULT_CROWDING_THRESHOLD: Final = 0.0005
 TOLERANCE_POLLS: Final = 1.5
 TOLERANCE_SHARE: Final = 0.02
 SWEEP_MS: Final = 10 * MINUTE_MS  # how often series no longer counted are looked for
-_STRIDE: Final = 4  # t, coins (NaN: none), usd, price (NaN: none)
 
 
 class Signal(StrEnum):
@@ -182,7 +188,8 @@ def compare(
     px_now = px_then = w_now = w_then = 0.0
     coin_sources = priced = compared = 0
     oldest = then_ms
-    for source, current in now.items():
+    for source in sorted(now):  # by name: the answer does not depend on how sources rank
+        current = now[source]
         past = then.get(source)
         if past is None:
             continue
@@ -241,74 +248,37 @@ def last_at_or_before(points: Iterable[Point], instant_ms: int, tolerance: int) 
 
 
 def point_row(point: Point) -> array[float]:
-    """``point`` as one trail row (t, coins, usd, price; NaN for None)."""
+    """``point`` as one trail row (t, coins, usd, price × usd; NaN for None)."""
     return array(
         "d",
         (
-            float(point.t),
+            point.t,
             math.nan if point.coins is None else point.coins,
             point.usd,
-            math.nan if point.price is None else point.price,
+            math.nan if point.price is None else point.price * point.usd,
         ),
     )
 
 
-class Trail:
-    """One (symbol, source) series for one window: the samples it may still compare against,
-    flat in one ``array('d')`` (t, coins, usd, price per sample; NaN for None), thinned so kept
-    samples are at most ``spacing`` apart wherever the input was, and trimmed from the front as
-    the window's instant moves past them. ``head`` is the first live sample."""
-
-    __slots__ = ("data", "head")
-
-    def __init__(self) -> None:
-        self.data = array("d")
-        self.head = 0
-
-    def push(self, point: Point, spacing: int) -> None:
-        self.push_row(point_row(point), spacing)
-
-    def push_row(self, row: array[float], spacing: int) -> None:
-        data = self.data
-        n = len(data) // _STRIDE
-        if n - self.head >= 2 and row[0] - data[(n - 2) * _STRIDE] <= spacing:
-            data[(n - 1) * _STRIDE :] = row  # the middle one is redundant
-        else:
-            data.extend(row)
-
-    def at(self, instant_ms: int, tolerance: int) -> Point | None:
-        """The last sample at or before ``instant_ms`` within ``tolerance``; ``instant_ms`` never
-        goes back for one trail, so the samples before the answer can go."""
-        data = self.data
-        n = len(data) // _STRIDE
-        head = self.head
-        while n - head >= 2 and data[(head + 1) * _STRIDE] <= instant_ms:
-            head += 1
-        if head > 32 and 2 * head > n:
-            del data[: head * _STRIDE]
-            n -= head
-            head = 0
-        self.head = head
-        if n == head:
-            return None
-        base = head * _STRIDE
-        t = data[base]
-        if t > instant_ms or instant_ms - t > tolerance:
-            return None
-        coins, usd, price = data[base + 1], data[base + 2], data[base + 3]
-        return Point(
-            t=int(t),
-            coins=None if math.isnan(coins) else coins,
-            usd=usd,
-            price=None if math.isnan(price) else price,
-        )
-
-    def __len__(self) -> int:
-        return len(self.data) // _STRIDE - self.head
-
-
 Changes = tuple[Change, ...]  # ordered as WINDOWS; absent windows left out
-_Row = tuple[tuple[Trail, ...], float, float, float]  # a source's trails, coins, usd, price now (NaN: none)
+_NowSums = tuple[float, float, float, float, float]  # Σ usd, coins, their usd, price × usd, priced usd
+
+
+class _Symbol:
+    """One symbol's series, the sources counted now, and what each window last found."""
+
+    __slots__ = ("computed_at", "current", "due", "lanes", "ordered", "pasts", "series", "total", "wake")
+
+    def __init__(self, windows: int) -> None:
+        self.series: dict[str, Series] = {}
+        self.ordered: list[Series] = []  # by source: the order every sum is taken in
+        self.total: SymbolTotal | None = None
+        self.current: list[Series] = []  # the sources counted now, by source
+        self.lanes: list[list[Cursor]] = [[] for _ in range(windows)]  # per window: their cursors
+        self.pasts: list[Pasts | None] = [None] * windows  # per window: its past side, as last found
+        self.due: list[float] = [-NEVER] * windows  # per window: the instant that past side holds until
+        self.wake = False  # some window's past side can change with the next value pushed
+        self.computed_at: int | None = None
 
 
 class SignalBook:
@@ -322,152 +292,182 @@ class SignalBook:
     each of them cost a full-scale service its whole CPU; its answer then says which instant it
     is of (``now_ms``), at most ``min_recompute_ms`` plus one reading old. ``seed`` fills the
     trails from recorded history so a restarted service has its windows at once.
+
+    A computation sums the current values once per symbol, and a window's past side only when one
+    of its past values can have changed (``trails.pasts`` says from which instant): at a 30 s poll
+    the 4h and 24h windows' past values move every few minutes, not at every reading. Sums run
+    over the sources in name order, so the answer does not depend on how the venues rank.
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         poll = self.settings.poll_interval_ms
         self._windows = tuple((name, ms, tolerance_ms(ms, poll)) for name, ms in WINDOWS.items())
-        self._tolerances = tuple(tolerance for _, _, tolerance in self._windows)
+        self._plan = tuple(
+            (index, name, ms, tolerance, self.settings.oi_bands[name], self.settings.price_bands[name])
+            for index, (name, ms, tolerance) in enumerate(self._windows)
+        )
         # A live value closer than this to a trail's last one is not offered to it: values read
         # at most 1.5 poll intervals apart then stay at most a tolerance apart, so the thinning
         # keeps the same samples, and a long window's trail costs one comparison per reading.
-        self._no_skips = (0,) * len(self._tolerances)  # history: its values may be further apart
-        self._skips = tuple(
-            max(0, tolerance - round(TOLERANCE_POLLS * poll)) for tolerance in self._tolerances
+        # Windows of one tolerance share a trail (the tolerance only grows with the window).
+        sharing = Counter(tolerance for _, _, tolerance in self._windows)
+        self._groups = tuple(
+            (tolerance, max(0, tolerance - round(TOLERANCE_POLLS * poll)), count)
+            for tolerance, count in sharing.items()
         )
-        self._trails: dict[tuple[str, str], tuple[Trail, ...]] = {}
-        self._seen: dict[tuple[str, str], VenueFigure] = {}
-        self._totals: dict[str, SymbolTotal] = {}
+        self._symbols: dict[str, _Symbol] = {}  # every symbol with a series, counted now or not
+        self._present: dict[str, _Symbol] = {}  # those in the last snapshot
         self.changes: dict[str, Changes] = {}
-        self._computed_at: dict[str, int] = {}
         self._swept_ms = 0
 
     def record(self, symbol: str, source: str, point: Point) -> None:
         """Add one (symbol, source) value (from a reading, or from history when seeding)."""
-        self._record_row(symbol, source, point_row(point), self._no_skips)
+        state = self._state(symbol)
+        series = state.series.get(source) or self._add(state, source)
+        series.push(point_row(point), False)
+        state.due = [-NEVER] * len(self._windows)
 
-    def _record_row(self, symbol: str, source: str, row: array[float], skips: tuple[int, ...]) -> None:
-        trails = self._trails.get((symbol, source))
-        if trails is None:
-            trails = self._trails[(symbol, source)] = tuple(Trail() for _ in self._windows)
-        t = row[0]
-        for trail, spacing, skip in zip(trails, self._tolerances, skips, strict=True):
-            data = trail.data
-            if data:
-                gap = t - data[-_STRIDE]
-                if gap <= 0 or gap < skip:
-                    continue  # history overlapping what is held, or too close to the last value
-                n = len(data) >> 2
-                if n - trail.head >= 2 and t - data[(n - 2) << 2] <= spacing:
-                    data[(n - 1) << 2 :] = row  # the middle one is redundant
-                    continue
-            data.extend(row)
+    def _state(self, symbol: str) -> _Symbol:
+        state = self._symbols.get(symbol)
+        if state is None:
+            state = self._symbols[symbol] = _Symbol(len(self._windows))
+        return state
+
+    def _add(self, state: _Symbol, source: str) -> Series:
+        series = state.series[source] = Series(source, self._groups, len(self._windows))
+        insort(state.ordered, series, key=lambda s: s.source)
+        return series
 
     def observe(self, snapshot: Snapshot) -> dict[str, Changes]:
         """Take a snapshot; every symbol's changes (the same tuple objects where unchanged)."""
         now_ms = snapshot.built_at_ms
-        for symbol in self._totals.keys() - snapshot.symbols.keys():
-            del self._totals[symbol]
+        present = self._present
+        for symbol in present.keys() - snapshot.symbols.keys():
+            state = present.pop(symbol)
+            state.total = None
+            state.computed_at = None
+            _count(state, ())
             self.changes.pop(symbol, None)
-            self._computed_at.pop(symbol, None)
         every = self.settings.min_recompute_ms
-        seen = self._seen
         for symbol, total in snapshot.symbols.items():
-            if self._totals.get(symbol) is total:
+            held = present.get(symbol)
+            if held is None:
+                state = present[symbol] = self._state(symbol)
+            elif held.total is total:
                 continue
-            self._totals[symbol] = total
-            rows: list[_Row] = []
+            else:
+                state = held
+            state.total = total
+            series = state.series
+            same = len(total.venues) == len(state.current)  # and every one counted already
+            pushed = False
             for figure in total.venues:
-                key = (symbol, figure.source)
-                sums = figure.sums
-                coins = math.nan if figure.oi_base is None else figure.oi_base
-                price = sums.price_x_usd / sums.priced_usd if sums.priced_usd > 0 else math.nan
-                if seen.get(key) is not figure:
-                    seen[key] = figure
-                    row = array("d", (float(figure.updated_at_ms), coins, figure.oi_usd, price))
-                    self._record_row(symbol, figure.source, row, self._skips)
-                rows.append((self._trails[key], coins, figure.oi_usd, price))
-            if now_ms - self._computed_at.get(symbol, now_ms - every) >= every:
-                self._computed_at[symbol] = now_ms
-                self.changes[symbol] = self._compute(total, rows, now_ms)
+                one = series.get(figure.source) or self._add(state, figure.source)
+                if one.figure is not figure:
+                    one.figure = figure
+                    sums = figure.sums
+                    one.coins = coins = math.nan if figure.oi_base is None else figure.oi_base
+                    one.usd = usd = figure.oi_usd
+                    priced = sums.priced_usd
+                    one.px = px = sums.price_x_usd / priced * usd if priced > 0 else math.nan
+                    one.push(array("d", (figure.updated_at_ms, coins, usd, px)), True)
+                    pushed = True
+                if not one.counted:
+                    same = False
+            if not same:
+                _count(state, [series[f.source] for f in total.venues])
+            elif pushed and state.wake:
+                state.due = [-NEVER] * len(self._windows)
+            if state.computed_at is None or now_ms - state.computed_at >= every:
+                state.computed_at = now_ms
+                self.changes[symbol] = self._compute(state, total, now_ms)
         if now_ms - self._swept_ms >= SWEEP_MS:
             self._swept_ms = now_ms
             self._forget_gone(snapshot)
         return self.changes
 
-    def _compute(self, total: SymbolTotal, rows: list[_Row], now_ms: int) -> Changes:
-        """``compare`` for every window, inlined over the trails' arrays: this loop runs for
-        every (source, window) of every symbol a reading touched, so it avoids building a
-        ``Point`` or a dict per past value (see bench/signals.py)."""
-        funded = math.fsum(f.sums.funded_usd for f in total.venues)
-        funding = math.fsum(f.sums.funding_x_usd for f in total.venues) / funded if funded > 0 else None
+    def _compute(self, state: _Symbol, total: SymbolTotal, now_ms: int) -> Changes:
+        """Every window of one symbol: the current side summed once, each window's past side
+        reused until it can have changed (the same arithmetic as ``compare``, inlined: this runs
+        for every symbol a reading touched, see bench/signals.py)."""
+        funding: float | None = NEVER  # worked out when a window's OI is up beyond its band
         total_usd = total.total_oi_usd
         settings = self.settings
+        current = state.current
+        usd_now = coins_now = coins_usd = px_now = priced_now = 0.0
+        with_coins = with_price = 0
+        bit = 1
+        for one in current:
+            usd = one.usd
+            usd_now += usd
+            coins = one.coins
+            if not isnan(coins):
+                with_coins |= bit
+                coins_now += coins
+                coins_usd += usd
+            px = one.px
+            if not isnan(px):
+                with_price |= bit
+                px_now += px
+                priced_now += usd
+            bit <<= 1
+        everyone = bit - 1
+        full = (usd_now, coins_now, coins_usd, px_now, priced_now)
+        masked: tuple[int, int, int, _NowSums] | None = None  # the last current side over fewer sources
+        threshold = settings.crowding_threshold
         answers: list[Change] = []
-        for index, (name, window_ms, tolerance) in enumerate(self._windows):
+        wake = False
+        due = state.due
+        found = state.pasts
+        for index, name, window_ms, tolerance, oi_band, price_band in self._plan:
             instant = now_ms - window_ms
-            floor = instant - tolerance
-            usd_now = usd_then = coins_now = coins_then = coins_usd = 0.0
-            px_now = px_then = w_then = 0.0
-            coin_sources = compared = 0
-            w_now = 0.0
-            oldest = float(instant)
-            for trails, c_now, u_now, p_now in rows:
-                trail = trails[index]
-                data = trail.data
-                n = len(data) >> 2
-                head = trail.head
-                while n - head >= 2 and data[(head + 1) << 2] <= instant:
-                    head += 1
-                if head > 32 and 2 * head > n:
-                    del data[: head << 2]
-                    n -= head
-                    head = 0
-                trail.head = head
-                if n == head:
-                    continue
-                base = head << 2
-                t = data[base]
-                if t > instant or t < floor:
-                    continue
-                compared += 1
-                oldest = min(oldest, t)
-                u_then = data[base + 2]
-                usd_now += u_now
-                usd_then += u_then
-                c_then = data[base + 1]
-                if not (isnan(c_now) or isnan(c_then)):  # NaN: no coins
-                    coins_now += c_now
-                    coins_then += c_then
-                    coins_usd += u_now
-                    coin_sources += 1
-                p_then = data[base + 3]
-                if not (isnan(p_now) or isnan(p_then)):
-                    px_now += p_now * u_now
-                    w_now += u_now
-                    px_then += p_then * u_then
-                    w_then += u_then
-            if not compared or usd_then <= 0 or usd_now <= 0:
+            past = found[index]
+            if past is None or instant >= due[index]:
+                past = found[index] = pasts(state.lanes[index], instant, tolerance)
+                due[index] = past.due
+            wake = wake or past.wake
+            compared = past.compared
+            if not compared:
                 continue
-            oi_pct = pct(coins_now, coins_then) if coin_sources and coins_then > 0 else None
+            coins, priced = past.coins, past.priced
+            usd_then, coins_then, px_then, w_then = past.usd_sum, past.coins_sum, past.px_sum, past.priced_usd
+            if coins & ~with_coins or priced & ~with_price:  # compared only where both ends have it
+                coins &= with_coins
+                priced &= with_price
+                usd_then, coins_then, px_then, w_then = masked_pasts(
+                    state.lanes[index], compared, coins, priced
+                )
+            if compared == everyone and coins == with_coins and priced == with_price:
+                usd_now, coins_now, coins_usd, px_now, w_now = full
+            else:
+                if masked is None or masked[:3] != (compared, coins, priced):
+                    masked = (compared, coins, priced, _now_sums(current, compared, coins, priced))
+                usd_now, coins_now, coins_usd, px_now, w_now = masked[3]
+            if usd_then <= 0 or usd_now <= 0:
+                continue
+            oi_pct = pct(coins_now, coins_then) if coins and coins_then > 0 else None
             price_then = px_then / w_then if w_then > 0 else None
             price_now = px_now / w_now if w_now > 0 else None
             price_pct = pct(price_now, price_then) if price_now is not None and price_then else None
             oi_usd_pct = pct(usd_now, usd_then)
             oi_move = oi_usd_pct if oi_pct is None else oi_pct
-            oi_band = settings.oi_bands[name]
+            crowded = None
+            if oi_move > oi_band:
+                if funding == NEVER:
+                    funding = _funding_8h(total)
+                crowded = crowding(oi_move, oi_band, funding, threshold)
             answers.append(
                 Change(
                     window=name,
                     oi_pct=oi_pct,
                     oi_usd_pct=oi_usd_pct,
                     price_pct=price_pct,
-                    signal=label(oi_move, price_pct, oi_band, settings.price_bands[name]),
-                    crowding=crowding(oi_move, oi_band, funding, settings.crowding_threshold),
+                    signal=label(oi_move, price_pct, oi_band, price_band),
+                    crowding=crowded,
                     now_ms=now_ms,
                     then_ms=instant,
-                    oldest_ms=int(oldest),
+                    oldest_ms=int(past.oldest),
                     oi_coins=(coins_then, coins_now) if oi_pct is not None else None,
                     oi_usd=(usd_then, usd_now),
                     price_usd=(price_then, price_now)
@@ -475,22 +475,64 @@ class SignalBook:
                     else None,
                     coverage=usd_now / total_usd if total_usd > 0 else 0.0,
                     coins_coverage=coins_usd / total_usd if total_usd > 0 else 0.0,
-                    sources=compared,
+                    sources=compared.bit_count(),
                 )
             )
+        state.wake = wake
         return tuple(answers)
 
     def _forget_gone(self, snapshot: Snapshot) -> None:
-        """Drop the series of (symbol, source) pairs no longer counted and past every window."""
+        """Drop the series of (symbol, source) pairs no longer counted and past every window, and
+        trim the others (a trail seeded from history is trimmed here once its windows are found)."""
         horizon = snapshot.built_at_ms - max(ms + tol for _, ms, tol in self._windows)
-        for key in list(self._trails):
-            total = snapshot.symbols.get(key[0])
-            counted = total is not None and any(f.source == key[1] for f in total.venues)
-            newest = self._trails[key][-1]
-            if not counted and (not len(newest) or newest.data[-_STRIDE] < horizon):
-                del self._trails[key]
-                self._seen.pop(key, None)
+        for symbol, state in list(self._symbols.items()):
+            for one in list(state.ordered):
+                newest = one.cursors[-1].data  # the longest window's trail
+                if not one.counted and (not newest or newest[-STRIDE] < horizon):
+                    del state.series[one.source]
+                    state.ordered.remove(one)
+                    continue
+                for trail in one.trails:
+                    trail.trim()
+            if not state.series and symbol not in self._present:
+                del self._symbols[symbol]
 
     def sample_count(self) -> int:
         """Samples held over every trail (for the memory figures)."""
-        return sum(len(t) for trails in self._trails.values() for t in trails)
+        return sum(len(t) for state in self._symbols.values() for s in state.ordered for t in s.trails)
+
+
+def _funding_8h(total: SymbolTotal) -> float | None:
+    """The symbol's OI-weighted funding per 8 h (None where no market has funding)."""
+    funded = math.fsum([f.sums.funded_usd for f in total.venues])
+    return math.fsum([f.sums.funding_x_usd for f in total.venues]) / funded if funded > 0 else None
+
+
+def _count(state: _Symbol, counted: Sequence[Series]) -> None:
+    """The sources counted now changed: each window's past side is to be found again."""
+    for one in state.current:
+        one.counted = False
+    for one in counted:
+        one.counted = True
+    state.current = [one for one in state.ordered if one.counted]
+    state.lanes = [[one.cursors[index] for one in state.current] for index in range(len(state.lanes))]
+    state.pasts = [None] * len(state.lanes)
+    state.due = [-NEVER] * len(state.lanes)
+
+
+def _now_sums(current: Sequence[Series], compared: int, coins: int, priced: int) -> _NowSums:
+    """The current side over given bits (where it is not every current source)."""
+    usd_now = coins_now = coins_usd = px_now = priced_now = 0.0
+    bit = 1
+    for one in current:
+        if compared & bit:
+            usd = one.usd
+            usd_now += usd
+            if coins & bit:
+                coins_now += one.coins
+                coins_usd += usd
+            if priced & bit:
+                px_now += one.px
+                priced_now += usd
+        bit <<= 1
+    return usd_now, coins_now, coins_usd, px_now, priced_now
