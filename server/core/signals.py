@@ -40,7 +40,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from math import isnan
 from typing import Final
 
 import msgspec
@@ -276,7 +275,7 @@ class _Symbol:
         self.current: list[Series] = []  # the sources counted now, by source
         self.lanes: list[list[Cursor]] = [[] for _ in range(windows)]  # per window: their cursors
         self.pasts: list[Pasts | None] = [None] * windows  # per window: its past side, as last found
-        self.due: list[float] = [-NEVER] * windows  # per window: the instant that past side holds until
+        self.due: list[float] = [-NEVER] * windows  # per window: from this instant on, look again
         self.wake = False  # some window's past side can change with the next value pushed
         self.computed_at: int | None = None
 
@@ -312,8 +311,9 @@ class SignalBook:
         # keeps the same samples, and a long window's trail costs one comparison per reading.
         # Windows of one tolerance share a trail (the tolerance only grows with the window).
         sharing = Counter(tolerance for _, _, tolerance in self._windows)
+        skips = {tolerance: max(0, tolerance - round(TOLERANCE_POLLS * poll)) for tolerance in sharing}
         self._groups = tuple(
-            (tolerance, max(0, tolerance - round(TOLERANCE_POLLS * poll)), count)
+            (tolerance, skips[tolerance], count, skips[tolerance] > poll)
             for tolerance, count in sharing.items()
         )
         self._symbols: dict[str, _Symbol] = {}  # every symbol with a series, counted now or not
@@ -326,7 +326,7 @@ class SignalBook:
         state = self._state(symbol)
         series = state.series.get(source) or self._add(state, source)
         series.push(point_row(point), False)
-        state.due = [-NEVER] * len(self._windows)
+        state.due = [-NEVER] * len(self._windows)  # it may be some cursor's next value: look again
 
     def _state(self, symbol: str) -> _Symbol:
         state = self._symbols.get(symbol)
@@ -367,10 +367,10 @@ class SignalBook:
                 if one.figure is not figure:
                     one.figure = figure
                     sums = figure.sums
-                    one.coins = coins = math.nan if figure.oi_base is None else figure.oi_base
-                    one.usd = usd = figure.oi_usd
+                    coins = math.nan if figure.oi_base is None else figure.oi_base
+                    usd = figure.oi_usd
                     priced = sums.priced_usd
-                    one.px = px = sums.price_x_usd / priced * usd if priced > 0 else math.nan
+                    px = sums.price_x_usd / priced * usd if priced > 0 else math.nan
                     one.push(array("d", (figure.updated_at_ms, coins, usd, px)), True)
                     pushed = True
                 if not one.counted:
@@ -391,25 +391,27 @@ class SignalBook:
         """Every window of one symbol: the current side summed once, each window's past side
         reused until it can have changed (the same arithmetic as ``compare``, inlined: this runs
         for every symbol a reading touched, see bench/signals.py)."""
-        funding: float | None = NEVER  # worked out when a window's OI is up beyond its band
+        funding: float | None = None  # worked out once a window's OI is up beyond its band
+        funding_known = False
         total_usd = total.total_oi_usd
         settings = self.settings
         current = state.current
         usd_now = coins_now = coins_usd = px_now = priced_now = 0.0
         with_coins = with_price = 0
         bit = 1
-        for one in current:
-            usd = one.usd
+        for one in current:  # each source's current figure (the one its last push came from)
+            figure = one.figure
+            usd = figure.oi_usd
             usd_now += usd
-            coins = one.coins
-            if not isnan(coins):
+            coins = figure.oi_base
+            if coins is not None:
                 with_coins |= bit
                 coins_now += coins
                 coins_usd += usd
-            px = one.px
-            if not isnan(px):
+            sums = figure.sums
+            if sums.priced_usd > 0:
                 with_price |= bit
-                px_now += px
+                px_now += sums.price_x_usd / sums.priced_usd * usd
                 priced_now += usd
             bit <<= 1
         everyone = bit - 1
@@ -454,8 +456,8 @@ class SignalBook:
             oi_move = oi_usd_pct if oi_pct is None else oi_pct
             crowded = None
             if oi_move > oi_band:
-                if funding == NEVER:
-                    funding = _funding_8h(total)
+                if not funding_known:
+                    funding, funding_known = _funding_8h(total), True
                 crowded = crowding(oi_move, oi_band, funding, threshold)
             answers.append(
                 Change(
@@ -492,14 +494,14 @@ class SignalBook:
                     del state.series[one.source]
                     state.ordered.remove(one)
                     continue
-                for trail in one.trails:
+                for trail in one.every_trail():
                     trail.trim()
             if not state.series and symbol not in self._present:
                 del self._symbols[symbol]
 
     def sample_count(self) -> int:
         """Samples held over every trail (for the memory figures)."""
-        return sum(len(t) for state in self._symbols.values() for s in state.ordered for t in s.trails)
+        return sum(len(t) for state in self._symbols.values() for s in state.ordered for t in s.every_trail())
 
 
 def _funding_8h(total: SymbolTotal) -> float | None:
@@ -526,13 +528,15 @@ def _now_sums(current: Sequence[Series], compared: int, coins: int, priced: int)
     bit = 1
     for one in current:
         if compared & bit:
-            usd = one.usd
+            figure = one.figure
+            usd = figure.oi_usd
             usd_now += usd
-            if coins & bit:
-                coins_now += one.coins
+            held = figure.oi_base
+            if coins & bit and held is not None:  # (the bit says it is)
+                coins_now += held
                 coins_usd += usd
             if priced & bit:
-                px_now += one.px
+                px_now += figure.sums.price_x_usd / figure.sums.priced_usd * usd
                 priced_now += usd
         bit <<= 1
     return usd_now, coins_now, coins_usd, px_now, priced_now

@@ -2,9 +2,9 @@
 
 A *trail* holds one (symbol, source) series for the windows that share a tolerance (at a 30 s
 poll, 1m, 5m and 15m share 45 s; 1h, 4h and 24h have their own): one flat ``array('d')`` of
-samples (t, coins, usd, price × usd; NaN for None). Each window keeps a *cursor* in its trail: the index
-of its current past value, the last sample at or before its instant (now − W), which only moves
-forward since the instant does.
+samples (t, coins, usd, price × usd; NaN for None). Each window keeps a *cursor* in its trail:
+the index of its current past value, the last sample at or before its instant (now − W), which
+only moves forward since the instant does.
 
 Thinning, as the module docstring of ``core/signals.py`` states it: a new sample replaces the last
 one when the one before the last is within the tolerance of it, unless the last is a window's
@@ -34,6 +34,7 @@ from server.core.model import VenueFigure
 STRIDE: Final = 4  # t, coins (NaN: none), usd, price × usd (NaN: no price)
 NEVER: Final = math.inf
 TRIM_AFTER: Final = 32  # samples behind every cursor of a trail before they are deleted
+NO_FIGURE: Final = VenueFigure(source="", oi_usd=math.nan, oi_base=None, updated_at_ms=0)  # none yet
 
 
 class Cursor:
@@ -75,52 +76,48 @@ class Trail:
 
 
 class Series:
-    """One (symbol, source): its current figure and values (NaN for None), its trails, and each
-    window's cursor (ordered as ``signals.WINDOWS``)."""
+    """One (symbol, source): its current figure, its trails, and each window's cursor (ordered as
+    ``signals.WINDOWS``).
 
-    __slots__ = ("coins", "counted", "cursors", "figure", "px", "source", "trails", "usd")
+    A trail whose ``skip`` is longer than a poll interval (4h and 24h at a 30 s poll) takes a live
+    value every few readings only: those are in ``rare``, and ``rare_at`` is the first instant
+    any of them takes one, so a reading before it does not touch them."""
 
-    def __init__(self, source: str, groups: Sequence[tuple[int, int, int]], windows: int) -> None:
-        """``groups``: (tolerance, skip, how many windows) per tolerance, shortest windows first."""
+    __slots__ = ("counted", "cursors", "figure", "rare", "rare_at", "source", "trails")
+
+    def __init__(self, source: str, groups: Sequence[tuple[int, int, int, bool]], windows: int) -> None:
+        """``groups``: (tolerance, skip, how many windows, rare) per tolerance, shortest first."""
         self.source = source
-        self.figure: VenueFigure | None = None
-        self.coins = self.usd = self.px = math.nan  # px: price × usd
+        self.figure = NO_FIGURE
         self.counted = False  # in its symbol's current total (``SignalBook`` keeps this)
-        trails = []
+        trails: list[Trail] = []
+        rare: list[Trail] = []
         cursors: list[Cursor] = []
-        for spacing, skip, count in groups:
+        for spacing, skip, count, seldom in groups:
             data = array("d")
             own = tuple(Cursor(data) for _ in range(count))
-            trails.append(Trail(data, own, float(spacing), float(skip), -NEVER))
+            (rare if seldom else trails).append(Trail(data, own, float(spacing), float(skip), -NEVER))
             cursors.extend(own)
         assert len(cursors) == windows
         self.trails = tuple(trails)
+        self.rare = tuple(rare)
+        self.rare_at = -NEVER
         self.cursors = tuple(cursors)
 
-    def push(self, row: array[float], live: bool) -> None:
-        """Offer one sample (t, coins, usd, price × usd) to every trail: one not after the last held is
-        not kept (history overlapping what is held), nor a live one closer than ``skip``."""
-        t = row[0]
-        for trail in self.trails:
-            gap = t - trail.last
-            if gap <= 0 or (live and gap < trail.skip):
-                continue
-            trail.last = t
-            data = trail.data
-            n = len(data) >> 2
-            if n >= 2 and t - data[(n - 2) << 2] <= trail.spacing:
-                cursors = trail.cursors
-                if n - cursors[0].head >= 2:  # the last is no window's past value: redundant
-                    data[(n - 1) << 2 :] = row
-                    continue
-                if n - cursors[-1].head >= 2:  # redundant for the longer windows only
-                    self._split(trail, row, n)
-                    continue
-            data.extend(row)
-            if trail.cursors[-1].head > TRIM_AFTER:
-                trail.trim()
+    def every_trail(self) -> tuple[Trail, ...]:
+        """Both kinds (for the sweep and the memory figures)."""
+        return (*self.trails, *self.rare)
 
-    def _split(self, trail: Trail, row: array[float], n: int) -> None:
+    def push(self, row: array[float], live: bool) -> None:
+        """Offer one sample (t, coins, usd, price × usd) to every trail: one not after the last
+        held is not kept (history overlapping what is held), nor a live one closer than ``skip``."""
+        t = row[0]
+        _offer(self, self.trails, row, t, live)
+        if not live or t >= self.rare_at:
+            _offer(self, self.rare, row, t, live)
+            self.rare_at = min((trail.last + trail.skip for trail in self.rare), default=NEVER)
+
+    def split(self, trail: Trail, row: array[float], n: int) -> None:
         """The windows whose cursor is before the last sample drop it, the others keep it: each
         kind gets its own trail (the new one a copy, with the last sample replaced)."""
         cursors = trail.cursors
@@ -132,7 +129,30 @@ class Series:
             cursor.data = copy
         trail.cursors = cursors[:first]
         trail.data.extend(row)
+        # (only windows of a tolerance of 1.5 polls share a trail: it has no skip, so it is not rare)
         self.trails = (*self.trails, Trail(copy, moved, trail.spacing, trail.skip, trail.last))
+
+
+def _offer(series: Series, trails: tuple[Trail, ...], row: array[float], t: float, live: bool) -> None:
+    """``Series.push`` for some of its trails: keep, thin, or split (the module docstring)."""
+    for trail in trails:
+        gap = t - trail.last
+        if gap <= 0 or (live and gap < trail.skip):
+            continue
+        trail.last = t
+        data = trail.data
+        n = len(data) >> 2
+        if n >= 2 and t - data[(n - 2) << 2] <= trail.spacing:
+            cursors = trail.cursors
+            if n - cursors[0].head >= 2:  # the last is no window's past value: redundant
+                data[(n - 1) << 2 :] = row
+                continue
+            if n - cursors[-1].head >= 2:  # redundant for the longer windows only
+                series.split(trail, row, n)
+                continue
+        data.extend(row)
+        if not n & 15 and trail.cursors[-1].head > TRIM_AFTER:  # now and then
+            trail.trim()
 
 
 class Pasts(msgspec.Struct, frozen=True, gc=False):
@@ -151,8 +171,9 @@ class Pasts(msgspec.Struct, frozen=True, gc=False):
 
 
 def pasts(cursors: Sequence[Cursor], instant: float, tolerance: float) -> Pasts:
-    """Move each cursor to the last sample at or before ``instant`` and sum the past values within
-    ``tolerance`` of it, in the order of ``cursors`` (a hot loop: see bench/signals.py)."""
+    """Move each cursor to the last sample at or before ``instant`` (a step at a time, searching
+    when further behind) and sum the past values within ``tolerance`` of it, in the order of
+    ``cursors`` (a hot loop: see bench/signals.py)."""
     instant = float(instant)  # compared with floats only: the interpreter's fast path
     floor = instant - tolerance
     late = tolerance + 1.0  # a value this much older than the instant is too old
@@ -167,9 +188,12 @@ def pasts(cursors: Sequence[Cursor], instant: float, tolerance: float) -> Pasts:
         head = cursor.head
         try:
             nxt = data[(head + 1) << 2]
-            while nxt <= instant:
+            if nxt <= instant:
                 head += 1
                 nxt = data[(head + 1) << 2]
+                if nxt <= instant:  # further behind (a trail seeded from history): search
+                    head = seek(data, head + 1, instant)
+                    nxt = data[(head + 1) << 2]
         except IndexError:  # no later sample (or none at all): only a push can change this one
             wake = True
             nxt = NEVER
@@ -203,6 +227,18 @@ def pasts(cursors: Sequence[Cursor], instant: float, tolerance: float) -> Pasts:
             due = nxt
         bit <<= 1
     return Pasts(due, wake, compared, coins, priced, usd_sum, coins_sum, px_sum, priced_usd, oldest)
+
+
+def seek(data: array[float], first: int, instant: float) -> int:
+    """The index of the last sample at or before ``instant``, given that sample ``first`` is."""
+    last = (len(data) >> 2) - 1
+    while first < last:
+        middle = (first + last + 1) >> 1
+        if data[middle << 2] <= instant:
+            first = middle
+        else:
+            last = middle - 1
+    return first
 
 
 def masked_pasts(

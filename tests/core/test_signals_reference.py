@@ -379,11 +379,11 @@ def test_a_trail_shared_by_windows_that_disagree_is_split_and_both_stay_exact() 
     feed.snapshot(T0, {"BTC": {"a": a[0]}})
     feed.snapshot(T0 + 20_000, {"BTC": {"a": a[20]}})
     feed.snapshot(T0 + 80_000, {"BTC": {"b": b}})
-    trails = len(feed.book._symbols["BTC"].series["a"].trails)
+    trails = len(feed.book._symbols["BTC"].series["a"].every_trail())
     feed.snapshot(T0 + 85_000, {"BTC": {"a": a[85]}})
     one = next(c for c in feed.book.changes["BTC"] if c.window == "1m")
     assert one.oldest_ms == T0 + 20_000  # now − 1m = 25 s: the 20 s value, kept for the 1m window
-    assert len(feed.book._symbols["BTC"].series["a"].trails) == trails + 1  # white box: it was split
+    assert len(feed.book._symbols["BTC"].series["a"].every_trail()) == trails + 1  # white box: it was split
     for s in range(90, 325, 5):
         b = figure("b", T0 + s * 1000, 5.0, 50.0 + s, 10.0, 0.0)
         feed.snapshot(T0 + s * 1000, {"BTC": {"b": b}})
