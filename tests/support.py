@@ -3,13 +3,17 @@ contract check."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from server.app import App
+from server.config import Config
 from server.core.errors import VenueRejected
 from server.core.model import MarketOI, ParsedPoll, VenueReading
 from server.core.readings import accept_all
@@ -56,6 +60,29 @@ def sim_world(*venues: SimVenue, seed: int = 7) -> MarketWorld:
     for venue in venues:
         world.add_venue(venue.id, venue.listings(CORE_ASSETS), venue_share=venue.venue_share)
     return world
+
+
+@contextlib.asynccontextmanager
+async def simulated_app(
+    *, seed: int, sources: tuple[str, ...] = ("binance", "bybit", "okx"), interval_s: float = 0.5
+) -> AsyncIterator[App]:
+    """The whole service in-process against its simulator (both ports free), stopped after."""
+    service = App(
+        Config(
+            grpc_port=0,
+            http_port=0,
+            simulate=True,
+            sources=sources,
+            poll_interval_s=interval_s,
+            sim_seed=seed,
+            request_timeout_s=1.0,
+        )
+    )
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
 
 
 async def poll_with_failing(spec: VenueSpec, sim_venue: SimVenue, path: str | None) -> VenueReading:

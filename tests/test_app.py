@@ -16,6 +16,7 @@ from server.api.gen.openinterest.v1 import open_interest_pb2_grpc as pb_grpc
 from server.app import App
 from server.config import Config
 from server.poll.poller import VenuePoller
+from tests.support import simulated_app
 
 SOURCES = ("binance", "bybit", "okx")
 INTERVAL_S = 0.5
@@ -23,20 +24,8 @@ INTERVAL_S = 0.5
 
 @pytest.fixture
 async def app() -> AsyncIterator[App]:
-    service = App(
-        Config(
-            grpc_port=0,
-            http_port=0,
-            simulate=True,
-            sources=SOURCES,
-            poll_interval_s=INTERVAL_S,
-            sim_seed=3,
-            request_timeout_s=1.0,
-        )
-    )
-    await service.start()
-    yield service
-    await service.stop()
+    async with simulated_app(seed=3, sources=SOURCES, interval_s=INTERVAL_S) as service:
+        yield service
 
 
 async def until(condition: Callable[[], object], timeout_s: float = 10.0) -> None:

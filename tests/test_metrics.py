@@ -28,6 +28,7 @@ from server.poll.poller import VenuePoller
 from server.poll.status import SourceStatus
 from server.venues.base import Request
 from tests.poll.test_poller import Clock, FakeVenue, Flaky, kept_into, spec
+from tests.support import simulated_app
 
 SOURCES = ("binance", "bybit", "okx")
 INTERVAL_S = 0.5
@@ -52,20 +53,8 @@ LISTED = {
 
 @pytest.fixture
 async def app() -> AsyncIterator[App]:
-    service = App(
-        Config(
-            grpc_port=0,
-            http_port=0,
-            simulate=True,
-            sources=SOURCES,
-            poll_interval_s=INTERVAL_S,
-            sim_seed=5,
-            request_timeout_s=1.0,
-        )
-    )
-    await service.start()
-    yield service
-    await service.stop()
+    async with simulated_app(seed=5, sources=SOURCES, interval_s=INTERVAL_S) as service:
+        yield service
 
 
 @pytest.fixture
