@@ -59,7 +59,6 @@ class BusConnection:
         self.kv: KeyValue | None = None
         self.epoch = 0
         self._connected = asyncio.Event()
-        self._changed = asyncio.Event()
         self._closing = False
         self._last_error: str | None = None
 
@@ -70,18 +69,12 @@ class BusConnection:
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
-    async def wait_changed(self) -> None:
-        """Until the connection is lost or (re)made."""
-        await self._changed.wait()
-
     def _set(self, connected: bool) -> None:
         if connected:
             self.epoch += 1
             self._connected.set()
         else:
             self._connected.clear()
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
 
     async def run(self) -> None:
         """Connect (retrying until NATS answers) and open the bucket; then nats-py keeps it."""
