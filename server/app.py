@@ -552,9 +552,9 @@ class App:
         if self.recorder is not None:  # pollers are stopped: the open minute is final; flush it
             await self.recorder.stop()
         self.readings.close()
-        self.hub.close()
+        self.hub.close()  # every watch stream ends
         if self._grpc is not None:
-            await self._grpc.stop(self.config.shutdown_grace_s)
+            await self._stop_grpc(self._grpc)
         if self._rest is not None:
             await self._rest.cleanup()
         if self._session is not None:
@@ -563,3 +563,16 @@ class App:
             await self.sim.stop()
         await self._close_bus_and_reader()
         log.info("oi-server stopped")
+
+    async def _stop_grpc(self, server: grpc.aio.Server) -> None:
+        """Stop gRPC within the shutdown grace, once the watch streams have sent their final
+        status (``OpenInterestService.watches_finished`` says why that comes first)."""
+        grace = self.config.shutdown_grace_s
+        started = time.monotonic()
+        unfinished = await self.service.watches_finished(grace)  # set up with the server
+        if unfinished:
+            log.warning(
+                "watch streams not ended within the shutdown grace; gRPC cancels them",
+                extra={"streams": unfinished, "grace_s": grace},
+            )
+        await server.stop(max(0.0, grace - (time.monotonic() - started)))

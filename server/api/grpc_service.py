@@ -12,6 +12,7 @@ control, newer versions simply replace each other; when it wakes it sends the ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -124,6 +125,39 @@ class OpenInterestService:
         self._history = history if history is not None else HistoryAccess()
         self._max_watch_streams = max_watch_streams
         self.watch_streams = 0
+        self._unfinished_watches = 0  # watch calls whose final status gRPC has not yet sent
+        self._watches_finished = asyncio.Event()
+        self._watches_finished.set()
+
+    @property
+    def unfinished_watches(self) -> int:
+        return self._unfinished_watches
+
+    async def watches_finished(self, timeout_s: float) -> int:
+        """Wait (at most ``timeout_s``) until every watch call has sent its final status; returns
+        how many had not.
+
+        Shutdown ends the watch streams (the hub closes) and waits here before gRPC's own shutdown
+        starts, because of how gRPC core closes a connection: once it has sent GOAWAY, it closes
+        the connection as soon as the connection's last stream is over, and a stream's status
+        written at that moment could be cut off (a reset, data not yet sent discarded): the client
+        then sees UNAVAILABLE instead of the clean end. Statuses sent before GOAWAY come ahead of
+        its PING in the byte stream, so by the time the client acknowledges the PING and the
+        connection closes, it has read them."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._watches_finished.wait(), timeout_s)
+        return self._unfinished_watches
+
+    def _watch_started(self, context: grpc.aio.ServicerContext) -> None:
+        self._unfinished_watches += 1
+        self._watches_finished.clear()
+        context.add_done_callback(self._watch_done)
+
+    def _watch_done(self, _context: grpc.aio.ServicerContext) -> None:
+        """gRPC calls this once the call is over: its status sent, or the client gone."""
+        self._unfinished_watches -= 1
+        if self._unfinished_watches == 0:
+            self._watches_finished.set()
 
     async def list_sources(self, raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         await decoded(pb.ListSourcesRequest, raw, context)
@@ -261,6 +295,7 @@ class OpenInterestService:
                 f"too many watch streams ({self._max_watch_streams} open); retry later",
             )
         self.watch_streams += 1
+        self._watch_started(context)
         try:
             version, prepared = self._hub.version, self._hub.latest
             last_sent: bytes | None = None

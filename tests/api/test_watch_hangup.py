@@ -112,6 +112,10 @@ class GoneCall:
         self.report_after_s = report_after_s
         self.writes = 0
 
+    def add_done_callback(self, callback: Callable[[GoneCall], None]) -> None:
+        """Core's end of the call (the one grpc.aio reports) is what the task's cancellation
+        stands for here; the watch bookkeeping's callback is not needed."""
+
     async def write(self, message: bytes) -> None:
         self.writes += 1
         task = asyncio.current_task()
