@@ -146,12 +146,13 @@ def group_cells(found: Found, group: str) -> tuple[str, ...]:
         if group == "fast"
         else f"{len(found.slow)} paced by their budget"
     )
+    figures = ("n/a",) * 3  # no change seen (quick mode's short windows for the paced sources)
+    if delays:
+        figures = (fmt_ms(percentile(delays, 0.5)), fmt_ms(percentile(delays, 0.99)), fmt_ms(max(delays)))
     return (
         label,
         f"{found.trials} × {len(found.fast if group == 'fast' else found.slow)}",
-        fmt_ms(percentile(delays, 0.5)),
-        fmt_ms(percentile(delays, 0.99)),
-        fmt_ms(max(delays)) if delays else "n/a",
+        *figures,
         str(found.missed[group]),
     )
 

@@ -1,4 +1,4 @@
-"""Section 7 of ``make bench``: the history stores at full scale (issue 13), SQLite and PostgreSQL.
+"""Section 8 of ``make bench``: the history stores at full scale (issue 13), SQLite and PostgreSQL.
 
 Each store is filled and measured by ``bench.history_store.measure`` (its docstring says how):
 what one recorded minute costs to write, the two heavy reads' p50/p99 on a store holding 30 days,
