@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import os
@@ -239,12 +240,18 @@ class Child:
         return document
 
 
+@functools.cache
+def scratch() -> tempfile.TemporaryDirectory[str]:
+    """One folder for everything this run's children write, removed when the run exits."""
+    return tempfile.TemporaryDirectory(prefix="oi-bench-")
+
+
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("GRPC_VERBOSITY", "ERROR")
     # a served process records history into --data-dir: a folder of its own, never the checkout
-    env.setdefault("OI_DATA_DIR", tempfile.mkdtemp(prefix="oi-bench-"))
+    env.setdefault("OI_DATA_DIR", tempfile.mkdtemp(prefix="data-", dir=scratch().name))
     return env
 
 
