@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Final
 
 from server.history.model import HistoryStore
-from server.history.postgres import PostgresStore
 from server.history.sqlite import SqliteStore
 
 DEFAULT_FILE: Final = "history.sqlite3"
@@ -35,5 +34,8 @@ def open_store(spec: str, data_dir: Path) -> HistoryStore | None:
             raise ValueError(f"--history {spec!r}: name a file, e.g. sqlite:///data/history.sqlite3")
         return SqliteStore(Path(path))
     if text.startswith(POSTGRES_PREFIXES):
+        # imported here, for users of PostgreSQL only: psycopg and its pool take ~50 ms to import
+        from server.history.postgres import PostgresStore  # noqa: PLC0415
+
         return PostgresStore(text)
     raise ValueError(f"--history {spec!r}: expected sqlite:///PATH, postgresql://USER@HOST:PORT/DB or none")

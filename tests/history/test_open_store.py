@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,8 @@ import pytest
 from server.history.postgres import PostgresStore
 from server.history.sqlite import SqliteStore
 from server.history.stores import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_default_is_a_file_under_the_data_dir() -> None:
@@ -60,3 +64,17 @@ def test_a_bad_spec_names_itself(spec: str) -> None:
 def test_a_bad_schema_name_is_refused() -> None:
     with pytest.raises(ValueError, match="schema"):
         PostgresStore("postgresql://127.0.0.1/test", schema="Robert'); DROP TABLE")
+
+
+def test_psycopg_is_imported_only_for_a_postgresql_store() -> None:
+    # ~50 ms of every start-up otherwise, for users who never name PostgreSQL
+    check = (
+        "import sys, pathlib; import server.cli, server.app; from server.history.stores import open_store\n"
+        "here = pathlib.Path('.')\n"
+        "open_store('', here); open_store('none', here); print('psycopg' in sys.modules)\n"
+        "open_store('postgresql://127.0.0.1/test', here); print('psycopg' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.split() == ["False", "True"]
