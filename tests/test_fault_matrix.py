@@ -154,12 +154,20 @@ async def one_round(
     )
     assert all(app.readings.readings[v] is kept[v] for v in faulty), "a failed poll replaced good data"
 
-    # faulty venues go stale and leave the totals; healthy ones stay in
-    await until("faulty venues out of the totals", lambda: not set(faulty) & reporting(app), DEADLINE_S)
-    assert set(healthy) <= reporting(app)
-    views = {view.source: view for view in app.source_views()}
-    assert all(views[v].state is SourceState.STALE for v in faulty)
-    assert all(views[v].state in (SourceState.OK, SourceState.DEGRADED) for v in healthy)
+    # faulty venues go stale and leave the totals; healthy ones stay in. One condition, waited
+    # for: a loaded machine can hold a healthy venue's poll past its staleness for a moment (seen
+    # beside a CPU hog), which is the service being honest, not a fault leaking across venues
+    def settled() -> bool:
+        states = {view.source: view.state for view in app.source_views()}
+        shown = reporting(app)
+        return (
+            not set(faulty) & shown
+            and set(healthy) <= shown
+            and all(states[v] is SourceState.STALE for v in faulty)
+            and all(states[v] in (SourceState.OK, SourceState.DEGRADED) for v in healthy)
+        )
+
+    await until("faulty venues out of the totals, healthy ones in", settled, DEADLINE_S)
     for row in app.hub.latest.rows:  # totals are the sum of what is listed, to the cent
         assert row.total_cents == sum(e.oi_usd_cents for e in row.exchanges)
     await front_doors_answer(app, session, stub)
@@ -183,5 +191,10 @@ async def test_fault(app: App, fault_name: str) -> None:
         grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}") as channel,
     ):
         stub = pb_grpc.OpenInterestServiceStub(channel)
-        for half in HALVES:
-            await one_round(app, session, stub, fault, expected, half)
+        try:
+            for half in HALVES:
+                await one_round(app, session, stub, fault, expected, half)
+        finally:  # a failed round must not leave its faults on for the next test of the module
+            assert app.sim is not None
+            async with session.delete(f"{app.sim.control_url}/faults") as response:
+                assert response.status == 200
