@@ -426,6 +426,8 @@ class SignalBook:
         # next window comparing the same set reuses it.
         usd_over, coins_over, priced_over = bit - 1, with_coins, with_price
         total_usd = total.total_oi_usd
+        coverage, coins_coverage = _share(usd_now, total_usd), _share(coins_usd, total_usd)
+        price_now = _price(px_now, w_now)
         funding: float | None = None  # worked out once a window's OI is up beyond its band
         funding_known = False
         threshold = self.settings.crowding_threshold
@@ -452,16 +454,18 @@ class SignalBook:
                 )
             if compared != usd_over:
                 usd_over, usd_now = compared, _usd_over(current, compared)
+                coverage = _share(usd_now, total_usd)
             if coins != coins_over:
                 coins_over, (coins_now, coins_usd) = coins, _coins_over(current, coins)
+                coins_coverage = _share(coins_usd, total_usd)
             if priced != priced_over:
                 priced_over, (px_now, w_now) = priced, _priced_over(current, priced)
+                price_now = _price(px_now, w_now)
             if usd_then <= 0 or usd_now <= 0:
                 continue
             # pct(), inlined
             oi_pct = 100.0 * (coins_now / coins_then - 1.0) if coins and coins_then > 0 else None
             price_then = px_then / w_then if w_then > 0 else None
-            price_now = px_now / w_now if w_now > 0 else None
             price_pct = None
             if price_now is not None and price_then:
                 price_pct = 100.0 * (price_now / price_then - 1.0)
@@ -488,8 +492,8 @@ class SignalBook:
                     price_usd=(price_then, price_now)
                     if price_pct is not None and price_then and price_now
                     else None,
-                    coverage=usd_now / total_usd if total_usd > 0 else 0.0,
-                    coins_coverage=coins_usd / total_usd if total_usd > 0 else 0.0,
+                    coverage=coverage,
+                    coins_coverage=coins_coverage,
                     sources=compared.bit_count(),
                 )
             )
@@ -533,6 +537,16 @@ def _count(state: _Symbol, counted: Sequence[Series]) -> None:
     state.lanes = [[one.cursors[index] for one in state.current] for index in range(len(state.lanes))]
     state.pasts = [None] * len(state.lanes)
     state.due = [-NEVER] * len(state.lanes)
+
+
+def _share(usd: float, total_usd: float) -> float:
+    """A part's share of the symbol's current total (0 where the total is not positive)."""
+    return usd / total_usd if total_usd > 0 else 0.0
+
+
+def _price(px: float, usd: float) -> float | None:
+    """The OI-weighted price from Σ price × USD and Σ USD (None where nothing is priced)."""
+    return px / usd if usd > 0 else None
 
 
 def _usd_over(current: Sequence[Series], bits: int) -> float:
