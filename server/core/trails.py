@@ -18,10 +18,13 @@ from which instant on any of them can change (a cursor can move, a value leaves 
 a value not yet reached is reached): until then the sums stand, and the window's past side costs
 nothing. A cursor with no sample after its own can only move once a value is pushed (``wake``).
 
-Every snapshot pushes each fresh source's reading and moves the short windows' cursors, so these
-loops run ~17,000 times a snapshot at full scale (bench/signals.py): they work on offsets into
-the arrays (index × ``STRIDE``), keep the trail's last two sample times beside the array, and
-leave a value's end of tolerance out of the per-cursor work (it is the oldest one's, found once).
+Cost: when every source has a new reading, a full-scale snapshot pushes ~4,800 readings and
+moves ~15,000-24,000 cursors (bench/signals.py), so these loops are written for the
+interpreter: cursors hold offsets into the arrays (index × ``STRIDE``), a trail keeps its last
+two sample times beside its array (the thinning reads no sample), ``pasts`` records the
+exceptions only as bits (a value missing, without coins, without a price) and finds when the
+oldest value leaves the tolerance once, not per cursor, and a seeded cursor's search is a
+``bisect`` in C over a strided view of the times.
 """
 
 from __future__ import annotations
