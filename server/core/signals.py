@@ -68,6 +68,7 @@ DEFAULT_CROWDING_THRESHOLD: Final = 0.0005
 TOLERANCE_POLLS: Final = 1.5
 TOLERANCE_SHARE: Final = 0.02
 SWEEP_MS: Final = 10 * MINUTE_MS  # how often series no longer counted are looked for
+NAN: Final = math.nan
 
 
 class Signal(StrEnum):
@@ -119,9 +120,11 @@ def point_of(figure: VenueFigure) -> Point:
     return Point(t=figure.updated_at_ms, coins=figure.oi_base, usd=figure.oi_usd, price=price)
 
 
-class Change(msgspec.Struct, frozen=True, kw_only=True):
+class Change(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One window's answer for one symbol, with what explains it (a msgspec Struct: one is made
-    per window of every symbol a reading touches, ~10x cheaper than a frozen dataclass)."""
+    per window of every symbol a reading touches, ~10x cheaper than a frozen dataclass; untracked
+    by the cyclic GC, as it holds numbers, strings and tuples of numbers only, so it can be in
+    no cycle)."""
 
     window: str
     oi_pct: float | None  # coins; None when no compared source counts coins
@@ -149,14 +152,23 @@ def pct(now: float, then: float) -> float:
     return 100.0 * (now / then - 1.0)
 
 
+# The members as plain names: an enum attribute costs ~60 ns in Python 3.11, and ``label`` runs
+# for every window of every symbol a reading touches.
+_NEUTRAL: Final = Signal.NEUTRAL
+_NEW_LONGS: Final = Signal.NEW_LONGS
+_NEW_SHORTS: Final = Signal.NEW_SHORTS
+_SHORT_COVERING: Final = Signal.SHORT_COVERING
+_LONG_LIQUIDATION: Final = Signal.LONG_LIQUIDATION
+
+
 def label(oi_move: float, price_move: float | None, oi_band: float, price_band: float) -> Signal:
     """The quadrant, with a move whose size is at most the band taken as flat (so a move of
     exactly the band is flat: "beyond the band" means strictly larger)."""
     if price_move is None or abs(oi_move) <= oi_band or abs(price_move) <= price_band:
-        return Signal.NEUTRAL
+        return _NEUTRAL
     if oi_move > 0:
-        return Signal.NEW_LONGS if price_move > 0 else Signal.NEW_SHORTS
-    return Signal.SHORT_COVERING if price_move > 0 else Signal.LONG_LIQUIDATION
+        return _NEW_LONGS if price_move > 0 else _NEW_SHORTS
+    return _SHORT_COVERING if price_move > 0 else _LONG_LIQUIDATION
 
 
 def crowding(oi_move: float, oi_band: float, funding_8h: float | None, threshold: float) -> Crowding | None:
@@ -260,7 +272,6 @@ def point_row(point: Point) -> array[float]:
 
 
 Changes = tuple[Change, ...]  # ordered as WINDOWS; absent windows left out
-_NowSums = tuple[float, float, float, float, float]  # Σ usd, coins, their usd, price × usd, priced usd
 
 
 class _Symbol:
@@ -366,12 +377,14 @@ class SignalBook:
                 one = series.get(figure.source) or self._add(state, figure.source)
                 if one.figure is not figure:
                     one.figure = figure
-                    sums = figure.sums
-                    coins = math.nan if figure.oi_base is None else figure.oi_base
+                    coins = figure.oi_base
                     usd = figure.oi_usd
-                    priced = sums.priced_usd
-                    px = sums.price_x_usd / priced * usd if priced > 0 else math.nan
-                    one.push(array("d", (figure.updated_at_ms, coins, usd, px)), True)
+                    sums = figure.sums
+                    px = sums.price_x_usd / sums.priced_usd * usd if sums.priced_usd > 0 else None
+                    one.now = (usd, coins, px)
+                    coins_or_nan = NAN if coins is None else coins
+                    px_or_nan = NAN if px is None else px
+                    one.push(array("d", (figure.updated_at_ms, coins_or_nan, usd, px_or_nan)), True)
                     pushed = True
                 if not one.counted:
                     same = False
@@ -391,33 +404,33 @@ class SignalBook:
         """Every window of one symbol: the current side summed once, each window's past side
         reused until it can have changed (the same arithmetic as ``compare``, inlined: this runs
         for every symbol a reading touched, see bench/signals.py)."""
-        funding: float | None = None  # worked out once a window's OI is up beyond its band
-        funding_known = False
-        total_usd = total.total_oi_usd
-        settings = self.settings
         current = state.current
-        usd_now = coins_now = coins_usd = px_now = priced_now = 0.0
+        usd_now = coins_now = coins_usd = px_now = w_now = 0.0
         with_coins = with_price = 0
         bit = 1
-        for one in current:  # each source's current figure (the one its last push came from)
-            figure = one.figure
-            usd = figure.oi_usd
+        for one in current:  # each source's current values (those of its last push), by source
+            usd, coins, px = one.now
             usd_now += usd
-            coins = figure.oi_base
             if coins is not None:
                 with_coins |= bit
                 coins_now += coins
                 coins_usd += usd
-            sums = figure.sums
-            if sums.priced_usd > 0:
+            if px is not None:
                 with_price |= bit
-                px_now += sums.price_x_usd / sums.priced_usd * usd
-                priced_now += usd
+                px_now += px
+                w_now += usd
             bit <<= 1
-        everyone = bit - 1
-        full = (usd_now, coins_now, coins_usd, px_now, priced_now)
-        masked: tuple[int, int, int, _NowSums] | None = None  # the last current side over fewer sources
-        threshold = settings.crowding_threshold
+        # Each current sum is over one set of sources (bits): USD over the compared ones, coins
+        # over those counting coins at both ends, prices over those priced at both ends. Every
+        # current source at first; a window comparing another set sums that part again, and the
+        # next window comparing the same set reuses it.
+        usd_over, coins_over, priced_over = bit - 1, with_coins, with_price
+        total_usd = total.total_oi_usd
+        coverage, coins_coverage = _share(usd_now, total_usd), _share(coins_usd, total_usd)
+        price_now = _price(px_now, w_now)
+        funding: float | None = None  # worked out once a window's OI is up beyond its band
+        funding_known = False
+        threshold = self.settings.crowding_threshold
         answers: list[Change] = []
         wake = False
         due = state.due
@@ -427,32 +440,36 @@ class SignalBook:
             past = found[index]
             if past is None or instant >= due[index]:
                 past = found[index] = pasts(state.lanes[index], instant, tolerance)
-                due[index] = past.due
-            wake = wake or past.wake
-            compared = past.compared
+                due[index] = past[0]
+            _, woke, compared, coins, priced, usd_then, coins_then, px_then, w_then, oldest = past
+            if woke:
+                wake = True
             if not compared:
                 continue
-            coins, priced = past.coins, past.priced
-            usd_then, coins_then, px_then, w_then = past.usd_sum, past.coins_sum, past.px_sum, past.priced_usd
             if coins & ~with_coins or priced & ~with_price:  # compared only where both ends have it
                 coins &= with_coins
                 priced &= with_price
                 usd_then, coins_then, px_then, w_then = masked_pasts(
                     state.lanes[index], compared, coins, priced
                 )
-            if compared == everyone and coins == with_coins and priced == with_price:
-                usd_now, coins_now, coins_usd, px_now, w_now = full
-            else:
-                if masked is None or masked[:3] != (compared, coins, priced):
-                    masked = (compared, coins, priced, _now_sums(current, compared, coins, priced))
-                usd_now, coins_now, coins_usd, px_now, w_now = masked[3]
+            if compared != usd_over:
+                usd_over, usd_now = compared, _usd_over(current, compared)
+                coverage = _share(usd_now, total_usd)
+            if coins != coins_over:
+                coins_over, (coins_now, coins_usd) = coins, _coins_over(current, coins)
+                coins_coverage = _share(coins_usd, total_usd)
+            if priced != priced_over:
+                priced_over, (px_now, w_now) = priced, _priced_over(current, priced)
+                price_now = _price(px_now, w_now)
             if usd_then <= 0 or usd_now <= 0:
                 continue
-            oi_pct = pct(coins_now, coins_then) if coins and coins_then > 0 else None
+            # pct(), inlined
+            oi_pct = 100.0 * (coins_now / coins_then - 1.0) if coins and coins_then > 0 else None
             price_then = px_then / w_then if w_then > 0 else None
-            price_now = px_now / w_now if w_now > 0 else None
-            price_pct = pct(price_now, price_then) if price_now is not None and price_then else None
-            oi_usd_pct = pct(usd_now, usd_then)
+            price_pct = None
+            if price_now is not None and price_then:
+                price_pct = 100.0 * (price_now / price_then - 1.0)
+            oi_usd_pct = 100.0 * (usd_now / usd_then - 1.0)
             oi_move = oi_usd_pct if oi_pct is None else oi_pct
             crowded = None
             if oi_move > oi_band:
@@ -469,14 +486,14 @@ class SignalBook:
                     crowding=crowded,
                     now_ms=now_ms,
                     then_ms=instant,
-                    oldest_ms=int(past.oldest),
+                    oldest_ms=int(oldest),
                     oi_coins=(coins_then, coins_now) if oi_pct is not None else None,
                     oi_usd=(usd_then, usd_now),
                     price_usd=(price_then, price_now)
                     if price_pct is not None and price_then and price_now
                     else None,
-                    coverage=usd_now / total_usd if total_usd > 0 else 0.0,
-                    coins_coverage=coins_usd / total_usd if total_usd > 0 else 0.0,
+                    coverage=coverage,
+                    coins_coverage=coins_coverage,
                     sources=compared.bit_count(),
                 )
             )
@@ -522,21 +539,50 @@ def _count(state: _Symbol, counted: Sequence[Series]) -> None:
     state.due = [-NEVER] * len(state.lanes)
 
 
-def _now_sums(current: Sequence[Series], compared: int, coins: int, priced: int) -> _NowSums:
-    """The current side over given bits (where it is not every current source)."""
-    usd_now = coins_now = coins_usd = px_now = priced_now = 0.0
+def _share(usd: float, total_usd: float) -> float:
+    """A part's share of the symbol's current total (0 where the total is not positive)."""
+    return usd / total_usd if total_usd > 0 else 0.0
+
+
+def _price(px: float, usd: float) -> float | None:
+    """The OI-weighted price from Σ price × USD and Σ USD (None where nothing is priced)."""
+    return px / usd if usd > 0 else None
+
+
+def _usd_over(current: Sequence[Series], bits: int) -> float:
+    """Σ current USD over some of the current sources (bit i: the i-th), in their order."""
+    usd_now = 0.0
     bit = 1
     for one in current:
-        if compared & bit:
-            figure = one.figure
-            usd = figure.oi_usd
-            usd_now += usd
-            held = figure.oi_base
-            if coins & bit and held is not None:  # (the bit says it is)
-                coins_now += held
-                coins_usd += usd
-            if priced & bit:
-                px_now += figure.sums.price_x_usd / figure.sums.priced_usd * usd
-                priced_now += usd
+        if bits & bit:
+            usd_now += one.now[0]
         bit <<= 1
-    return usd_now, coins_now, coins_usd, px_now, priced_now
+    return usd_now
+
+
+def _coins_over(current: Sequence[Series], bits: int) -> tuple[float, float]:
+    """Σ current coins and Σ their USD over some of the current sources (all counting coins)."""
+    coins_now = coins_usd = 0.0
+    bit = 1
+    for one in current:
+        if bits & bit:
+            usd, coins, _ = one.now
+            if coins is not None:  # (the bit says it is)
+                coins_now += coins
+                coins_usd += usd
+        bit <<= 1
+    return coins_now, coins_usd
+
+
+def _priced_over(current: Sequence[Series], bits: int) -> tuple[float, float]:
+    """Σ current price × USD and Σ their USD over some of the current sources (all priced)."""
+    px_now = w_now = 0.0
+    bit = 1
+    for one in current:
+        if bits & bit:
+            usd, _, px = one.now
+            if px is not None:  # (the bit says it is)
+                px_now += px
+                w_now += usd
+        bit <<= 1
+    return px_now, w_now
