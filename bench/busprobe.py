@@ -1,10 +1,12 @@
-"""An api replica run in this process, so it can be timed from inside: ``python -m bench.busprobe ARGS``.
+"""An ``oi-server`` run in this process, so it can be timed from inside: ``python -m bench.busprobe ARGS``.
 
-ARGS are ``oi-server``'s own flags (``--role api --bus nats://… --bus-bucket X …``): the replica is
-the service's ``App``, built from them as the CLI builds it. Nothing in the server is changed or
-hooked; the probe only watches the replica's hub from a coroutine of the same event loop.
+ARGS are ``oi-server``'s own flags (``--role api --bus nats://… --bus-bucket X …``, or a
+``--role all`` that polls): the server is the service's ``App``, built from them as the CLI builds
+it, its start-up heap frozen as ``oi-server`` freezes it. Nothing in the server is changed; the
+probe watches the hub from a coroutine of the same event loop and wraps the hub's ``publish`` to
+note when each snapshot is published (a dictionary entry per publication).
 
-It prints one JSON line when the replica is ready (``/readyz`` would answer 200)::
+It prints one JSON line when the server is ready (``/readyz`` would answer 200)::
 
     {"main_at": unix s, "main_cpu_s": s, "start_s": App.start, "ready_s": App.start → ready,
      "ready_cpu_s": s, "symbols": n, "grpc_port": p, "http_port": p}
@@ -13,30 +15,44 @@ It prints one JSON line when the replica is ready (``/readyz`` would answer 200)
 spawn and imports from the start itself; ``main_cpu_s`` is the CPU they took, ``ready_cpu_s`` the
 CPU from there to ready. Then it obeys commands on stdin, one per line:
 
-- ``lag SECONDS``: for that long, per snapshot the replica builds from a bus version, the bus lag
-  ``wake - published_at_ms``: the collector's publish instant (in the ``snapshot`` record) to the
-  moment the rebuilt snapshot is in the hub, prepared and served (decoding the readings the record
-  counts, aggregating them and preparing the response bodies all included). Answers
-  ``{"lag_s": [...], "arrival_s": [...] (publish → the record received, as oi_bus_lag_seconds
-  observes it, before the build), "cpu_s": this process's CPU over the window, "seconds": window,
-  "histogram": [[le, cumulative count], ...]}``, the last being the replica's own
-  ``oi_bus_lag_seconds`` over the window (observed when the record arrives, before the build)
+- ``lag SECONDS`` (a replica): for that long, per snapshot the replica builds from a bus version,
+  the bus lag ``wake - published_at_ms``: the collector's publish instant (in the ``snapshot``
+  record) to the moment the rebuilt snapshot is in the hub, prepared and served (decoding the
+  readings the record counts, aggregating them and preparing the response bodies all included).
+  Answers ``{"lag_s": [...], "arrival_s": [...] (publish → the record received, as
+  oi_bus_lag_seconds observes it, before the build), "cpu_s": this process's CPU over the window,
+  "seconds": window, "histogram": [[le, cumulative count], ...]}``, the last being the replica's
+  own ``oi_bus_lag_seconds`` over the window (observed when the record arrives, before the build)
   with its ``histogram_sum_s``, and ``gc_full_s``: each full garbage collection's [wall, CPU] s.
-- ``held``: ``{"sources": n, "markets": n, "symbols": n}``, what the replica holds now.
+- ``held`` (a replica): ``{"sources": n, "markets": n, "symbols": n}``, what it holds now.
+- ``memory``: ``{"rss": bytes, "held": bytes or null}``: the resident size, and the bytes the
+  process's allocators hand out now (``held_bytes``; null where glibc's ``mallinfo2`` is missing).
+- ``published``: ``{"published": {"<timestamp ms>": unix ms}}``: for each snapshot published to
+  the hub since the last ``published``, keyed by the timestamp its messages carry (its build
+  instant: the collector's, for a replica), the wall-clock instant this process published it,
+  the moment every watch stream is woken to send it. Then forgets them.
 
-It stops the replica and exits at stdin EOF.
+It stops the server and exits at stdin EOF.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
+import os
+import re
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from typing import Final
+
+import psutil
 
 from bench.common import emit, stdin_lines
+from server.api.convert import PreparedSnapshot
 from server.app import App
 from server.cli import settle_heap
 from server.config import parse_config
@@ -122,6 +138,79 @@ async def sample_lag(app: App, seconds: float) -> dict[str, object]:
     }
 
 
+class Publications:
+    """The instant each snapshot reaches the hub, by the timestamp its messages carry.
+
+    Wraps ``hub.publish`` (the app looks it up at every call, so the wrapper sees every
+    publication): one clock read and one dictionary entry each. A timestamp published twice
+    (never, in practice: build instants are milliseconds apart) keeps its first instant."""
+
+    def __init__(self, app: App) -> None:
+        self.at_ms: dict[int, float] = {}
+        publish = app.hub.publish
+
+        def timed(value: PreparedSnapshot) -> int:
+            version = publish(value)
+            self.at_ms.setdefault(value.timestamp_ms, wall_ms())
+            return version
+
+        app.hub.publish = timed  # type: ignore[method-assign]
+
+    def take(self) -> dict[str, object]:
+        """The instants noted since the last call, then forgets them."""
+        found, self.at_ms = self.at_ms, {}
+        return {"published": {str(stamp): at for stamp, at in found.items()}}
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [  # glibc's struct mallinfo2, in order
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+PYMALLOC_IN_USE: Final = re.compile(rb"# bytes in allocated blocks\s*=\s*([\d,]+)")
+
+
+def held_bytes() -> int | None:
+    """What the process's allocators hand out now: glibc's heap in use (``mallinfo2``: blocks
+    in use plus mmapped ones: gRPC core's buffers, Python's larger objects) plus the blocks of
+    Python's small-object allocator in use (``sys._debugmallocstats``, which writes to the C
+    stderr: caught in a file for the moment). Unlike the resident size, this does not depend on
+    how much free heap earlier work left behind for new allocations to reuse. None without
+    glibc's ``mallinfo2`` (2.33+). Takes a few milliseconds (it walks Python's arenas)."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except AttributeError:
+        return None
+    mallinfo2.restype = _MallInfo2
+    heap = mallinfo2()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        caught.seek(0)
+        found = PYMALLOC_IN_USE.search(caught.read())
+    if found is None:  # Python built without its small-object allocator
+        return None
+    return int(heap.uordblks + heap.hblkhd) + int(found.group(1).replace(b",", b""))
+
+
 def held(app: App) -> dict[str, object]:
     """What the replica holds: sources, their markets, and the symbols served."""
     assert app.follower is not None
@@ -136,6 +225,7 @@ def held(app: App) -> dict[str, object]:
 async def run(argv: Sequence[str], main_at: float) -> None:
     main_cpu_s = time.process_time()  # the interpreter's start and the imports
     app = App(parse_config(argv))
+    publications = Publications(app)
     began = time.perf_counter()
     await app.start()
     settle_heap()  # as oi-server does
@@ -161,6 +251,10 @@ async def run(argv: Sequence[str], main_at: float) -> None:
                 emit(await sample_lag(app, float(words[1])))
             elif words[:1] == ["held"]:
                 emit(held(app))
+            elif words[:1] == ["memory"]:
+                emit({"rss": psutil.Process().memory_info().rss, "held": held_bytes()})
+            elif words[:1] == ["published"]:
+                emit(publications.take())
     finally:
         await app.stop()
 

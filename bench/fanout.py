@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -55,9 +55,15 @@ class FanoutRun:
     delivered: Figure = field(default_factory=Figure)
     p50: Figure = field(default_factory=Figure)
     p99: Figure = field(default_factory=Figure)
+    # from the serving process's own publish instant, where it says when (``watch_figures``)
+    fanout_p50: Figure = field(default_factory=Figure)
+    fanout_p99: Figure = field(default_factory=Figure)
+    untimed: int = 0  # publications received whose publish instant the server did not say
     publications: int = 0
+    cpu_s: float = 0.0  # the server process's CPU over the publishing window and stragglers
     cpu_per_publication_s: float = 0.0
     rss_per_stream: float = 0.0
+    held_per_stream: Figure = field(default_factory=Figure)  # allocators' bytes in use, where told
     errors: dict[str, int] = field(default_factory=dict)
 
 
@@ -84,11 +90,20 @@ async def watch_figures(
     publish: Callable[[], Awaitable[Published]],
     *,
     stragglers_s: float,
+    published_at: Callable[[], Awaitable[Mapping[int, float]]] | None = None,
+    held: Callable[[], Awaitable[int | None]] | None = None,
 ) -> None:
     """Open ``result.streams`` all-symbols streams on ``target`` (host:port) from a watchers
     process, let ``publish`` run, and fill ``result``: delivered fraction and delays per
-    publication, the server process's CPU per publication and its RSS growth per stream."""
+    publication, the server process's CPU per publication and its RSS growth per stream.
+
+    ``published_at``, when given, says when the server published each snapshot (its message
+    timestamp → unix ms, same clock): the fan-out delays then run from that instant, not from the
+    timestamp (which is when the snapshot was built, wherever that was). ``held``, when given,
+    says how many bytes the server's allocators hand out (None: it cannot tell): read beside the
+    RSS, before the first stream and after the last, it gives the memory the streams hold."""
     process = psutil.Process(pid)
+    held_before = await held() if held is not None else None
     rss_before = process.memory_info().rss
     args = ("--target", target, "--streams", str(result.streams), "--per-channel", str(PER_CHANNEL))
     async with child("bench.watchers", *args, cpu=LOAD_CPU) as watchers:
@@ -101,24 +116,38 @@ async def watch_figures(
         await watchers.send("collect")  # forget the first messages
         await watchers.read(60)
         result.rss_per_stream = (process.memory_info().rss - rss_before) / result.streams
+        if held is not None and held_before is not None:
+            held_after = await held()
+            if held_after is not None:
+                result.held_per_stream.add((held_after - held_before) / result.streams)
         cpu_before = _process_cpu_s(process)
         published = await publish()
         await asyncio.sleep(stragglers_s)  # the last publication's stragglers
         cpu = _process_cpu_s(process) - cpu_before
         await watchers.send("collect")
         collected = await watchers.read(120)
+        instants = await published_at() if published_at is not None else {}
         delays = collected["delays"]
         assert isinstance(delays, dict)
         stamps = sorted((int(stamp), values) for stamp, values in delays.items())
         received = [(stamp, values) for stamp, values in stamps if stamp >= published.from_ms]
         count = published.count if published.count is not None else len(received)
         result.publications = count
+        result.cpu_s = cpu
         result.cpu_per_publication_s = cpu / count if count else float("nan")
-        kept = [values for stamp, values in received if stamp <= published.to_ms]
-        for values in kept:
+        kept = [(stamp, values) for stamp, values in received if stamp <= published.to_ms]
+        for stamp, values in kept:
             result.delivered.add(len(values) / result.streams)
             result.p50.add(percentile(values, 0.5))
             result.p99.add(percentile(values, 0.99))
+            if published_at is None:
+                continue
+            if stamp not in instants:
+                result.untimed += 1
+                continue
+            inside_s = (instants[stamp] - stamp) / 1000  # built → published, inside the server
+            result.fanout_p50.add(percentile(values, 0.5) - inside_s)
+            result.fanout_p99.add(percentile(values, 0.99) - inside_s)
         if published.count is not None:
             for _ in range(published.count - len(kept)):  # a publication nobody received
                 result.delivered.add(0.0)
@@ -128,6 +157,26 @@ async def watch_figures(
         await watchers.send("close")
         with contextlib.suppress(TimeoutError, RuntimeError):
             await watchers.read(30)
+
+
+def pooled(runs: Sequence[FanoutRun]) -> FanoutRun:
+    """One server's rounds as one run: every round's publications and memory held per stream, the
+    fewest streams any round opened, CPU per publication over all rounds, and the first round's
+    RSS per stream (later rounds' streams reuse memory the earlier ones gave back to the
+    allocator, not to the system)."""
+    first = runs[0]
+    found = FanoutRun(first.impl, first.streams, opened=min(run.opened for run in runs))
+    for run in runs:
+        for figure in ("delivered", "p50", "p99", "fanout_p50", "fanout_p99", "held_per_stream"):
+            getattr(found, figure).values.extend(getattr(run, figure).values)
+        found.untimed += run.untimed
+        found.publications += run.publications
+        found.cpu_s += run.cpu_s
+        for code, count in run.errors.items():
+            found.errors[code] = found.errors.get(code, 0) + count
+    found.cpu_per_publication_s = found.cpu_s / found.publications if found.publications else float("nan")
+    found.rss_per_stream = first.rss_per_stream
+    return found
 
 
 async def fanout_run(impl: str, streams: int, *, publications: int, interval_s: float) -> FanoutRun:
