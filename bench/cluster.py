@@ -1,7 +1,9 @@
 """Section 9, scale-out: one collector, NATS JetStream, api replicas, against ``--role all``.
 
-Every server is ``oi-server`` in its own process, as a user runs it, on the NATS at
-``OI_BENCH_NATS_URL`` (default 127.0.0.1:4222) in a bucket of this run's own, deleted afterwards.
+Every server runs in its own process, on the NATS at ``OI_BENCH_NATS_URL`` (default
+127.0.0.1:4222) in a bucket of this run's own, deleted afterwards: ``oi-server`` as a user runs it,
+or, where a figure needs an instant from inside, ``bench/busprobe.py`` (the same ``App`` from the
+same flags, its start-up heap frozen as ``oi-server`` does).
 The collector and the standalone simulator run on one core, the server under test (a replica, or
 the single process) on the other (``common.pin``), as on separate machines; the load generators
 share the collector's core. Four measurements, each against the issue's target:
@@ -22,10 +24,28 @@ share the collector's core. Four measurements, each against the issue's target:
 3. Freshness through collector, bus and replica: section 5's method (``bench/freshness.py``),
    its subscriber on a replica, its simulator inside the collector (default scale, 1 s polls).
 4. Serving: a replica and ``--role all`` (both polling/following the same standalone simulator
-   every 5 s) under section 1's unary load (all symbols, 64 in flight, rounds alternating) and
-   section 3a's watch streams (all symbols), measured in the same run; the ratio is replica/all.
-   Publications are the servers' own snapshots; a watch delay runs from the snapshot's build
-   instant (the collector's, for a replica: the bus lag is in it) to receipt.
+   every 5 s, both probes) under section 1's unary load (all symbols, 64 in flight, rounds
+   alternating) and section 3a's watch streams (all symbols; one server at a time, in windows
+   ordered all, replica, replica, all, so a drift in the shared machine's load falls on both),
+   measured in the same run; the ratio is replica/all. Publications are the servers' own
+   snapshots, and each has two delays:
+
+   - the *fan-out delay* (judged): from the instant the serving process publishes the snapshot
+     to its hub (``--role all``: once it has built and prepared it; a replica: once it has
+     rebuilt and prepared it from the bus) to each stream's receipt. The probe notes that
+     instant by the wall clock, keyed by the timestamp the messages carry, and the watchers
+     process reads the same clock. This is the replica's own watch figure, measured the same way
+     for both roles, with no change to the server, the proto or REST. The first receipt among
+     the streams would serve as a client-side proxy, but it drops the wake → first write part of
+     the fan-out and moves with the watchers process's own scheduling (it shares a core with
+     the collector and the simulator); the hub's instant is exact.
+   - the *end-to-end delay* (shown, not judged): from the snapshot's build instant (the
+     timestamp in the message: the collector's, for a replica) to receipt. A replica's carries
+     the bus lag and its rebuild, which measurement 1 times against its own target.
+
+   "Within 10 %" is judged on what the replica itself does: every publication delivered to
+   every stream, fan-out delay p50 and p99, CPU per publication and RSS per stream at most
+   1.1× ``--role all``'s, and unary requests/s at least 0.9×.
 
 Quick mode: the simulator at default scale (20 coins), 1 s polls throughout, token sizes. Without
 NATS the section says why and measures nothing.
@@ -69,7 +89,7 @@ from bench.common import (
     ratio_of,
     stop,
 )
-from bench.fanout import FanoutRun, Published, watch_figures
+from bench.fanout import FanoutRun, Published, pooled, watch_figures
 from bench.frontdoors import IN_FLIGHT, Series, Target, measure
 from bench.pollcost import start_simulator
 
@@ -80,8 +100,10 @@ READY_POLL_S: Final = 0.005
 FULL_WAIT_S: Final = 90.0  # every source polled once (Binance's per-market calls are paced: ~25 s)
 LAG_TARGET_S: Final = 0.050
 COLD_TARGET_S: Final = 1.0
-RATIO_TARGET: Final = 0.9  # "within 10 %"
-P99_RATIO_TARGET: Final = 1.1
+RATIO_TARGET: Final = 0.9  # "within 10 %": a rate at least 0.9× --role all's
+WITHIN: Final = 1.1  # "within 10 %": a delay or a cost at most 1.1× --role all's
+# watch windows, one server at a time, in an order that cancels a drift in the machine's load
+WATCH_ORDER: Final = ("all", "replica", "replica", "all")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,7 +144,7 @@ FULL: Final = Sizes(
     unary_rounds=5,
     unary_s=3.0,
     streams=1000,
-    watch_s=10.0,
+    watch_s=5.0,  # per window: two windows a server
     stragglers_s=2.0,
 )
 
@@ -465,7 +487,14 @@ class Serving:
     symbols: int = 0
 
 
-async def watch_run(impl: str, server: Server, sizes: Sizes) -> FanoutRun:
+def port_of(probe: Child, kind: str) -> int:
+    """``grpc`` or ``http``: the port a probe's server listens on."""
+    port = probe.ready[f"{kind}_port"]
+    assert isinstance(port, int), probe.ready
+    return port
+
+
+async def watch_run(impl: str, probe: Child, sizes: Sizes) -> FanoutRun:
     result = FanoutRun(impl, sizes.streams)
 
     async def publish() -> Published:  # the server's own snapshots, for the window
@@ -473,33 +502,55 @@ async def watch_run(impl: str, server: Server, sizes: Sizes) -> FanoutRun:
         await asyncio.sleep(sizes.watch_s)
         return Published(None, began, now_ms())
 
+    async def published_at() -> dict[int, float]:  # when the probe's hub published each one
+        await probe.send("published")
+        found = (await probe.read(30))["published"]
+        assert isinstance(found, dict)
+        return {int(stamp): float(at) for stamp, at in found.items()}
+
+    async def held() -> int | None:  # the bytes its allocators hand out
+        await probe.send("memory")
+        found = (await probe.read(30))["held"]
+        return None if found is None else int(found)  # type: ignore[call-overload]
+
     await watch_figures(
-        result, server.pid, f"127.0.0.1:{server.port('grpc')}", publish, stragglers_s=sizes.stragglers_s
+        result,
+        probe.pid,
+        f"127.0.0.1:{port_of(probe, 'grpc')}",
+        publish,
+        stragglers_s=sizes.stragglers_s,
+        published_at=published_at,
+        held=held,
     )
     return result
 
 
 async def measure_serving(urls: Mapping[str, str], sizes: Sizes, poll_s: float) -> Serving:
+    """Both servers run as ``bench/busprobe.py`` (``oi-server``'s ``App`` with its flags, which
+    says when its hub publishes each snapshot), on the server core, side by side."""
     found = Serving()
     venues = venue_flags(urls)
     api = ("--grpc-port", "0", "--http-port", "0", "--history", "none")
+    single_flags = (*venues, "--poll-interval", f"{poll_s:g}", *api)
     async with (
         bucket(BUS) as name,
         collector(name, poll_s, *venues),
-        oi_server(*venues, "--poll-interval", f"{poll_s:g}", *api, cpu=SERVER_CPU) as single,
-        oi_server(*replica_flags(name), cpu=SERVER_CPU) as replica,
+        child("bench.busprobe", *single_flags, cpu=SERVER_CPU, ready_timeout_s=FULL_WAIT_S) as single,
+        child("bench.busprobe", *replica_flags(name), cpu=SERVER_CPU, ready_timeout_s=FULL_WAIT_S) as replica,
         aiohttp.ClientSession() as http,
     ):
         servers = {"all": single, "replica": replica}
-        await all_polled(http, [s.port("http") for s in servers.values()], len(urls))
-        async with http.get(f"http://127.0.0.1:{replica.port('http')}/v1/open-interest") as response:
+        await all_polled(http, [port_of(s, "http") for s in servers.values()], len(urls))
+        async with http.get(f"http://127.0.0.1:{port_of(replica, 'http')}/v1/open-interest") as response:
             found.symbols = len((await response.json())["data"])
-        targets = {impl: Target(s.port("grpc"), s.pid) for impl, s in servers.items()}
+        targets = {impl: Target(port_of(s, "grpc"), s.pid) for impl, s in servers.items()}
         found.unary = await measure(
             "grpc", "", targets, rounds=sizes.unary_rounds, duration_s=sizes.unary_s, use_wrk=False
         )
-        for impl, server in servers.items():
-            found.watch[impl] = await watch_run(impl, server, sizes)
+        rounds: dict[str, list[FanoutRun]] = {impl: [] for impl in servers}
+        for impl in WATCH_ORDER:
+            rounds[impl].append(await watch_run(impl, servers[impl], sizes))
+        found.watch = {impl: pooled(runs) for impl, runs in rounds.items()}
     return found
 
 
@@ -522,7 +573,8 @@ def serving_rows(section: Section, found: Serving, sizes: Sizes, poll_s: float, 
     pair("unary p99", "p99", fmt_ms, "")
     pair("unary server CPU per request", "cpu_per_request_s", lambda s: f"{s * 1e6:.0f} µs", "")
     replica, single = watch["replica"], watch["all"]
-    streams = f"{sizes.streams:,} all-symbols streams, {sizes.watch_s:g} s"
+    windows = WATCH_ORDER.count("replica")
+    streams = f"{sizes.streams:,} all-symbols streams, {windows} windows of {sizes.watch_s:g} s a server"
     section.row(
         "watch: delivered (per publication)",
         replica.delivered.show(fmt_pct),
@@ -530,34 +582,72 @@ def serving_rows(section: Section, found: Serving, sizes: Sizes, poll_s: float, 
         "–",
         f"{streams}; publications: replica {replica.publications}, all {single.publications}",
     )
-    p99_ratio = replica.p99.median / single.p99.median
+    ratios = {
+        "fan-out delay p50": replica.fanout_p50.median / single.fanout_p50.median,
+        "fan-out delay p99": replica.fanout_p99.median / single.fanout_p99.median,
+        "CPU per publication": replica.cpu_per_publication_s / single.cpu_per_publication_s,
+        "memory per stream": replica.held_per_stream.median / single.held_per_stream.median,
+    }
+    if math.isnan(ratios["memory per stream"]):  # the allocators could not say: the RSS instead
+        del ratios["memory per stream"]
+        ratios["RSS per stream"] = replica.rss_per_stream / single.rss_per_stream
     section.row(
-        "watch delay p50: snapshot built → client",
-        replica.p50.show(fmt_ms),
-        single.p50.show(fmt_ms),
-        fmt_ratio(replica.p50.median / single.p50.median),
-        "a replica's includes the bus lag",
+        "watch fan-out delay p50: the server publishes to its hub → client",
+        replica.fanout_p50.show(fmt_ms),
+        single.fanout_p50.show(fmt_ms),
+        fmt_ratio(ratios["fan-out delay p50"]),
+        "each server's own instant (a replica: once it has rebuilt the snapshot); per publication",
     )
     section.row(
-        "watch delay p99", replica.p99.show(fmt_ms), single.p99.show(fmt_ms), fmt_ratio(p99_ratio), ""
+        "watch fan-out delay p99",
+        replica.fanout_p99.show(fmt_ms),
+        single.fanout_p99.show(fmt_ms),
+        fmt_ratio(ratios["fan-out delay p99"]),
+        "",
     )
     section.row(
         "watch: server CPU per publication",
         fmt_ms(replica.cpu_per_publication_s),
         fmt_ms(single.cpu_per_publication_s),
-        fmt_ratio(replica.cpu_per_publication_s / single.cpu_per_publication_s),
+        fmt_ratio(ratios["CPU per publication"]),
         "the process's CPU over the window (polling or following included) / publications",
+    )
+    section.row(
+        "watch: memory per stream (the allocators' bytes in use)",
+        replica.held_per_stream.show(fmt_kb),
+        single.held_per_stream.show(fmt_kb),
+        fmt_ratio(replica.held_per_stream.median / single.held_per_stream.median),
+        "glibc's heap in use + Python's small-object blocks, before the streams and with them open; "
+        "per window",
     )
     section.row(
         "watch: RSS per stream",
         fmt_kb(replica.rss_per_stream),
         fmt_kb(single.rss_per_stream),
         fmt_ratio(replica.rss_per_stream / single.rss_per_stream),
+        "the first window; not judged where the memory in use is known: the RSS grows by what "
+        "the free heap left by earlier work cannot hold (0.8-1.3× between runs of the same code)",
+    )
+    section.row(
+        "watch delay end to end p50: snapshot built → client, the bus included",
+        replica.p50.show(fmt_ms),
+        single.p50.show(fmt_ms),
+        fmt_ratio(replica.p50.median / single.p50.median),
+        "not judged against 10 %: a replica's runs from the collector's build, so it carries the "
+        "bus lag and the rebuild (their own targets above)",
+    )
+    section.row(
+        "watch delay end to end p99",
+        replica.p99.show(fmt_ms),
+        single.p99.show(fmt_ms),
+        fmt_ratio(replica.p99.median / single.p99.median),
         "",
     )
     for run in (replica, single):
         if run.errors:
             section.notes.append(f"watch on {run.impl}: stream errors {run.errors}")
+        if run.untimed:
+            section.notes.append(f"watch on {run.impl}: {run.untimed} publications without a publish instant")
     section.target(
         f"replica requests/s ≥ {RATIO_TARGET:g}× --role all's (unary, median of paired rounds)",
         judged(rps.median >= RATIO_TARGET, quick),
@@ -565,10 +655,17 @@ def serving_rows(section: Section, found: Serving, sizes: Sizes, poll_s: float, 
     delivered = all(
         min(r.delivered.values, default=0.0) >= 1.0 and r.opened == r.streams for r in (replica, single)
     )
+    within = all(ratio <= WITHIN for ratio in ratios.values())  # NaN (nothing measured) is never within
     section.target(
-        f"watch: 100 % delivered, replica p99 ≤ {P99_RATIO_TARGET:g}× --role all's",
-        judged(delivered and p99_ratio <= P99_RATIO_TARGET, quick),
+        f"watch within 10 %: 100 % delivered; replica's {', '.join(ratios)} ≤ {WITHIN:g}× --role all's "
+        "(the end-to-end delay, bus included, is not judged here)",
+        judged(delivered and within, quick),
     )
+    if not quick and not within:
+        over = ", ".join(
+            f"{name} {fmt_ratio(ratio)}" for name, ratio in ratios.items() if not ratio <= WITHIN
+        )
+        section.notes.append(f"watch: past {WITHIN:g}×: {over}")
 
 
 # --- the section --------------------------------------------------------------------------------
