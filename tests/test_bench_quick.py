@@ -77,6 +77,10 @@ def test_quick_benchmarks_run_and_print_every_section() -> None:
         assert re.search(r"\| freshness p99[^|]*\| [\d.]+ m?s \|", cluster), cluster
         assert re.search(r"\| unary GetOpenInterest[^|]*\| [\d,]+ \| [\d,]+ \| [\d.]+× \|", cluster), cluster
         assert re.search(r"\| watch: delivered[^|]*\| 100\.0 %", cluster), cluster
+        # the replica's own fan-out, from each server's publish instant, and the memory its streams hold
+        fanout = r"\| watch fan-out delay p99[^|]*\| [\d.]+ ms[^|]*\| [\d.]+ ms[^|]*\| [\d.]+× \|"
+        assert re.search(fanout, cluster), cluster
+        assert re.search(r"\| watch: memory per stream[^|]*\| [\d.]+ KB[^|]*\| [\d.]+ KB", cluster), cluster
     assert (ROOT / "bench" / "results" / "latest-quick.md").read_text().count("## ") >= len(SECTIONS)
 
     # the same results as JSON lines: every section, every row with its numbers, stamped with the run
