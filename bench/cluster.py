@@ -616,20 +616,19 @@ def serving_rows(section: Section, found: Serving, sizes: Sizes, poll_s: float, 
     if math.isnan(ratios["memory per stream"]):  # the allocators could not say: the RSS instead
         del ratios["memory per stream"]
         ratios["RSS per stream"] = replica.rss_per_stream / single.rss_per_stream
-    section.row(
+
+    def watched(name: str, of: str, fmt: Callable[[float], str], conditions: str) -> None:
+        """A row of one watch figure per window (a ``Figure``), compared by their medians."""
+        ours, base = getattr(replica, of), getattr(single, of)
+        section.row(name, ours.show(fmt), base.show(fmt), fmt_ratio(ours.median / base.median), conditions)
+
+    watched(
         "watch fan-out delay p50: the server publishes to its hub → client",
-        replica.fanout_p50.show(fmt_ms),
-        single.fanout_p50.show(fmt_ms),
-        fmt_ratio(ratios["fan-out delay p50"]),
+        "fanout_p50",
+        fmt_ms,
         "each server's own instant (a replica: once it has rebuilt the snapshot); per publication",
     )
-    section.row(
-        "watch fan-out delay p99",
-        replica.fanout_p99.show(fmt_ms),
-        single.fanout_p99.show(fmt_ms),
-        fmt_ratio(ratios["fan-out delay p99"]),
-        "",
-    )
+    watched("watch fan-out delay p99", "fanout_p99", fmt_ms, "")
     section.row(
         "watch: server CPU per publication",
         fmt_ms(replica.cpu_per_publication_s),
@@ -637,11 +636,10 @@ def serving_rows(section: Section, found: Serving, sizes: Sizes, poll_s: float, 
         fmt_ratio(ratios["CPU per publication"]),
         "the process's CPU over the window (polling or following included) / publications",
     )
-    section.row(
+    watched(
         "watch: memory per stream (the allocators' bytes in use)",
-        replica.held_per_stream.show(fmt_kb),
-        single.held_per_stream.show(fmt_kb),
-        fmt_ratio(replica.held_per_stream.median / single.held_per_stream.median),
+        "held_per_stream",
+        fmt_kb,
         "glibc's heap in use + Python's small-object blocks, before the streams and with them open; "
         "per window",
     )
@@ -653,21 +651,14 @@ def serving_rows(section: Section, found: Serving, sizes: Sizes, poll_s: float, 
         "the first window; not judged where the memory in use is known: the RSS grows by what "
         "the free heap left by earlier work cannot hold (0.8-1.3× between runs of the same code)",
     )
-    section.row(
+    watched(
         "watch delay end to end p50: snapshot built → client, the bus included",
-        replica.p50.show(fmt_ms),
-        single.p50.show(fmt_ms),
-        fmt_ratio(replica.p50.median / single.p50.median),
+        "p50",
+        fmt_ms,
         "not judged against 10 %: a replica's runs from the collector's build, so it carries the "
         "bus lag and the rebuild (their own targets above)",
     )
-    section.row(
-        "watch delay end to end p99",
-        replica.p99.show(fmt_ms),
-        single.p99.show(fmt_ms),
-        fmt_ratio(replica.p99.median / single.p99.median),
-        "",
-    )
+    watched("watch delay end to end p99", "p99", fmt_ms, "")
     for run in (replica, single):
         if run.errors:
             section.notes.append(f"watch on {run.impl}: stream errors {run.errors}")
