@@ -106,6 +106,7 @@ def run(synthetic: int, rounds: int) -> dict[str, float]:
     pairs = sum(len(total.venues) for total in first.symbols.values())
     restarted = SignalBook(Settings(poll_interval_ms=POLL_MS))
     fill(restarted, first, now - POLL_MS)
+    restarted.flush(now)  # as seeding does (server/signals/seed.py)
     gc.collect()
     started = time.thread_time()
     restarted.observe(first)
@@ -116,6 +117,7 @@ def run(synthetic: int, rounds: int) -> dict[str, float]:
     before = tracemalloc.get_traced_memory()[0]
     book = SignalBook(Settings(poll_interval_ms=POLL_MS))
     fill(book, first, now - POLL_MS)
+    book.flush(now)
     book.observe(first)  # the first computation trims each trail to what its window can still use
     gc.collect()
     held = tracemalloc.get_traced_memory()[0] - before

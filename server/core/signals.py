@@ -22,31 +22,32 @@ Definitions (the README's "Signals" section says the same for users):
 
 Sums run over the sources in name order (so an answer does not depend on how the venues rank).
 
-Memory: each (symbol, source) keeps, per window, a compact trail (one ``array('d')``, shared by
-the windows of one tolerance: ``core/trails.py``) of the values it may still compare against:
-samples older than W + tolerance go, and a sample is dropped when the ones either side of it are
-within the tolerance of each other, unless it is a window's current past value (the kept ones
-stay at most one tolerance apart, so the past value used is the last kept one at or before
-now − W, and it is within the tolerance whenever readings arrived). Pure apart from that state:
-the clock is each snapshot's build time.
+Memory: each (symbol, source) keeps, per window, a trail (a row of that window's
+``core/trails.py`` rings) of the values it may still compare against: those before the window's
+current past value go, and a sample is dropped when the ones either side of it are within the
+tolerance of each other, unless it is the window's current past value (the kept ones stay at most
+one tolerance apart, so the past value used is the last kept one at or before now − W, and it is
+within the tolerance whenever readings arrived). Pure apart from that state: the clock is each
+snapshot's build time.
 """
 
 from __future__ import annotations
 
 import math
-from array import array
 from bisect import insort
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from itertools import pairwise, repeat
+from typing import Final, NamedTuple, TypeVar
 
 import msgspec
+import numpy as np
 
 from server.core.model import Snapshot, SymbolTotal, VenueFigure
-from server.core.trails import NEVER, STRIDE, Cursor, Pasts, Series, masked_pasts, pasts
+from server.core.trails import COINS, EMPTY, FIELDS, PX, USD, Flags, Floats, Ints, T, WindowTrails
 
+V = TypeVar("V")
 MINUTE_MS: Final = 60_000
 WINDOWS: Final = {
     "1m": MINUTE_MS,
@@ -120,7 +121,7 @@ def point_of(figure: VenueFigure) -> Point:
     return Point(t=figure.updated_at_ms, coins=figure.oi_base, usd=figure.oi_usd, price=price)
 
 
-class Change(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class Change(msgspec.Struct, frozen=True, gc=False):
     """One window's answer for one symbol, with what explains it (a msgspec Struct: one is made
     per window of every symbol a reading touches, ~10x cheaper than a frozen dataclass; untracked
     by the cyclic GC, as it holds numbers, strings and tuples of numbers only, so it can be in
@@ -258,36 +259,38 @@ def last_at_or_before(points: Iterable[Point], instant_ms: int, tolerance: int) 
     return found if found is not None and instant_ms - found.t <= tolerance else None
 
 
-def point_row(point: Point) -> array[float]:
-    """``point`` as one trail row (t, coins, usd, price × usd; NaN for None)."""
-    return array(
-        "d",
-        (
-            point.t,
-            math.nan if point.coins is None else point.coins,
-            point.usd,
-            math.nan if point.price is None else point.price * point.usd,
-        ),
-    )
-
-
 Changes = tuple[Change, ...]  # ordered as WINDOWS; absent windows left out
+
+# A label or crowding code as computed over arrays (see ``_answers``), and what it stands for.
+SIGNALS: Final = np.array(
+    [Signal.NEUTRAL, Signal.NEW_LONGS, Signal.NEW_SHORTS, Signal.SHORT_COVERING, Signal.LONG_LIQUIDATION],
+    dtype=object,
+)
+CROWDINGS: Final = np.array([None, Crowding.LONGS, Crowding.SHORTS], dtype=object)
+
+
+class _Pair:
+    """One (symbol, source): its row in every window's trails and its last figure."""
+
+    __slots__ = ("counted", "figure", "row", "source")
+
+    def __init__(self, source: str, row: int) -> None:
+        self.source = source
+        self.row = row
+        self.figure: VenueFigure | None = None  # the last one pushed
+        self.counted = False  # in its symbol's current total
 
 
 class _Symbol:
-    """One symbol's series, the sources counted now, and what each window last found."""
+    """One symbol's pairs (by source: the order every sum is taken in) and which are counted now."""
 
-    __slots__ = ("computed_at", "current", "due", "lanes", "ordered", "pasts", "series", "total", "wake")
+    __slots__ = ("computed_at", "counted", "ordered", "pairs", "total")
 
-    def __init__(self, windows: int) -> None:
-        self.series: dict[str, Series] = {}
-        self.ordered: list[Series] = []  # by source: the order every sum is taken in
+    def __init__(self) -> None:
+        self.pairs: dict[str, _Pair] = {}
+        self.ordered: list[_Pair] = []
+        self.counted: Ints = EMPTY  # the rows of the sources counted now, by source
         self.total: SymbolTotal | None = None
-        self.current: list[Series] = []  # the sources counted now, by source
-        self.lanes: list[list[Cursor]] = [[] for _ in range(windows)]  # per window: their cursors
-        self.pasts: list[Pasts | None] = [None] * windows  # per window: its past side, as last found
-        self.due: list[float] = [-NEVER] * windows  # per window: from this instant on, look again
-        self.wake = False  # some window's past side can change with the next value pushed
         self.computed_at: int | None = None
 
 
@@ -300,59 +303,110 @@ class SignalBook:
     ``min_recompute_ms`` ago keeps its answer too (its new values are recorded all the same): a
     coin on 18 venues polled every 0.5 s changes 36 times a second, and computing its windows at
     each of them cost a full-scale service its whole CPU; its answer then says which instant it
-    is of (``now_ms``), at most ``min_recompute_ms`` plus one reading old. ``seed`` fills the
+    is of (``now_ms``), at most ``min_recompute_ms`` plus one reading old. ``record`` fills the
     trails from recorded history so a restarted service has its windows at once.
 
-    A computation sums the current values once per symbol, and a window's past side only when one
-    of its past values can have changed (``trails.pasts`` says from which instant): at a 30 s poll
-    the 4h and 24h windows' past values move every few minutes, not at every reading. Sums run
-    over the sources in name order, so the answer does not depend on how the venues rank.
+    Every pair has a row in each window's trails (``core/trails.py``) and in ``_current`` (its
+    current coins, USD and price × USD), so a snapshot is a few array operations per window over
+    all the pairs it touches: push the new readings, move the cursors, then sum per (window,
+    symbol) with ``np.bincount``, which adds in the order given (the sources in name order, as
+    ``compare`` does: the answers are exactly the straightforward computation's,
+    tests/core/test_signals_reference.py). At full scale that is what keeps a snapshot in which
+    every source is new under 20 ms (bench/signals.py), where a loop per pair cost 35 ms.
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         poll = self.settings.poll_interval_ms
         self._windows = tuple((name, ms, tolerance_ms(ms, poll)) for name, ms in WINDOWS.items())
-        self._plan = tuple(
-            (index, name, ms, tolerance, self.settings.oi_bands[name], self.settings.price_bands[name])
-            for index, (name, ms, tolerance) in enumerate(self._windows)
-        )
         # A live value closer than this to a trail's last one is not offered to it: values read
         # at most 1.5 poll intervals apart then stay at most a tolerance apart, so the thinning
-        # keeps the same samples, and a long window's trail costs one comparison per reading.
-        # Windows of one tolerance share a trail (the tolerance only grows with the window).
-        sharing = Counter(tolerance for _, _, tolerance in self._windows)
-        skips = {tolerance: max(0, tolerance - round(TOLERANCE_POLLS * poll)) for tolerance in sharing}
-        self._groups = tuple(
-            (tolerance, skips[tolerance], count, skips[tolerance] > poll)
-            for tolerance, count in sharing.items()
+        # keeps the same samples, and a long window's trail takes one value every few readings.
+        self._trails = tuple(
+            WindowTrails(ms, tolerance, max(0, tolerance - round(TOLERANCE_POLLS * poll)))
+            for _, ms, tolerance in self._windows
         )
-        self._symbols: dict[str, _Symbol] = {}  # every symbol with a series, counted now or not
+        column = np.array([[ms] for _, ms, _ in self._windows], dtype=np.float64)
+        self._window_ms = column
+        self._tolerance = np.array([[tol] for _, _, tol in self._windows], dtype=np.float64)
+        self._oi_bands = np.array([[self.settings.oi_bands[name]] for name, _, _ in self._windows])
+        self._price_bands = np.array([[self.settings.price_bands[name]] for name, _, _ in self._windows])
+        self._current: Floats = np.full((64, 3), NAN)  # per row: coins, usd, price × usd (NaN: none)
+        self._rows = 0  # rows ever given out
+        self._free: list[int] = []
+        self._recorded: list[tuple[int, float, float, float, float]] = []  # (row, sample) not yet pushed
+        self._settled = -math.inf  # the latest snapshot's time: no later instant is before it − W
+        self._symbols: dict[str, _Symbol] = {}  # every symbol with a pair, counted now or not
         self._present: dict[str, _Symbol] = {}  # those in the last snapshot
         self.changes: dict[str, Changes] = {}
         self._swept_ms = 0
 
     def record(self, symbol: str, source: str, point: Point) -> None:
-        """Add one (symbol, source) value (from a reading, or from history when seeding)."""
+        """Add one (symbol, source) value from history (taken in at the next ``flush`` or
+        ``observe``, all at once: seeding records a day of values per pair)."""
         state = self._state(symbol)
-        series = state.series.get(source) or self._add(state, source)
-        series.push(point_row(point), False)
-        state.due = [-NEVER] * len(self._windows)  # it may be some cursor's next value: look again
+        pair = state.pairs.get(source) or self._add(state, source)
+        coins = NAN if point.coins is None else point.coins
+        px = NAN if point.price is None else point.price * point.usd
+        self._recorded.append((pair.row, point.t, coins, point.usd, px))
+
+    def flush(self, now_ms: int) -> None:
+        """Push the recorded values, no snapshot to come being before ``now_ms``: each pair's in
+        the order recorded, the n-th value of every pair in one push."""
+        self._settled = max(self._settled, float(now_ms))
+        if not self._recorded:
+            return
+        recorded = np.array(self._recorded, dtype=np.float64)
+        self._recorded = []
+        rows = recorded[:, 0].astype(np.int64)
+        order = np.argsort(rows, kind="stable")
+        ranks = np.empty(len(rows), dtype=np.int64)
+        sorted_rows = rows[order]
+        starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+        counts = np.diff(np.r_[starts, len(rows)])
+        ranks[order] = np.arange(len(rows)) - np.repeat(starts, counts)
+        by_rank = np.argsort(ranks, kind="stable")
+        bounds = np.searchsorted(ranks[by_rank], np.arange(int(counts.max()) + 1))
+        for first, last in pairwise(bounds.tolist()):
+            chosen = by_rank[first:last]
+            self._push(rows[chosen], recorded[chosen, 1:], live=False)
+
+    def _push(self, rows: Ints, samples: Floats, *, live: bool) -> None:
+        for trails in self._trails:
+            trails.push(rows, samples, live=live, settled=self._settled)
 
     def _state(self, symbol: str) -> _Symbol:
         state = self._symbols.get(symbol)
         if state is None:
-            state = self._symbols[symbol] = _Symbol(len(self._windows))
+            state = self._symbols[symbol] = _Symbol()
         return state
 
-    def _add(self, state: _Symbol, source: str) -> Series:
-        series = state.series[source] = Series(source, self._groups, len(self._windows))
-        insort(state.ordered, series, key=lambda s: s.source)
-        return series
+    def _add(self, state: _Symbol, source: str) -> _Pair:
+        if self._free:
+            row = self._free.pop()
+        else:
+            row = self._rows
+            self._rows += 1
+            if row >= len(self._current):
+                self._current = np.concatenate([self._current, np.full((len(self._current), 3), NAN)])
+            for trails in self._trails:
+                trails.add_rows(row + 1)
+        pair = state.pairs[source] = _Pair(source, row)
+        insort(state.ordered, pair, key=lambda p: p.source)
+        return pair
+
+    def _drop(self, state: _Symbol, pair: _Pair) -> None:
+        del state.pairs[pair.source]
+        state.ordered.remove(pair)
+        for trails in self._trails:
+            trails.clear(pair.row)
+        self._current[pair.row] = NAN
+        self._free.append(pair.row)
 
     def observe(self, snapshot: Snapshot) -> dict[str, Changes]:
         """Take a snapshot; every symbol's changes (the same tuple objects where unchanged)."""
         now_ms = snapshot.built_at_ms
+        self.flush(now_ms)
         present = self._present
         for symbol in present.keys() - snapshot.symbols.keys():
             state = present.pop(symbol)
@@ -361,6 +415,9 @@ class SignalBook:
             _count(state, ())
             self.changes.pop(symbol, None)
         every = self.settings.min_recompute_ms
+        rows: list[int] = []
+        new: list[VenueFigure] = []
+        due: list[_Symbol] = []
         for symbol, total in snapshot.symbols.items():
             held = present.get(symbol)
             if held is None:
@@ -370,155 +427,141 @@ class SignalBook:
             else:
                 state = held
             state.total = total
-            series = state.series
-            same = len(total.venues) == len(state.current)  # and every one counted already
-            pushed = False
+            pairs = state.pairs
+            same = len(total.venues) == len(state.counted)  # and every one counted already
             for figure in total.venues:
-                one = series.get(figure.source) or self._add(state, figure.source)
-                if one.figure is not figure:
-                    one.figure = figure
-                    coins = figure.oi_base
-                    usd = figure.oi_usd
-                    sums = figure.sums
-                    px = sums.price_x_usd / sums.priced_usd * usd if sums.priced_usd > 0 else None
-                    one.now = (usd, coins, px)
-                    coins_or_nan = NAN if coins is None else coins
-                    px_or_nan = NAN if px is None else px
-                    one.push(array("d", (figure.updated_at_ms, coins_or_nan, usd, px_or_nan)), True)
-                    pushed = True
-                if not one.counted:
+                pair = pairs.get(figure.source) or self._add(state, figure.source)
+                if pair.figure is not figure:
+                    pair.figure = figure
+                    rows.append(pair.row)
+                    new.append(figure)
+                if not pair.counted:
                     same = False
             if not same:
-                _count(state, [series[f.source] for f in total.venues])
-            elif pushed and state.wake:
-                state.due = [-NEVER] * len(self._windows)
+                _count(state, [pairs[f.source] for f in total.venues])
             if state.computed_at is None or now_ms - state.computed_at >= every:
                 state.computed_at = now_ms
-                self.changes[symbol] = self._compute(state, total, now_ms)
+                due.append(state)
+        if rows:
+            pushed = np.array(rows, dtype=np.int64)
+            values = _samples(new)
+            self._current[pushed] = values[:, 1:]
+            self._push(pushed, values, live=True)
+        if due:
+            self._compute(due, now_ms)
         if now_ms - self._swept_ms >= SWEEP_MS:
             self._swept_ms = now_ms
             self._forget_gone(snapshot)
         return self.changes
 
-    def _compute(self, state: _Symbol, total: SymbolTotal, now_ms: int) -> Changes:
-        """Every window of one symbol: the current side summed once, each window's past side
-        reused until it can have changed (the same arithmetic as ``compare``, inlined: this runs
-        for every symbol a reading touched, see bench/signals.py)."""
-        current = state.current
-        usd_now = coins_now = coins_usd = px_now = w_now = 0.0
-        with_coins = with_price = 0
-        bit = 1
-        for one in current:  # each source's current values (those of its last push), by source
-            usd, coins, px = one.now
-            usd_now += usd
-            if coins is not None:
-                with_coins |= bit
-                coins_now += coins
-                coins_usd += usd
-            if px is not None:
-                with_price |= bit
-                px_now += px
-                w_now += usd
-            bit <<= 1
-        # Each current sum is over one set of sources (bits): USD over the compared ones, coins
-        # over those counting coins at both ends, prices over those priced at both ends. Every
-        # current source at first; a window comparing another set sums that part again, and the
-        # next window comparing the same set reuses it.
-        usd_over, coins_over, priced_over = bit - 1, with_coins, with_price
-        total_usd = total.total_oi_usd
-        coverage, coins_coverage = _share(usd_now, total_usd), _share(coins_usd, total_usd)
-        price_now = _price(px_now, w_now)
-        funding: float | None = None  # worked out once a window's OI is up beyond its band
-        funding_known = False
+    def _compute(self, due: list[_Symbol], now_ms: int) -> None:
+        """Every window of the ``due`` symbols: each window's cursors moved to its instant, the
+        past values found, then ``compare``'s sums and arithmetic for every (window, symbol)."""
+        for state in due:
+            assert state.total is not None
+            if not len(state.counted):
+                self.changes[state.total.symbol] = ()
+        due = [state for state in due if len(state.counted)]
+        if not due:
+            return
+        rows = np.concatenate([state.counted for state in due])
+        past = np.empty((len(self._trails), len(rows), FIELDS))
+        held = np.empty((len(self._trails), len(rows)), dtype=np.bool_)
+        for index, trails in enumerate(self._trails):
+            cursors = trails.move(rows, now_ms - trails.window_ms)
+            past[index], held[index] = trails.samples(rows, cursors)
+        instants = now_ms - self._window_ms
+        compared = held & (past[:, :, T] <= instants) & (past[:, :, T] >= instants - self._tolerance)
+        counts = np.array([len(state.counted) for state in due])
+        sums = _sums(past, compared, self._current[rows], counts)
+        totals = [state.total for state in due if state.total is not None]
+        for total, answer in zip(totals, self._answers(totals, sums, now_ms), strict=True):
+            self.changes[total.symbol] = answer
+
+    def _answers(self, totals: Sequence[SymbolTotal], sums: _Sums, now_ms: int) -> list[Changes]:
+        """``compare``'s arithmetic over every (window, symbol) at once, then its ``Change``s."""
+        usd = np.array([total.total_oi_usd for total in totals])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok = (sums.sources > 0) & (sums.usd_then > 0) & (sums.usd_now > 0)
+            has_oi = (sums.coin_sources > 0) & (sums.coins_then > 0)
+            oi_pct = 100.0 * (sums.coins_now / sums.coins_then - 1.0)
+            oi_usd_pct = 100.0 * (sums.usd_now / sums.usd_then - 1.0)
+            price_then = sums.px_then / sums.w_then
+            price_now = sums.px_now / sums.w_now
+            has_price = (sums.w_then > 0) & (sums.w_now > 0) & (price_then != 0)
+            price_pct = 100.0 * (price_now / price_then - 1.0)
+            shown = has_price & (price_now != 0)  # (then, now) shown where both are non-zero
+            coverage = np.where(usd > 0, sums.usd_now / usd, 0.0)
+            coins_coverage = np.where(usd > 0, sums.coins_usd / usd, 0.0)
+        oi_move = np.where(has_oi, oi_pct, oi_usd_pct)
+        # ``label`` and ``crowding``, as codes into SIGNALS and CROWDINGS
+        flat = ~has_price | (np.abs(oi_move) <= self._oi_bands) | (np.abs(price_pct) <= self._price_bands)
+        labels = np.where(flat, 0, 1 + 2 * (oi_move <= 0) + (price_pct <= 0))
+        rising = ok & (oi_move > self._oi_bands)
+        funding = np.full(len(totals), NAN)  # worked out for the symbols some window may call crowded
+        for index in np.flatnonzero(rising.any(axis=0)).tolist():
+            funding[index] = NAN if (rate := _funding_8h(totals[index])) is None else rate
         threshold = self.settings.crowding_threshold
-        answers: list[Change] = []
-        wake = False
-        due = state.due
-        found = state.pasts
-        for index, name, window_ms, tolerance, oi_band, price_band in self._plan:
-            instant = now_ms - window_ms
-            past = found[index]
-            if past is None or instant >= due[index]:
-                past = found[index] = pasts(state.lanes[index], instant, tolerance)
-                due[index] = past[0]
-            _, woke, compared, coins, priced, usd_then, coins_then, px_then, w_then, oldest = past
-            if woke:
-                wake = True
-            if not compared:
+        longs, shorts = rising & (funding >= threshold), rising & (funding <= -threshold)
+        crowded = np.where(longs, 1, np.where(shorts, 2, 0))  # (as ``crowding``: longs first)
+        grid = np.full((len(self._windows), len(totals)), None, dtype=object)  # window × symbol
+        for index, (name, window_ms, _) in enumerate(self._windows):
+            at = index, np.flatnonzero(ok[index])
+            if not len(at[1]):
                 continue
-            if coins & ~with_coins or priced & ~with_price:  # compared only where both ends have it
-                coins &= with_coins
-                priced &= with_price
-                usd_then, coins_then, px_then, w_then = masked_pasts(
-                    state.lanes[index], compared, coins, priced
-                )
-            if compared != usd_over:
-                usd_over, usd_now = compared, _usd_over(current, compared)
-                coverage = _share(usd_now, total_usd)
-            if coins != coins_over:
-                coins_over, (coins_now, coins_usd) = coins, _coins_over(current, coins)
-                coins_coverage = _share(coins_usd, total_usd)
-            if priced != priced_over:
-                priced_over, (px_now, w_now) = priced, _priced_over(current, priced)
-                price_now = _price(px_now, w_now)
-            if usd_then <= 0 or usd_now <= 0:
-                continue
-            # pct(), inlined
-            oi_pct = 100.0 * (coins_now / coins_then - 1.0) if coins and coins_then > 0 else None
-            price_then = px_then / w_then if w_then > 0 else None
-            price_pct = None
-            if price_now is not None and price_then:
-                price_pct = 100.0 * (price_now / price_then - 1.0)
-            oi_usd_pct = 100.0 * (usd_now / usd_then - 1.0)
-            oi_move = oi_usd_pct if oi_pct is None else oi_pct
-            crowded = None
-            if oi_move > oi_band:
-                if not funding_known:
-                    funding, funding_known = _funding_8h(total), True
-                crowded = crowding(oi_move, oi_band, funding, threshold)
-            answers.append(
-                Change(
-                    window=name,
-                    oi_pct=oi_pct,
-                    oi_usd_pct=oi_usd_pct,
-                    price_pct=price_pct,
-                    signal=label(oi_move, price_pct, oi_band, price_band),
-                    crowding=crowded,
-                    now_ms=now_ms,
-                    then_ms=instant,
-                    oldest_ms=int(oldest),
-                    oi_coins=(coins_then, coins_now) if oi_pct is not None else None,
-                    oi_usd=(usd_then, usd_now),
-                    price_usd=(price_then, price_now)
-                    if price_pct is not None and price_then and price_now
-                    else None,
-                    coverage=coverage,
-                    coins_coverage=coins_coverage,
-                    sources=compared.bit_count(),
+            grid[at] = list(
+                map(
+                    Change,
+                    repeat(name),
+                    _shown(oi_pct[at].tolist(), has_oi[at]),
+                    oi_usd_pct[at].tolist(),
+                    _shown(price_pct[at].tolist(), has_price[at]),
+                    SIGNALS[labels[at]].tolist(),
+                    CROWDINGS[crowded[at]].tolist(),
+                    repeat(now_ms),
+                    repeat(now_ms - window_ms),
+                    sums.oldest[at].astype(np.int64).tolist(),
+                    _shown(_then_now(sums.coins_then[at], sums.coins_now[at]), has_oi[at]),
+                    _then_now(sums.usd_then[at], sums.usd_now[at]),
+                    _shown(_then_now(price_then[at], price_now[at]), shown[at]),
+                    coverage[at].tolist(),
+                    coins_coverage[at].tolist(),
+                    sums.sources[at].astype(np.int64).tolist(),
                 )
             )
-        state.wake = wake
-        return tuple(answers)
+        return [tuple(filter(None, answer)) for answer in grid.T.tolist()]
 
     def _forget_gone(self, snapshot: Snapshot) -> None:
-        """Drop the series of (symbol, source) pairs no longer counted and past every window, and
-        trim the others (a trail seeded from history is trimmed here once its windows are found)."""
+        """Drop the pairs no longer counted whose newest value is past every window."""
         horizon = snapshot.built_at_ms - max(ms + tol for _, ms, tol in self._windows)
+        longest = self._trails[-1]
         for symbol, state in list(self._symbols.items()):
-            for one in list(state.ordered):
-                newest = one.cursors[-1].data  # the longest window's trail
-                if not one.counted and (not newest or newest[-STRIDE] < horizon):
-                    del state.series[one.source]
-                    state.ordered.remove(one)
-                    continue
-                for trail in one.every_trail():
-                    trail.trim()
-            if not state.series and symbol not in self._present:
+            for pair in list(state.ordered):
+                newest = longest.newest(pair.row)
+                if not pair.counted and (newest is None or newest < horizon):
+                    self._drop(state, pair)
+            if not state.pairs and symbol not in self._present:
                 del self._symbols[symbol]
 
     def sample_count(self) -> int:
         """Samples held over every trail (for the memory figures)."""
-        return sum(len(t) for state in self._symbols.values() for s in state.ordered for t in s.every_trail())
+        rows = np.arange(self._rows, dtype=np.int64)
+        return sum(trails.held(rows) for trails in self._trails)
+
+
+def _samples(figures: Sequence[VenueFigure]) -> Floats:
+    """The figures as trail samples: t, coins (NaN: none), usd, price × usd (NaN: no price), one
+    row each. Price × USD is (Σ price × USD / Σ priced USD) × USD, as ``point_of`` and ``compare``
+    reckon it (the same operations in the same order, so the same value to the last bit)."""
+    values = np.empty((len(figures), FIELDS))
+    values[:, T] = [f.updated_at_ms for f in figures]
+    values[:, COINS] = np.array([f.oi_base for f in figures], dtype=np.float64)  # None: NaN
+    usd = values[:, USD] = [f.oi_usd for f in figures]
+    price_x_usd = np.array([f.sums.price_x_usd for f in figures])
+    priced_usd = np.array([f.sums.priced_usd for f in figures])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values[:, PX] = np.where(priced_usd > 0, price_x_usd / priced_usd * usd, NAN)
+    return values
 
 
 def _funding_8h(total: SymbolTotal) -> float | None:
@@ -527,62 +570,76 @@ def _funding_8h(total: SymbolTotal) -> float | None:
     return math.fsum([f.sums.funding_x_usd for f in total.venues]) / funded if funded > 0 else None
 
 
-def _count(state: _Symbol, counted: Sequence[Series]) -> None:
-    """The sources counted now changed: each window's past side is to be found again."""
-    for one in state.current:
-        one.counted = False
-    for one in counted:
-        one.counted = True
-    state.current = [one for one in state.ordered if one.counted]
-    state.lanes = [[one.cursors[index] for one in state.current] for index in range(len(state.lanes))]
-    state.pasts = [None] * len(state.lanes)
-    state.due = [-NEVER] * len(state.lanes)
+class _Sums(NamedTuple):
+    """``compare``'s sums per (window, symbol): rows are windows, columns the symbols computed."""
+
+    sources: Floats
+    coin_sources: Floats
+    usd_then: Floats
+    usd_now: Floats
+    coins_then: Floats
+    coins_now: Floats
+    coins_usd: Floats
+    px_then: Floats
+    w_then: Floats
+    px_now: Floats
+    w_now: Floats
+    oldest: Floats
 
 
-def _share(usd: float, total_usd: float) -> float:
-    """A part's share of the symbol's current total (0 where the total is not positive)."""
-    return usd / total_usd if total_usd > 0 else 0.0
+def _sums(past: Floats, compared: Flags, current: Floats, counts: Ints) -> _Sums:
+    """``compare``'s sums for every (window, symbol). ``past``: per window, each pair's past
+    sample (symbol by symbol, each symbol's sources in name order, ``counts`` per symbol);
+    ``compared``: which are within their window's tolerance; ``current``: each pair's coins, USD
+    and price × USD now. ``np.bincount`` adds each bin's weights in the order given, so every sum
+    is taken in source order, as ``compare`` takes it (a source left out adds 0.0: no change)."""
+    windows, pairs = compared.shape
+    symbols = len(counts)
+    coins_now, usd_now, px_now = current[:, 0], current[:, 1], current[:, 2]
+    with_coins = compared & ~np.isnan(past[:, :, COINS]) & ~np.isnan(coins_now)
+    priced = compared & ~np.isnan(past[:, :, PX]) & ~np.isnan(px_now)
+    bins = (np.arange(windows)[:, None] * symbols + np.repeat(np.arange(symbols), counts)).ravel()
+
+    def total(over: Flags, values: Floats) -> Floats:
+        weights = np.where(over, values, 0.0).ravel()
+        summed = np.bincount(bins, weights=weights, minlength=windows * symbols)
+        return summed.reshape(windows, symbols).astype(np.float64, copy=False)
+
+    ones = np.ones(pairs)
+    starts = (np.arange(windows)[:, None] * pairs + (np.cumsum(counts) - counts)).ravel()
+    oldest = np.minimum.reduceat(np.where(compared, past[:, :, T], math.inf).ravel(), starts)
+    return _Sums(
+        sources=total(compared, ones),
+        coin_sources=total(with_coins, ones),
+        usd_then=total(compared, past[:, :, USD]),
+        usd_now=total(compared, usd_now),
+        coins_then=total(with_coins, past[:, :, COINS]),
+        coins_now=total(with_coins, coins_now),
+        coins_usd=total(with_coins, usd_now),
+        px_then=total(priced, past[:, :, PX]),
+        w_then=total(priced, past[:, :, USD]),
+        px_now=total(priced, px_now),
+        w_now=total(priced, usd_now),
+        oldest=oldest.reshape(windows, symbols),
+    )
 
 
-def _price(px: float, usd: float) -> float | None:
-    """The OI-weighted price from Σ price × USD and Σ USD (None where nothing is priced)."""
-    return px / usd if usd > 0 else None
+def _then_now(then: Floats, now: Floats) -> list[tuple[float, float]]:
+    return list(zip(then.tolist(), now.tolist(), strict=True))
 
 
-def _usd_over(current: Sequence[Series], bits: int) -> float:
-    """Σ current USD over some of the current sources (bit i: the i-th), in their order."""
-    usd_now = 0.0
-    bit = 1
-    for one in current:
-        if bits & bit:
-            usd_now += one.now[0]
-        bit <<= 1
-    return usd_now
+def _shown(values: list[V], shown: Flags) -> list[V | None]:
+    """``values`` with None where not ``shown``."""
+    result: list[V | None] = list(values)
+    for index in np.flatnonzero(~shown).tolist():
+        result[index] = None
+    return result
 
 
-def _coins_over(current: Sequence[Series], bits: int) -> tuple[float, float]:
-    """Σ current coins and Σ their USD over some of the current sources (all counting coins)."""
-    coins_now = coins_usd = 0.0
-    bit = 1
-    for one in current:
-        if bits & bit:
-            usd, coins, _ = one.now
-            if coins is not None:  # (the bit says it is)
-                coins_now += coins
-                coins_usd += usd
-        bit <<= 1
-    return coins_now, coins_usd
-
-
-def _priced_over(current: Sequence[Series], bits: int) -> tuple[float, float]:
-    """Σ current price × USD and Σ their USD over some of the current sources (all priced)."""
-    px_now = w_now = 0.0
-    bit = 1
-    for one in current:
-        if bits & bit:
-            usd, _, px = one.now
-            if px is not None:  # (the bit says it is)
-                px_now += px
-                w_now += usd
-        bit <<= 1
-    return px_now, w_now
+def _count(state: _Symbol, counted: Sequence[_Pair]) -> None:
+    """The sources counted now changed."""
+    for pair in state.ordered:
+        pair.counted = False
+    for pair in counted:
+        pair.counted = True
+    state.counted = np.array([pair.row for pair in state.ordered if pair.counted], dtype=np.int64)

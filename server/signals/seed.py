@@ -56,4 +56,5 @@ async def seed(book: SignalBook, store: CandleSource, now_ms: int) -> int:
     points = seed_points(candles)
     for symbol, source, point in points:
         book.record(symbol, source, point)
+    book.flush(now_ms)
     return len(points)
