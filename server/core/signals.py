@@ -260,6 +260,7 @@ def last_at_or_before(points: Iterable[Point], instant_ms: int, tolerance: int) 
 
 
 Changes = tuple[Change, ...]  # ordered as WINDOWS; absent windows left out
+CURRENT: Final = FIELDS + 1  # ``SignalBook._current``'s columns: a sample's but t, and funding's two
 
 # A label or crowding code as computed over arrays (see ``_answers``), and what it stands for.
 SIGNALS: Final = np.array(
@@ -331,7 +332,8 @@ class SignalBook:
         self._tolerance = np.array([[tol] for _, _, tol in self._windows], dtype=np.float64)
         self._oi_bands = np.array([[self.settings.oi_bands[name]] for name, _, _ in self._windows])
         self._price_bands = np.array([[self.settings.price_bands[name]] for name, _, _ in self._windows])
-        self._current: Floats = np.full((64, 3), NAN)  # per row: coins, usd, price × usd (NaN: none)
+        # per row, the figure now: coins, usd, price × usd (NaN: none), Σ funding_8h × USD, funded USD
+        self._current: Floats = np.full((64, CURRENT), NAN)
         self._rows = 0  # rows ever given out
         self._free: list[int] = []
         self._recorded: list[tuple[int, float, float, float, float]] = []  # (row, sample) not yet pushed
@@ -388,7 +390,7 @@ class SignalBook:
             row = self._rows
             self._rows += 1
             if row >= len(self._current):
-                self._current = np.concatenate([self._current, np.full((len(self._current), 3), NAN)])
+                self._current = np.concatenate([self._current, np.full((len(self._current), CURRENT), NAN)])
             for trails in self._trails:
                 trails.add_rows(row + 1)
         pair = state.pairs[source] = _Pair(source, row)
@@ -446,7 +448,7 @@ class SignalBook:
             pushed = np.array(rows, dtype=np.int64)
             values = _samples(new)
             self._current[pushed] = values[:, 1:]
-            self._push(pushed, values, live=True)
+            self._push(pushed, values[:, :FIELDS], live=True)
         if due:
             self._compute(due, now_ms)
         if now_ms - self._swept_ms >= SWEEP_MS:
@@ -473,12 +475,16 @@ class SignalBook:
         instants = now_ms - self._window_ms
         compared = held & (past[:, :, T] <= instants) & (past[:, :, T] >= instants - self._tolerance)
         counts = np.array([len(state.counted) for state in due])
-        sums = _sums(past, compared, self._current[rows], counts)
+        current = self._current[rows]
+        sums = _sums(past, compared, current, counts)
+        funding = _Funding(current[:, 3].tolist(), current[:, 4].tolist(), np.cumsum(counts).tolist())
         totals = [state.total for state in due if state.total is not None]
-        for total, answer in zip(totals, self._answers(totals, sums, now_ms), strict=True):
+        for total, answer in zip(totals, self._answers(totals, sums, funding, now_ms), strict=True):
             self.changes[total.symbol] = answer
 
-    def _answers(self, totals: Sequence[SymbolTotal], sums: _Sums, now_ms: int) -> list[Changes]:
+    def _answers(
+        self, totals: Sequence[SymbolTotal], sums: _Sums, funding_of: _Funding, now_ms: int
+    ) -> list[Changes]:
         """``compare``'s arithmetic over every (window, symbol) at once, then its ``Change``s."""
         usd = np.array([total.total_oi_usd for total in totals])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -500,7 +506,7 @@ class SignalBook:
         rising = ok & (oi_move > self._oi_bands)
         funding = np.full(len(totals), NAN)  # worked out for the symbols some window may call crowded
         for index in np.flatnonzero(rising.any(axis=0)).tolist():
-            funding[index] = NAN if (rate := _funding_8h(totals[index])) is None else rate
+            funding[index] = funding_of.rate(index)
         threshold = self.settings.crowding_threshold
         longs, shorts = rising & (funding >= threshold), rising & (funding <= -threshold)
         crowded = np.where(longs, 1, np.where(shorts, 2, 0))  # (as ``crowding``: longs first)
@@ -551,9 +557,12 @@ class SignalBook:
 
 def _samples(figures: Sequence[VenueFigure]) -> Floats:
     """The figures as trail samples: t, coins (NaN: none), usd, price × usd (NaN: no price), one
-    row each. Price × USD is (Σ price × USD / Σ priced USD) × USD, as ``point_of`` and ``compare``
-    reckon it (the same operations in the same order, so the same value to the last bit)."""
-    values = np.empty((len(figures), FIELDS))
+    row each, then Σ funding_8h × USD and funded USD. Price × USD is (Σ price × USD / Σ priced USD)
+    × USD, as ``point_of`` and ``compare`` reckon it (the same operations in the same order, so the
+    same value to the last bit)."""
+    values = np.empty((len(figures), FIELDS + 2))
+    values[:, FIELDS] = [f.sums.funding_x_usd for f in figures]
+    values[:, FIELDS + 1] = [f.sums.funded_usd for f in figures]
     values[:, T] = [f.updated_at_ms for f in figures]
     values[:, COINS] = np.array([f.oi_base for f in figures], dtype=np.float64)  # None: NaN
     usd = values[:, USD] = [f.oi_usd for f in figures]
@@ -564,10 +573,20 @@ def _samples(figures: Sequence[VenueFigure]) -> Floats:
     return values
 
 
-def _funding_8h(total: SymbolTotal) -> float | None:
-    """The symbol's OI-weighted funding per 8 h (None where no market has funding)."""
-    funded = math.fsum([f.sums.funded_usd for f in total.venues])
-    return math.fsum([f.sums.funding_x_usd for f in total.venues]) / funded if funded > 0 else None
+class _Funding(NamedTuple):
+    """Each computed pair's Σ funding_8h × USD and funded USD, the symbols' pairs one after the
+    other (``ends``: where each symbol's end)."""
+
+    funding_x_usd: list[float]
+    funded_usd: list[float]
+    ends: list[int]
+
+    def rate(self, symbol: int) -> float:
+        """The symbol's OI-weighted funding per 8 h over all its markets (NaN where none has
+        funding), each sum exactly rounded (``math.fsum``), as ``compare`` is given it."""
+        first, end = self.ends[symbol - 1] if symbol else 0, self.ends[symbol]
+        funded = math.fsum(self.funded_usd[first:end])
+        return math.fsum(self.funding_x_usd[first:end]) / funded if funded > 0 else NAN
 
 
 class _Sums(NamedTuple):
