@@ -66,6 +66,7 @@ def test_quick_benchmarks_run_and_print_every_section() -> None:
     assert re.search(
         r"\| every source new \(all symbols computed\) \| \d+ \| [\d,]+ \| [\d.]+ ms", signals
     ), signals
+    assert re.search(r"seeding a day of values \([\d,]+, [^)]+\): [\d.]+ s of CPU", signals), signals
     history = output.split("## 8.")[1]
     reads = r"[\d.]+ ms / [\d.]+ ms; CPU [\d.]+ ms / [\d.]+ ms"
     assert re.search(rf"\| SQLite \| [\d.]+ ms; [\d.]+ ms \| [\d.]+ % \| {reads} \|", history), history
