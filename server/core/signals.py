@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import pairwise, repeat
-from typing import Final, NamedTuple, TypeVar
+from typing import Final, NamedTuple
 
 import msgspec
 import numpy as np
@@ -47,7 +47,6 @@ import numpy as np
 from server.core.model import Snapshot, SymbolTotal, VenueFigure
 from server.core.trails import COINS, EMPTY, FIELDS, PX, USD, Flags, Floats, Ints, T, WindowTrails
 
-V = TypeVar("V")
 MINUTE_MS: Final = 60_000
 WINDOWS: Final = {
     "1m": MINUTE_MS,
@@ -285,12 +284,14 @@ class _Pair:
 class _Symbol:
     """One symbol's pairs (by source: the order every sum is taken in) and which are counted now."""
 
-    __slots__ = ("computed_at", "counted", "ordered", "pairs", "total")
+    __slots__ = ("computed_at", "counted", "ordered", "pairs", "ranked", "sources", "total")
 
     def __init__(self) -> None:
         self.pairs: dict[str, _Pair] = {}
         self.ordered: list[_Pair] = []
         self.counted: Ints = EMPTY  # the rows of the sources counted now, by source
+        self.sources: list[str] = []  # the sources counted now, as the total ranks them
+        self.ranked: list[_Pair] = []  # and their pairs, in that order
         self.total: SymbolTotal | None = None
         self.computed_at: int | None = None
 
@@ -327,8 +328,8 @@ class SignalBook:
             WindowTrails(ms, tolerance, max(0, tolerance - round(TOLERANCE_POLLS * poll)))
             for _, ms, tolerance in self._windows
         )
-        column = np.array([[ms] for _, ms, _ in self._windows], dtype=np.float64)
-        self._window_ms = column
+        self._names = np.array([name for name, _, _ in self._windows], dtype=object)
+        self._window_ms = np.array([[ms] for _, ms, _ in self._windows], dtype=np.float64)
         self._tolerance = np.array([[tol] for _, _, tol in self._windows], dtype=np.float64)
         self._oi_bands = np.array([[self.settings.oi_bands[name]] for name, _, _ in self._windows])
         self._price_bands = np.array([[self.settings.price_bands[name]] for name, _, _ in self._windows])
@@ -429,18 +430,15 @@ class SignalBook:
             else:
                 state = held
             state.total = total
-            pairs = state.pairs
-            same = len(total.venues) == len(state.counted)  # and every one counted already
-            for figure in total.venues:
-                pair = pairs.get(figure.source) or self._add(state, figure.source)
+            sources = [figure.source for figure in total.venues]
+            if sources != state.sources:  # a source joined or left, or the ranking moved
+                pairs = state.pairs
+                _count(state, [pairs.get(source) or self._add(state, source) for source in sources])
+            for pair, figure in zip(state.ranked, total.venues, strict=True):
                 if pair.figure is not figure:
                     pair.figure = figure
                     rows.append(pair.row)
                     new.append(figure)
-                if not pair.counted:
-                    same = False
-            if not same:
-                _count(state, [pairs[f.source] for f in total.venues])
             if state.computed_at is None or now_ms - state.computed_at >= every:
                 state.computed_at = now_ms
                 due.append(state)
@@ -510,32 +508,31 @@ class SignalBook:
         threshold = self.settings.crowding_threshold
         longs, shorts = rising & (funding >= threshold), rising & (funding <= -threshold)
         crowded = np.where(longs, 1, np.where(shorts, 2, 0))  # (as ``crowding``: longs first)
-        grid = np.full((len(self._windows), len(totals)), None, dtype=object)  # window × symbol
-        for index, (name, window_ms, _) in enumerate(self._windows):
-            at = index, np.flatnonzero(ok[index])
-            if not len(at[1]):
-                continue
-            grid[at] = list(
-                map(
-                    Change,
-                    repeat(name),
-                    _shown(oi_pct[at].tolist(), has_oi[at]),
-                    oi_usd_pct[at].tolist(),
-                    _shown(price_pct[at].tolist(), has_price[at]),
-                    SIGNALS[labels[at]].tolist(),
-                    CROWDINGS[crowded[at]].tolist(),
-                    repeat(now_ms),
-                    repeat(now_ms - window_ms),
-                    sums.oldest[at].astype(np.int64).tolist(),
-                    _shown(_then_now(sums.coins_then[at], sums.coins_now[at]), has_oi[at]),
-                    _then_now(sums.usd_then[at], sums.usd_now[at]),
-                    _shown(_then_now(price_then[at], price_now[at]), shown[at]),
-                    coverage[at].tolist(),
-                    coins_coverage[at].tolist(),
-                    sums.sources[at].astype(np.int64).tolist(),
-                )
+        # every answered (window, symbol), symbol by symbol, each symbol's windows in order
+        symbol_at, window_at = np.nonzero(ok.T)
+        at = window_at, symbol_at
+        changes = list(
+            map(
+                Change,
+                self._names[window_at].tolist(),
+                _shown(oi_pct[at], has_oi[at]),
+                oi_usd_pct[at].tolist(),
+                _shown(price_pct[at], has_price[at]),
+                SIGNALS[labels[at]].tolist(),
+                CROWDINGS[crowded[at]].tolist(),
+                repeat(now_ms),
+                (now_ms - self._window_ms[window_at, 0].astype(np.int64)).tolist(),
+                sums.oldest[at].astype(np.int64).tolist(),
+                _then_now(sums.coins_then[at], sums.coins_now[at], has_oi[at]),
+                _then_now(sums.usd_then[at], sums.usd_now[at]),
+                _then_now(price_then[at], price_now[at], shown[at]),
+                coverage[at].tolist(),
+                coins_coverage[at].tolist(),
+                sums.sources[at].astype(np.int64).tolist(),
             )
-        return [tuple(filter(None, answer)) for answer in grid.T.tolist()]
+        )
+        ends = np.cumsum(np.count_nonzero(ok, axis=0)).tolist()
+        return [tuple(changes[first:end]) for first, end in pairwise([0, *ends])]
 
     def _forget_gone(self, snapshot: Snapshot) -> None:
         """Drop the pairs no longer counted whose newest value is past every window."""
@@ -643,22 +640,29 @@ def _sums(past: Floats, compared: Flags, current: Floats, counts: Ints) -> _Sums
     )
 
 
-def _then_now(then: Floats, now: Floats) -> list[tuple[float, float]]:
-    return list(zip(then.tolist(), now.tolist(), strict=True))
+def _then_now(then: Floats, now: Floats, shown: Flags | None = None) -> list[tuple[float, float] | None]:
+    """(then, now) pairs, None where not ``shown``."""
+    pairs: list[tuple[float, float] | None] = list(zip(then.tolist(), now.tolist(), strict=True))
+    if shown is not None:
+        for index in np.flatnonzero(~shown).tolist():
+            pairs[index] = None
+    return pairs
 
 
-def _shown(values: list[V], shown: Flags) -> list[V | None]:
+def _shown(values: Floats, shown: Flags) -> list[float | None]:
     """``values`` with None where not ``shown``."""
-    result: list[V | None] = list(values)
+    result: list[float | None] = values.tolist()
     for index in np.flatnonzero(~shown).tolist():
         result[index] = None
     return result
 
 
-def _count(state: _Symbol, counted: Sequence[_Pair]) -> None:
-    """The sources counted now changed."""
+def _count(state: _Symbol, ranked: Sequence[_Pair]) -> None:
+    """The sources counted now (``ranked``: as the total ranks them) changed."""
     for pair in state.ordered:
         pair.counted = False
-    for pair in counted:
+    for pair in ranked:
         pair.counted = True
     state.counted = np.array([pair.row for pair in state.ordered if pair.counted], dtype=np.int64)
+    state.ranked = list(ranked)
+    state.sources = [pair.source for pair in ranked]
