@@ -468,8 +468,8 @@ class SignalBook:
         past = np.empty((len(self._trails), len(rows), FIELDS))
         held = np.empty((len(self._trails), len(rows)), dtype=np.bool_)
         for index, trails in enumerate(self._trails):
-            cursors = trails.move(rows, now_ms - trails.window_ms)
-            past[index], held[index] = trails.samples(rows, cursors)
+            trails.move(rows, now_ms - trails.window_ms)
+            past[index], held[index] = trails.pasts(rows)
         instants = now_ms - self._window_ms
         compared = held & (past[:, :, T] <= instants) & (past[:, :, T] >= instants - self._tolerance)
         counts = np.array([len(state.counted) for state in due])

@@ -41,7 +41,13 @@ EMPTY: Final[Ints] = np.zeros(0, dtype=np.int64)
 
 class WindowTrails:
     """Every pair's trail for one window (``window_ms``, with its ``tolerance``; live values closer
-    than ``skip`` to the last sample are not offered)."""
+    than ``skip`` to the last sample are not offered).
+
+    Beside the rings, per row: the newest sample's t (``last``), the one's before it (``before``),
+    the cursor's sample (``past``) and the t of the sample after it (``next``: +inf when none). A
+    snapshot reads these (a few columns, in row order) and touches a ring only where a sample is
+    written or a cursor moves: at a 30 s poll the 1h, 4h and 24h windows' cursors move every
+    minute or few, and their rings take a value every few readings."""
 
     def __init__(self, window_ms: int, tolerance: int, skip: int, rows: int = 64) -> None:
         self.window_ms = float(window_ms)
@@ -50,6 +56,10 @@ class WindowTrails:
         self.data: Floats = np.zeros((rows, FIRST_CAPACITY, FIELDS))
         self.head: Ints = np.zeros(rows, dtype=np.int64)
         self.end: Ints = np.zeros(rows, dtype=np.int64)
+        self.last: Floats = np.full(rows, -math.inf)
+        self.before: Floats = np.full(rows, -math.inf)
+        self.next: Floats = np.full(rows, math.inf)
+        self.past: Floats = np.zeros((rows, FIELDS))
 
     @property
     def capacity(self) -> int:
@@ -63,55 +73,64 @@ class WindowTrails:
         self.data = np.concatenate([self.data, np.zeros((more, self.capacity, FIELDS))])
         self.head = np.concatenate([self.head, np.zeros(more, dtype=np.int64)])
         self.end = np.concatenate([self.end, np.zeros(more, dtype=np.int64)])
+        self.last = np.concatenate([self.last, np.full(more, -math.inf)])
+        self.before = np.concatenate([self.before, np.full(more, -math.inf)])
+        self.next = np.concatenate([self.next, np.full(more, math.inf)])
+        self.past = np.concatenate([self.past, np.zeros((more, FIELDS))])
 
     def clear(self, row: int) -> None:
         self.head[row] = self.end[row] = 0
+        self.last[row] = self.before[row] = -math.inf
+        self.next[row] = math.inf
 
     def push(self, rows: Ints, samples: Floats, *, live: bool, settled: float) -> None:
         """Offer one sample per row (``samples``: one row of fields per pair): one not after the
         last held is not kept (history overlapping what is held), nor a live one closer than
         ``skip``; then keep or thin. ``settled``: the latest snapshot's time (no later instant is
         before ``settled`` − W; −inf when none is known)."""
-        end = self.end[rows]
-        held = end - self.head[rows]
-        mask = self.capacity - 1
         t = samples[:, T]
-        last = np.where(held >= 1, self.data[rows, (end - 1) & mask, T], -math.inf)
-        gap = t - last
+        gap = t - self.last[rows]
         offered = gap > 0
         if live and self.skip > 0:
             offered &= gap >= self.skip
         if not offered.all():
-            rows, samples, end, held, t = (
-                rows[offered],
-                samples[offered],
-                end[offered],
-                held[offered],
-                t[offered],
-            )
-        if not len(rows):
-            return
-        before = np.where(held >= 2, self.data[rows, (end - 2) & mask, T], -math.inf)
+            rows, samples, t = rows[offered], samples[offered], t[offered]
+            if not len(rows):
+                return
+        end = self.end[rows]
+        held = end - self.head[rows]
         # held >= 2: the last sample is not the cursor's (the cursor is the first held)
-        replace = (t - before <= self.spacing) & (held >= 2)
+        replace = (held >= 2) & (t - self.before[rows] <= self.spacing)
         if replace.any():
-            self.data[rows[replace], (end[replace] - 1) & mask] = samples[replace]
+            which, at = rows[replace], end[replace] - 1
+            self.data[which, at & (self.capacity - 1)] = samples[replace]
+            self.last[which] = t[replace]
+            self._follow(which[held[replace] == 2], t[replace][held[replace] == 2])
             keep = ~replace
-            rows, samples, end, held = rows[keep], samples[keep], end[keep], held[keep]
-        if not len(rows):
-            return
+            rows, samples, t, end, held = rows[keep], samples[keep], t[keep], end[keep], held[keep]
+            if not len(rows):
+                return
         if (held >= self.capacity).any():
-            self._make_room(rows[held >= self.capacity], settled)
-            mask = self.capacity - 1
-        self.data[rows, end & mask] = samples
+            full = rows[held >= self.capacity]
+            self._make_room(full, settled)
+            held = end - self.head[rows]
+        self.data[rows, end & (self.capacity - 1)] = samples
         self.end[rows] = end + 1
+        self.before[rows] = self.last[rows]
+        self.last[rows] = t
+        self._follow(rows[held == 1], t[held == 1])  # the new sample is the one after the cursor
+        first = held == 0  # the new sample is the cursor's
+        self.past[rows[first]] = samples[first]
+
+    def _follow(self, rows: Ints, t: Floats) -> None:
+        """The sample after these rows' cursors is now at ``t``."""
+        self.next[rows] = t
 
     def _make_room(self, full: Ints, settled: float) -> None:
         """Full rings drop what no later snapshot can use; if one is still full, every ring grows."""
         if settled > -math.inf:
             end = self.end[full]
-            cursor = self.seek(full, settled - self.window_ms, np.maximum(end - 2, self.head[full]))
-            self.head[full] = cursor
+            self._place(full, self.seek(full, settled - self.window_ms, np.maximum(end - 2, self.head[full])))
         if (self.end[full] - self.head[full] >= self.capacity).any():
             self._grow()
 
@@ -125,12 +144,20 @@ class WindowTrails:
         data[rows, counters & (2 * capacity - 1)] = old[rows, counters & (capacity - 1)]
         self.data = data
 
-    def move(self, rows: Ints, instant: float) -> Ints:
+    def move(self, rows: Ints, instant: float) -> None:
         """Move each row's cursor to its last sample at or before ``instant`` (it stays where it
-        is when none is after it or the next one is later); the cursors."""
-        cursors = self.seek(rows, instant, self.end[rows] - 1)
+        is when none is after it or the next one is later)."""
+        moving = rows[self.next[rows] <= instant]
+        if len(moving):
+            self._place(moving, self.seek(moving, instant, self.end[moving] - 1))
+
+    def _place(self, rows: Ints, cursors: Ints) -> None:
+        """Put these rows' cursors at ``cursors`` (none behind where it was)."""
+        mask = self.capacity - 1
         self.head[rows] = cursors
-        return cursors
+        self.past[rows] = self.data[rows, cursors & mask]
+        after = cursors + 1
+        self.next[rows] = np.where(after < self.end[rows], self.data[rows, after & mask, T], math.inf)
 
     def seek(self, rows: Ints, instant: float, limit: Ints) -> Ints:
         """Each row's last sample at or before ``instant``, from its cursor up to ``limit`` (a
@@ -157,15 +184,13 @@ class WindowTrails:
             cursors[moving] = low
         return cursors
 
-    def samples(self, rows: Ints, cursors: Ints) -> tuple[Floats, Flags]:
-        """The samples at ``cursors`` (one row of fields per pair) and which rows hold any."""
-        return self.data[rows, cursors & (self.capacity - 1)], self.end[rows] > cursors
+    def pasts(self, rows: Ints) -> tuple[Floats, Flags]:
+        """The samples at the rows' cursors (one row of fields per pair) and which rows hold any."""
+        return self.past[rows], self.end[rows] > self.head[rows]
 
     def newest(self, row: int) -> float | None:
         """The newest sample's t of one row (None: it holds none)."""
-        if self.end[row] == self.head[row]:
-            return None
-        return float(self.data[row, (self.end[row] - 1) & (self.capacity - 1), T])
+        return None if self.end[row] == self.head[row] else float(self.last[row])
 
     def held(self, rows: Ints) -> int:
         """Samples held over ``rows`` (for the memory figures)."""

@@ -41,8 +41,8 @@ def test_cursors_find_the_last_sample_at_or_before_an_instant_as_a_plain_search_
     instant = -1.0
     for _ in range(60):  # instants only move forward; steps of every size: none, one, a few, many
         instant += rng.choice((0, 1000, 3000, 50_000, 2_000_000))
-        cursors = trails.move(rows, instant)
-        found, held = trails.samples(rows, cursors)
+        trails.move(rows, instant)
+        found, held = trails.pasts(rows)
         for row, times in series.items():
             at = bisect_right(times, instant) - 1
             expected = times[max(at, 0)]  # none at or before it: the cursor stays on the first
@@ -56,11 +56,12 @@ def test_a_full_ring_drops_what_no_later_snapshot_can_use_and_never_the_newest()
     settled = 600_000.0  # every later instant is at or after 540 s: the 540 s sample is a past value
     push_all(trails, {0: times}, settled=settled)
     assert trails.capacity == FIRST_CAPACITY  # made room each time it was full instead of growing
-    first = trails.samples(np.array([0]), trails.head[:1])[0][0, T]
+    first = trails.pasts(np.array([0]))[0][0, T]
     assert 0 < first <= 540_000.0  # room was made: the first samples are gone, the 540 s one kept
     assert trails.newest(0) == times[-1]
     assert trails.held(np.array([0])) == len([t for t in times if t >= first])
-    assert trails.move(np.array([0]), 540_000.0).tolist() == [trails.end[0] - 2]
+    trails.move(np.array([0]), 540_000.0)
+    assert trails.head[0] == trails.end[0] - 2
 
 
 def test_a_full_ring_grows_when_what_later_snapshots_can_use_fills_it() -> None:
@@ -68,7 +69,7 @@ def test_a_full_ring_grows_when_what_later_snapshots_can_use_fills_it() -> None:
     times = [float(t) for t in range(0, 600_000, 30_000)]
     push_all(trails, {0: times}, settled=400_000.0)  # 330 s on may be a past value: 9 samples
     assert trails.capacity == 2 * FIRST_CAPACITY
-    assert trails.samples(np.array([0]), trails.head[:1])[0][0, T] == 330_000.0
+    assert trails.pasts(np.array([0]))[0][0, T] == 330_000.0
     assert trails.held(np.array([0])) == 9
 
 
@@ -78,7 +79,7 @@ def test_a_full_ring_never_moves_its_cursor_onto_the_newest_sample() -> None:
     push_all(trails, {0: times}, settled=1e12)  # every sample is long past
     # when the 9th came, the cursor went no further than the sample before the newest (7 s): the
     # newest stays a sample the thinning may replace, as in a trail that drops nothing
-    assert trails.samples(np.array([0]), trails.head[:1])[0][0, T] == 6000.0
+    assert trails.pasts(np.array([0]))[0][0, T] == 6000.0
     assert trails.held(np.array([0])) == 3
 
 
@@ -103,7 +104,7 @@ def test_thinning_replaces_the_last_sample_unless_it_is_the_cursors() -> None:
     assert trails.held(rows) == 2 and trails.newest(0) == 40_000.0
     trails.move(rows, 40_000.0)  # the cursor on the last sample: it stays
     trails.push(rows, np.array([sample(50_000.0, 1.0)]), live=False, settled=40_000.0)
-    assert trails.held(rows) == 2 and trails.samples(rows, trails.head[:1])[0][0, T] == 40_000.0
+    assert trails.held(rows) == 2 and trails.pasts(rows)[0][0, T] == 40_000.0
 
 
 def test_a_live_value_closer_than_skip_is_not_offered() -> None:
@@ -113,3 +114,43 @@ def test_a_live_value_closer_than_skip_is_not_offered() -> None:
         trails.push(rows, np.array([sample(t, 1.0)]), live=True, settled=-math.inf)
     assert trails.held(rows) == 2 and trails.newest(0) == 250_000.0
     assert trails.data.shape[2] == FIELDS
+
+
+def assert_columns_agree_with_rings(trails: WindowTrails) -> None:
+    """The columns kept beside the rings say what the rings hold."""
+    mask = trails.capacity - 1
+    for row in range(len(trails.head)):
+        head, end = int(trails.head[row]), int(trails.end[row])
+        if end == head:
+            continue
+        times = [trails.data[row, c & mask, T] for c in range(head, end)]
+        assert times == sorted(set(times))  # strictly increasing
+        assert trails.last[row] == times[-1]
+        if len(times) >= 2:
+            assert trails.before[row] == times[-2]
+        assert trails.next[row] == (times[1] if len(times) >= 2 else math.inf)
+        assert np.array_equal(trails.past[row], trails.data[row, head & mask], equal_nan=True)
+
+
+def test_the_columns_beside_the_rings_follow_every_push_move_and_growth() -> None:
+    rng = random.Random(11)
+    for tolerance, skip in ((45_000, 0), (72_000, 27_000), (0, 0)):
+        trails = WindowTrails(WINDOW_MS, tolerance=tolerance, skip=skip, rows=3)
+        trails.add_rows(20)
+        clock = [0.0] * 20
+        now = 0.0
+        for _ in range(400):
+            rows = np.array(sorted(rng.sample(range(20), rng.randrange(1, 20))))
+            for row in rows.tolist():
+                clock[row] += rng.choice((-5_000.0, 10_000.0, 30_000.0, 31_000.0, 200_000.0))
+            samples = np.array([sample(clock[row], rng.random()) for row in rows.tolist()])
+            now = max(now, *clock)
+            settled = rng.choice((-math.inf, now))
+            trails.push(rows, samples, live=rng.random() < 0.5, settled=settled)
+            if rng.random() < 0.3:
+                trails.move(rows, now - WINDOW_MS)
+            if rng.random() < 0.02:
+                trails.clear(int(rows[0]))
+                clock[int(rows[0])] = now
+            assert_columns_agree_with_rings(trails)
+        assert trails.capacity > FIRST_CAPACITY  # rings filled up and grew on the way
