@@ -35,14 +35,15 @@ from __future__ import annotations
 
 import math
 from bisect import insort
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import pairwise, repeat
-from typing import Final, NamedTuple
+from itertools import islice, pairwise, repeat
+from typing import Any, Final, NamedTuple
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 
 from server.core.model import Snapshot, SymbolTotal, VenueFigure
 from server.core.trails import COINS, EMPTY, FIELDS, PX, USD, Flags, Floats, Ints, T, WindowTrails
@@ -433,7 +434,10 @@ class SignalBook:
             sources = [figure.source for figure in total.venues]
             if sources != state.sources:  # a source joined or left, or the ranking moved
                 pairs = state.pairs
-                _count(state, [pairs.get(source) or self._add(state, source) for source in sources])
+                if len(sources) == len(state.sources) and set(sources) == set(state.sources):
+                    state.ranked, state.sources = [pairs[source] for source in sources], sources
+                else:
+                    _count(state, [pairs.get(source) or self._add(state, source) for source in sources])
             for pair, figure in zip(state.ranked, total.venues, strict=True):
                 if pair.figure is not figure:
                     pair.figure = figure
@@ -475,7 +479,7 @@ class SignalBook:
         counts = np.array([len(state.counted) for state in due])
         current = self._current[rows]
         sums = _sums(past, compared, current, counts)
-        funding = _Funding(current[:, 3].tolist(), current[:, 4].tolist(), np.cumsum(counts).tolist())
+        funding = _Funding(current[:, 3], current[:, 4], counts)
         totals = [state.total for state in due if state.total is not None]
         for total, answer in zip(totals, self._answers(totals, sums, funding, now_ms), strict=True):
             self.changes[total.symbol] = answer
@@ -503,36 +507,35 @@ class SignalBook:
         labels = np.where(flat, 0, 1 + 2 * (oi_move <= 0) + (price_pct <= 0))
         rising = ok & (oi_move > self._oi_bands)
         funding = np.full(len(totals), NAN)  # worked out for the symbols some window may call crowded
-        for index in np.flatnonzero(rising.any(axis=0)).tolist():
-            funding[index] = funding_of.rate(index)
         threshold = self.settings.crowding_threshold
+        for index in np.flatnonzero(rising.any(axis=0) & funding_of.may_reach(threshold)).tolist():
+            funding[index] = funding_of.rate(index)
         longs, shorts = rising & (funding >= threshold), rising & (funding <= -threshold)
         crowded = np.where(longs, 1, np.where(shorts, 2, 0))  # (as ``crowding``: longs first)
-        # every answered (window, symbol), symbol by symbol, each symbol's windows in order
+        # every answered (window, symbol), symbol by symbol, each symbol's windows in order; the
+        # fields are read off the arrays one at a time as the Changes are made (no list of each
+        # field: ~15 lists of 4,500 items made the cyclic GC traverse them at every collection)
         symbol_at, window_at = np.nonzero(ok.T)
         at = window_at, symbol_at
-        changes = list(
-            map(
-                Change,
-                self._names[window_at].tolist(),
-                _shown(oi_pct[at], has_oi[at]),
-                oi_usd_pct[at].tolist(),
-                _shown(price_pct[at], has_price[at]),
-                SIGNALS[labels[at]].tolist(),
-                CROWDINGS[crowded[at]].tolist(),
-                repeat(now_ms),
-                (now_ms - self._window_ms[window_at, 0].astype(np.int64)).tolist(),
-                sums.oldest[at].astype(np.int64).tolist(),
-                _then_now(sums.coins_then[at], sums.coins_now[at], has_oi[at]),
-                _then_now(sums.usd_then[at], sums.usd_now[at]),
-                _then_now(price_then[at], price_now[at], shown[at]),
-                coverage[at].tolist(),
-                coins_coverage[at].tolist(),
-                sums.sources[at].astype(np.int64).tolist(),
-            )
+        changes = map(
+            Change,
+            self._names[window_at],
+            _shown(oi_pct[at], has_oi[at]),
+            _each(oi_usd_pct[at]),
+            _shown(price_pct[at], has_price[at]),
+            SIGNALS[labels[at]],
+            CROWDINGS[crowded[at]],
+            repeat(now_ms),
+            np.array([now_ms - ms for _, ms, _ in self._windows], dtype=object)[window_at],
+            _each(sums.oldest[at].astype(np.int64)),
+            _then_now(sums.coins_then[at], sums.coins_now[at], has_oi[at]),
+            _then_now(sums.usd_then[at], sums.usd_now[at], None),
+            _then_now(price_then[at], price_now[at], shown[at]),
+            _each(coverage[at]),
+            _each(coins_coverage[at]),
+            _each(sums.sources[at].astype(np.int64)),
         )
-        ends = np.cumsum(np.count_nonzero(ok, axis=0)).tolist()
-        return [tuple(changes[first:end]) for first, end in pairwise([0, *ends])]
+        return [tuple(islice(changes, count)) for count in np.count_nonzero(ok, axis=0).tolist()]
 
     def _forget_gone(self, snapshot: Snapshot) -> None:
         """Drop the pairs no longer counted whose newest value is past every window."""
@@ -570,13 +573,25 @@ def _samples(figures: Sequence[VenueFigure]) -> Floats:
     return values
 
 
-class _Funding(NamedTuple):
-    """Each computed pair's Σ funding_8h × USD and funded USD, the symbols' pairs one after the
-    other (``ends``: where each symbol's end)."""
+class _Funding:
+    """The computed symbols' funding: each pair's Σ funding_8h × USD and funded USD, the symbols'
+    pairs one after the other (``counts`` per symbol)."""
 
-    funding_x_usd: list[float]
-    funded_usd: list[float]
-    ends: list[int]
+    def __init__(self, funding_x_usd: Floats, funded_usd: Floats, counts: Ints) -> None:
+        self.funding_x_usd = funding_x_usd.tolist()
+        self.funded_usd = funded_usd.tolist()
+        ends = np.cumsum(counts)
+        self.ends = ends.tolist()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rates = np.where(funded_usd > 0, np.abs(funding_x_usd) / funded_usd, 0.0)
+        self.largest = np.maximum.reduceat(rates, ends - counts)  # the largest |rate| of one pair
+        self.unbounded = np.minimum.reduceat(funded_usd, ends - counts) < 0  # (never, with OI ≥ 0)
+
+    def may_reach(self, threshold: float) -> Flags:
+        """The symbols whose funding can be at or beyond ±``threshold``: an OI-weighted mean is
+        never larger than its largest term, so the others need no exact sum (the margin, 1e-9 of
+        the threshold, is far beyond the rounding of either)."""
+        return (self.largest >= threshold * (1 - 1e-9)) | self.unbounded
 
     def rate(self, symbol: int) -> float:
         """The symbol's OI-weighted funding per 8 h over all its markets (NaN where none has
@@ -640,21 +655,22 @@ def _sums(past: Floats, compared: Flags, current: Floats, counts: Ints) -> _Sums
     )
 
 
-def _then_now(then: Floats, now: Floats, shown: Flags | None = None) -> list[tuple[float, float] | None]:
-    """(then, now) pairs, None where not ``shown``."""
-    pairs: list[tuple[float, float] | None] = list(zip(then.tolist(), now.tolist(), strict=True))
-    if shown is not None:
-        for index in np.flatnonzero(~shown).tolist():
-            pairs[index] = None
-    return pairs
+def _each(values: NDArray[Any]) -> Iterator[Any]:
+    """The values one by one as Python numbers (a memoryview yields them without a list)."""
+    return iter(values.data)
 
 
-def _shown(values: Floats, shown: Flags) -> list[float | None]:
+def _then_now(then: Floats, now: Floats, shown: Flags | None) -> Iterator[tuple[float, float] | None]:
+    """(then, now) pairs, None where not ``shown`` (None: every one is)."""
+    pairs = zip(_each(then), _each(now), strict=True)
+    if shown is None:
+        return pairs
+    return (pair if show else None for pair, show in zip(pairs, _each(shown), strict=True))
+
+
+def _shown(values: Floats, shown: Flags) -> Iterator[float | None]:
     """``values`` with None where not ``shown``."""
-    result: list[float | None] = values.tolist()
-    for index in np.flatnonzero(~shown).tolist():
-        result[index] = None
-    return result
+    return (value if show else None for value, show in zip(_each(values), _each(shown), strict=True))
 
 
 def _count(state: _Symbol, ranked: Sequence[_Pair]) -> None:
