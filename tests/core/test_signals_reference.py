@@ -26,6 +26,7 @@ from server.core.signals import (
     WINDOWS,
     Change,
     Changes,
+    Crowding,
     Point,
     Settings,
     SignalBook,
@@ -387,3 +388,34 @@ def test_windows_of_one_tolerance_that_disagree_about_thinning_both_stay_exact()
         feed.snapshot(T0 + s * 1000, {"BTC": {"b": b}})
     five = next(c for c in feed.book.changes["BTC"] if c.window == "5m")
     assert five.then_ms == T0 + 20_000 and five.oldest_ms == T0  # the 20 s value is not the 5m's
+
+
+def test_crowding_where_funding_is_at_and_near_the_threshold_equals_the_straightforward_computation() -> None:
+    """A symbol's funding is summed exactly only where one of its markets' rates could reach the
+    threshold (an OI-weighted mean is never beyond its largest term): at, just under and just over
+    the threshold, and with the markets' rates either side of it, the answers must not differ."""
+    threshold = Settings().crowding_threshold
+    cases = {
+        "at": (2 * threshold, 0.0),  # equal weights: the mean is exactly the threshold
+        "under": (threshold * (1 - 1e-12), threshold * (1 - 1e-12)),
+        "over": (threshold * (1 + 1e-12), threshold),
+        "straddling": (3 * threshold, -threshold),
+        "short side": (-2 * threshold, 0.0),
+    }
+    seen = set()
+    for a_rate, b_rate in cases.values():
+        feed = Feed(Settings(poll_interval_ms=30_000, min_recompute_ms=0))
+        for step, coins in ((0, 100.0), (60, 110.0)):  # OI up 10 % in a minute: beyond every band
+            t = T0 + step * 1000
+            feed.snapshot(
+                t,
+                {
+                    "BTC": {
+                        "a": figure("a", t, coins, 10 * coins, 10.0, a_rate),
+                        "b": figure("b", t, coins, 10 * coins, 10.0, b_rate),
+                    }
+                },
+            )
+        one = next(c for c in feed.book.changes["BTC"] if c.window == "1m")
+        seen.add(one.crowding)
+    assert seen == {Crowding.LONGS, Crowding.SHORTS, None}  # each outcome was reached
