@@ -35,7 +35,8 @@ from typing import Final
 from bench.common import Section, judged
 from server.core.aggregate import Aggregator
 from server.core.model import Funding, MarketOI, Snapshot, VenueReading
-from server.core.signals import Point, Settings, SignalBook
+from server.core.signal_book import SignalBook
+from server.core.signals import Point, Settings
 from server.sim.market import CORE_ASSETS, MarketWorld, synthetic_assets
 from server.sim.render import SIM_VENUES
 

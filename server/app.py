@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -48,7 +48,6 @@ from server.core.metrics import Metrics, SourceSample
 from server.core.model import Snapshot
 from server.core.readings import LatestReadings
 from server.core.signals import Settings as SignalSettings
-from server.core.signals import SignalBook
 from server.core.sources import SOURCE_IDS, SourceRecord, SourceState, SourceStatusView
 from server.history.model import HistoryStore
 from server.history.reader import StoreReader
@@ -63,6 +62,9 @@ from server.signals.seed import seed as seed_signals
 from server.sim.server import SimCluster
 from server.venues import REGISTRY
 from server.venues.base import VenueSpec
+
+if TYPE_CHECKING:
+    from server.core.signal_book import SignalBook
 
 log = logging.getLogger("oi.app")
 
@@ -110,6 +112,21 @@ def history_name(spec: str, data_dir: Path) -> str:
     return text
 
 
+def signal_book(config: Config) -> SignalBook:
+    """The signal windows for ``config``. Imported here, for the roles that compute them: numpy
+    is ~0.1 s of a start that an api replica need not pay."""
+    from server.core.signal_book import SignalBook  # noqa: PLC0415
+
+    return SignalBook(
+        SignalSettings(
+            poll_interval_ms=round(config.poll_interval_s * 1000),
+            oi_bands=config.oi_dead_bands,
+            price_bands=config.price_dead_bands,
+            crowding_threshold=config.crowding_threshold,
+        )
+    )
+
+
 class App:
     def __init__(
         self,
@@ -121,14 +138,8 @@ class App:
         self.config = config
         self._specs = specs
         self._clock_ms = clock_ms
-        self.signals = SignalBook(
-            SignalSettings(
-                poll_interval_ms=round(config.poll_interval_s * 1000),
-                oi_bands=config.oi_dead_bands,
-                price_bands=config.price_dead_bands,
-                crowding_threshold=config.crowding_threshold,
-            )
-        )
+        # the signal windows, computed where readings arrive (an api replica serves the collector's)
+        self.signals = None if config.role == "api" else signal_book(config)
         self.hub: SnapshotHub[PreparedSnapshot] = SnapshotHub(
             PreparedSnapshot(Snapshot(built_at_ms=clock_ms()))
         )
@@ -230,7 +241,8 @@ class App:
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         started = time.perf_counter()
-        changes = self.signals.observe(snapshot)  # once per snapshot, for the symbols that changed
+        # once per snapshot, for the symbols that changed (readings arrive only where it exists)
+        changes = self.signals.observe(snapshot) if self.signals is not None else {}
         prepared = PreparedSnapshot(snapshot, previous=self.hub.latest, changes=changes)
         self.metrics.snapshot_built(time.perf_counter() - started)
         version = self.hub.publish(prepared)
@@ -493,8 +505,9 @@ class App:
             self.recorder = None
             raise StartupError(f"--history {describe}: {error}") from None
         # the signal windows from what was recorded: a restarted service has them at once
-        seeded = await seed_signals(self.signals, store, self._clock_ms())
-        log.info("signal windows seeded", extra={"values": seeded})
+        if self.signals is not None:
+            seeded = await seed_signals(self.signals, store, self._clock_ms())
+            log.info("signal windows seeded", extra={"values": seeded})
         return HistoryAccess(self.recorder, self.recorder.status_json)
 
     async def _undo_start(self) -> None:

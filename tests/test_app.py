@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import aiohttp
 import grpc
@@ -245,3 +248,17 @@ async def test_stop_completes_after_a_task_died_with_an_error(
                 await session.get(f"http://127.0.0.1:{service.http_port}/v1/open-interest")
     finally:
         await service.stop()
+
+
+def test_numpy_is_imported_only_by_the_roles_that_compute_signals() -> None:
+    # ~0.1 s of an api replica's start otherwise: it serves the collector's windows
+    check = (
+        "import sys; from server.app import App; from server.config import parse_config\n"
+        "App(parse_config(['--role', 'api', '--bus', 'nats://127.0.0.1:4222'], environ={}))\n"
+        "print('numpy' in sys.modules)\n"
+        "app = App(parse_config([], environ={})); print('numpy' in sys.modules, app.signals is not None)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    run = [sys.executable, "-c", check]
+    result = subprocess.run(run, capture_output=True, text=True, cwd=root, check=True)
+    assert result.stdout.split() == ["False", "True", "True"]

@@ -10,7 +10,8 @@ import pytest
 from server.api.convert import PreparedSnapshot
 from server.core.aggregate import aggregate
 from server.core.model import MarketOI, VenueReading
-from server.core.signals import Settings, Signal, SignalBook
+from server.core.signal_book import SignalBook
+from server.core.signals import Settings, Signal
 from server.history.model import AGGREGATE, Candle, HistoryUnavailable, Interval
 from server.signals.seed import seed
 

@@ -157,7 +157,7 @@ class SymbolPieces(msgspec.Struct, gc=False):
     collection (over every object the process holds) every other cycle or so."""
 
     total: SymbolTotal
-    changes: Changes  # computed when ``total`` was new (``core.signals.SignalBook``)
+    changes: Changes  # computed when ``total`` was new (``core.signal_book.SignalBook``)
     row: SymbolRow
     totals_pb: bytes
     totals_json: bytes

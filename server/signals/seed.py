@@ -12,10 +12,13 @@ it, and fill from live readings within a minute or two otherwise.
 from __future__ import annotations
 
 import logging
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
-from server.core.signals import MINUTE_MS, WINDOWS, Point, SignalBook, tolerance_ms
+from server.core.signals import MINUTE_MS, WINDOWS, Point, tolerance_ms
 from server.history.model import AGGREGATE, Candle, HistoryUnavailable, Interval
+
+if TYPE_CHECKING:
+    from server.core.signal_book import SignalBook
 
 log = logging.getLogger("oi.signals")
 

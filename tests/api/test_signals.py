@@ -21,7 +21,8 @@ from server.api.rest import RestRunner, build_app
 from server.core.aggregate import aggregate
 from server.core.hub import SnapshotHub
 from server.core.model import Funding, MarketOI, Snapshot, VenueReading
-from server.core.signals import Settings, SignalBook
+from server.core.signal_book import SignalBook
+from server.core.signals import Settings
 from tests.api.test_openapi import validator
 
 T0 = 1_800_000_000_000

@@ -8,6 +8,7 @@ import pytest
 
 from server.config import parse_config
 from server.core.model import FigureSums, Snapshot, SymbolTotal, VenueFigure
+from server.core.signal_book import SignalBook
 from server.core.signals import (
     DEFAULT_OI_BANDS,
     WINDOWS,
@@ -16,7 +17,6 @@ from server.core.signals import (
     Point,
     Settings,
     Signal,
-    SignalBook,
     compare,
     crowding,
     label,

@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.core.model import FigureSums, Snapshot, SymbolTotal, VenueFigure
+from server.core.signal_book import SignalBook
 from server.core.signals import (
     SWEEP_MS,
     TOLERANCE_POLLS,
@@ -29,7 +30,6 @@ from server.core.signals import (
     Crowding,
     Point,
     Settings,
-    SignalBook,
     compare,
     last_at_or_before,
     point_of,
