@@ -89,8 +89,8 @@ class SignalBook:
     all the pairs it touches: push the new readings, move the cursors, then sum per (window,
     symbol) with ``np.bincount``, which adds in the order given (the sources in name order, as
     ``compare`` does: the answers are exactly the straightforward computation's,
-    tests/core/test_signals_reference.py). At full scale that is what keeps a snapshot in which
-    every source is new under 20 ms (bench/signals.py), where a loop per pair cost 35 ms.
+    tests/core/test_signals_reference.py). At full scale a snapshot in which every source is new
+    costs about half what a loop per pair did (bench/signals.py, README "Performance" row 7).
     """
 
     def __init__(self, settings: Settings | None = None) -> None:

@@ -1,5 +1,5 @@
 """Where the signal windows find each source's past values: one window's samples of every
-(symbol, source) pair, as columns (``core/signals.py`` computes with them).
+(symbol, source) pair, as columns (``core/signal_book.py`` computes with them).
 
 A *trail* holds one window's samples (t, coins, usd, price × usd; NaN for None) of one pair, from
 the window's current past value (its *cursor*) to the newest sample: the samples before the
@@ -129,8 +129,12 @@ class WindowTrails:
     def _make_room(self, full: Ints, settled: float) -> None:
         """Full rings drop what no later snapshot can use; if one is still full, every ring grows."""
         if settled > -math.inf:
-            end = self.end[full]
-            self._place(full, self.seek(full, settled - self.window_ms, np.maximum(end - 2, self.head[full])))
+            head, end = self.head[full], self.end[full]
+            cursors = head.copy()  # to the last sample at or before settled − W, never the newest
+            ahead = np.flatnonzero(self.next[full] <= settled - self.window_ms)
+            limit = np.maximum(end - 2, head)[ahead]
+            cursors[ahead] = self._search(full[ahead], settled - self.window_ms, head[ahead], limit)
+            self._place(full, cursors, self._time_after(full, cursors, end))
         if (self.end[full] - self.head[full] >= self.capacity).any():
             self._grow()
 
@@ -146,43 +150,44 @@ class WindowTrails:
 
     def move(self, rows: Ints, instant: float) -> None:
         """Move each row's cursor to its last sample at or before ``instant`` (it stays where it
-        is when none is after it or the next one is later)."""
+        is when none is after it or the next one is later). Usually one step, known from
+        ``next`` without reading the ring; the time after it, read once, is the new ``next``."""
         moving = rows[self.next[rows] <= instant]
-        if len(moving):
-            self._place(moving, self.seek(moving, instant, self.end[moving] - 1))
+        if not len(moving):
+            return
+        end = self.end[moving]
+        cursors = self.head[moving] + 1  # the next sample is reached
+        following = self._time_after(moving, cursors, end)
+        further = np.flatnonzero(following <= instant)
+        if len(further):  # more than one step: a quiet pair catching up, a trail seeded from history
+            which = moving[further]
+            found = self._search(which, instant, cursors[further], end[further] - 1)
+            cursors[further] = found
+            following[further] = self._time_after(which, found, end[further])
+        self._place(moving, cursors, following)
 
-    def _place(self, rows: Ints, cursors: Ints) -> None:
-        """Put these rows' cursors at ``cursors`` (none behind where it was)."""
-        mask = self.capacity - 1
-        self.head[rows] = cursors
-        self.past[rows] = self.data[rows, cursors & mask]
+    def _time_after(self, rows: Ints, cursors: Ints, end: Ints) -> Floats:
+        """The t of the sample after each cursor (+inf where there is none)."""
         after = cursors + 1
-        self.next[rows] = np.where(after < self.end[rows], self.data[rows, after & mask, T], math.inf)
+        return np.where(after < end, self.data[rows, after & (self.capacity - 1), T], math.inf)
 
-    def seek(self, rows: Ints, instant: float, limit: Ints) -> Ints:
-        """Each row's last sample at or before ``instant``, from its cursor up to ``limit`` (a
-        counter): usually the cursor or the next sample (a step or two), else a binary search."""
-        cursors = self.head[rows]
-        data, mask = self.data, self.capacity - 1
-        moving = np.flatnonzero(cursors < limit)
-        for _ in range(2):
-            if not len(moving):
-                return cursors
-            step = cursors[moving] + 1
-            reached = data[rows[moving], step & mask, T] <= instant
-            moving = moving[reached]
-            cursors[moving] += 1
-            moving = moving[cursors[moving] < limit[moving]]
-        if len(moving):  # far behind (a trail seeded from history): search the rest
-            low, high = cursors[moving], limit[moving].copy()  # low's sample is reached
-            which = rows[moving]
-            while (low < high).any():
-                middle = (low + high + 1) // 2
-                reached = data[which, middle & mask, T] <= instant
-                low = np.where(reached, middle, low)
-                high = np.where(reached, high, middle - 1)
-            cursors[moving] = low
-        return cursors
+    def _place(self, rows: Ints, cursors: Ints, following: Floats) -> None:
+        """Put these rows' cursors at ``cursors`` (none behind where it was), the sample after
+        each at ``following``."""
+        self.head[rows] = cursors
+        self.past[rows] = self.data[rows, cursors & (self.capacity - 1)]
+        self.next[rows] = following
+
+    def _search(self, rows: Ints, instant: float, reached: Ints, limit: Ints) -> Ints:
+        """Each row's last sample at or before ``instant`` between ``reached`` (a counter whose
+        sample is) and ``limit``: a binary search over all the rows at once."""
+        low, high, mask = reached.copy(), limit.copy(), self.capacity - 1
+        while (low < high).any():
+            middle = (low + high + 1) // 2
+            found = self.data[rows, middle & mask, T] <= instant
+            low = np.where(found, middle, low)
+            high = np.where(found, high, middle - 1)
+        return low
 
     def pasts(self, rows: Ints) -> tuple[Floats, Flags]:
         """The samples at the rows' cursors (one row of fields per pair) and which rows hold any."""
