@@ -36,7 +36,7 @@ from bench.common import Section, judged
 from server.core.aggregate import Aggregator
 from server.core.model import Funding, MarketOI, Snapshot, VenueReading
 from server.core.signal_book import SignalBook
-from server.core.signals import Point, Settings
+from server.core.signals import Point, Settings, point_of
 from server.sim.market import CORE_ASSETS, MarketWorld, synthetic_assets
 from server.sim.render import SIM_VENUES
 
@@ -90,8 +90,9 @@ def fill(book: SignalBook, snapshot: Snapshot, now_ms: int) -> int:
         for symbol, total in snapshot.symbols.items():
             for figure in total.venues:
                 coins = None if figure.oi_base is None else figure.oi_base * factor
+                price = point_of(figure).price  # recorded history has prices, as live readings do
                 book.record(
-                    symbol, figure.source, Point(t=t, coins=coins, usd=figure.oi_usd * factor, price=None)
+                    symbol, figure.source, Point(t=t, coins=coins, usd=figure.oi_usd * factor, price=price)
                 )
                 count += 1
     return count
