@@ -3,7 +3,8 @@
 The world is the simulator's at full scale (745 coins, ≈ 4,900 (symbol, source) pairs over the 18
 venues). The book is first filled with a day of values per pair, spaced as the service records
 them (30 s polls: every value for the last 16 minutes, one a minute back to 4 h, one per 15 min
-back to 24 h, as a restarted service seeds from history), so every window is answered. Then:
+back to 24 h, as a restarted service seeds from history; with prices, as recorded history has them),
+so every window is answered, with its price. Then:
 
 - *every symbol*: a snapshot in which every source has a new reading, so every symbol's six
   windows are computed (the worst case: the first snapshot after a start);
