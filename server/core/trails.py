@@ -105,7 +105,8 @@ class WindowTrails:
             which, at = rows[replace], end[replace] - 1
             self.data[which, at & (self.capacity - 1)] = samples[replace]
             self.last[which] = t[replace]
-            self._follow(which[held[replace] == 2], t[replace][held[replace] == 2])
+            after_cursor = held[replace] == 2  # the replaced sample is the one after the cursor
+            self.next[which[after_cursor]] = t[replace][after_cursor]
             keep = ~replace
             rows, samples, t, end, held = rows[keep], samples[keep], t[keep], end[keep], held[keep]
             if not len(rows):
@@ -118,13 +119,9 @@ class WindowTrails:
         self.end[rows] = end + 1
         self.before[rows] = self.last[rows]
         self.last[rows] = t
-        self._follow(rows[held == 1], t[held == 1])  # the new sample is the one after the cursor
+        self.next[rows[held == 1]] = t[held == 1]  # the new sample is the one after the cursor
         first = held == 0  # the new sample is the cursor's
         self.past[rows[first]] = samples[first]
-
-    def _follow(self, rows: Ints, t: Floats) -> None:
-        """The sample after these rows' cursors is now at ``t``."""
-        self.next[rows] = t
 
     def _make_room(self, full: Ints, settled: float) -> None:
         """Full rings drop what no later snapshot can use; if one is still full, every ring grows."""
