@@ -11,7 +11,8 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 
-from server.core.model import MarketOI, Snapshot, SymbolTotal, VenueFigure, VenueReading
+from server.core.model import MarketOI, Snapshot, SourceFigures, SymbolTotal, VenueFigure, VenueReading
+from server.core.signals import figure_samples
 from server.core.stats import figure_sums
 
 
@@ -67,7 +68,7 @@ class Aggregator:
     """
 
     def __init__(self) -> None:
-        self._counted: dict[str, tuple[VenueReading, dict[str, VenueFigure]]] = {}
+        self._counted: dict[str, tuple[VenueReading, SourceFigures]] = {}
         self._by_symbol: dict[str, dict[str, VenueFigure]] = {}
         self._totals: dict[str, SymbolTotal] = {}
 
@@ -89,7 +90,7 @@ class Aggregator:
             if counted is not None:
                 touched.update(self._uncount(source))
             figures = venue_figures(reading)
-            self._counted[source] = (reading, figures)
+            self._counted[source] = (reading, SourceFigures(figures, figure_samples(figures.values())))
             for base, figure in figures.items():
                 self._by_symbol.setdefault(base, {})[source] = figure
             touched.update(figures)
@@ -103,7 +104,11 @@ class Aggregator:
             self._totals[symbol] = SymbolTotal(
                 symbol=symbol, total_oi_usd=math.fsum([f.oi_usd for f in venues]), venues=venues
             )
-        return Snapshot(built_at_ms=now_ms, symbols=dict(sorted(self._totals.items())))
+        return Snapshot(
+            built_at_ms=now_ms,
+            symbols=dict(sorted(self._totals.items())),
+            sources={source: figures for source, (_, figures) in self._counted.items()},
+        )
 
     def counted(self) -> dict[str, VenueReading]:
         """The reading of each source the last build counted (what a collector publishes, so a
@@ -112,7 +117,8 @@ class Aggregator:
 
     def _uncount(self, source: str) -> set[str]:
         """Take ``source``'s counted figures out; the symbols they touched."""
-        _, figures = self._counted.pop(source)
+        _, counted = self._counted.pop(source)
+        figures = counted.figures
         for base in figures:
             by_source = self._by_symbol.get(base)
             if by_source is not None:

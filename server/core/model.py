@@ -19,6 +19,7 @@ as 1 USD), ``*_ms`` are unix milliseconds. Venue contract counts never leave the
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -254,12 +255,28 @@ class SymbolTotal(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         return len(self.venues)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class SourceFigures:
+    """One counted reading's figures, by symbol, and ``samples``: each figure's values as the
+    signal windows take them (``core.signals.figure_samples``, in ``figures``' order), made with
+    the figures while they are at hand. The windows then take a snapshot's new readings in as
+    arrays: reading ~4,800 new figure objects again cost a full-scale snapshot ~8 ms, mostly in
+    waiting for memory."""
+
+    figures: Mapping[str, VenueFigure]
+    samples: array[float]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Snapshot:
-    """Every symbol's totals at one instant. ``symbols`` is keyed by canonical symbol."""
+    """Every symbol's totals at one instant. ``symbols`` is keyed by canonical symbol;
+    ``sources``, by source, holds the figures of each counted reading (the aggregator's, the same
+    object while the reading is; empty in a snapshot made by hand, whose figures
+    ``core.signals.by_source`` groups)."""
 
     built_at_ms: int
     symbols: Mapping[str, SymbolTotal] = field(default_factory=dict)
+    sources: Mapping[str, SourceFigures] = field(default_factory=dict, compare=False)
 
     def same_figures(self, other: Snapshot) -> bool:
         """True when nothing but the build time differs (no need to publish a new version)."""

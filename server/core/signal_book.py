@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import math
 from bisect import insort
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice, pairwise, repeat
+from operator import getitem, is_not
 from typing import Any, Final, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from server.core.model import Snapshot, SymbolTotal, VenueFigure
+from server.core.model import Snapshot, SourceFigures, SymbolTotal
 from server.core.signals import (
+    SAMPLE_FIELDS,
     SWEEP_MS,
     TOLERANCE_POLLS,
     WINDOWS,
@@ -29,6 +31,7 @@ from server.core.signals import (
     Point,
     Settings,
     Signal,
+    by_source,
     tolerance_ms,
 )
 from server.core.trails import COINS, EMPTY, FIELDS, PX, USD, Flags, Floats, Ints, T, WindowTrails
@@ -46,43 +49,55 @@ CROWDINGS: Final = np.array([None, Crowding.LONGS, Crowding.SHORTS], dtype=objec
 
 
 class _Pair:
-    """One (symbol, source): its row in every window's trails and its last figure."""
+    """One (symbol, source): its row in every window's trails."""
 
-    __slots__ = ("counted", "figure", "row", "source")
+    __slots__ = ("counted", "row", "source", "symbol")
 
-    def __init__(self, source: str, row: int) -> None:
+    def __init__(self, symbol: str, source: str, row: int) -> None:
+        self.symbol = symbol
         self.source = source
         self.row = row
-        self.figure: VenueFigure | None = None  # the last one pushed
-        self.counted = False  # in its symbol's current total
+        self.counted = False  # in the source's counted reading
 
 
 class _Symbol:
     """One symbol's pairs (by source: the order every sum is taken in) and which are counted now."""
 
-    __slots__ = ("computed_at", "counted", "ordered", "pairs", "ranked", "sources", "total")
+    __slots__ = ("computed_at", "counted", "ordered", "pairs", "total")
 
     def __init__(self) -> None:
         self.pairs: dict[str, _Pair] = {}
         self.ordered: list[_Pair] = []
         self.counted: Ints = EMPTY  # the rows of the sources counted now, by source
-        self.sources: list[str] = []  # the sources counted now, as the total ranks them
-        self.ranked: list[_Pair] = []  # and their pairs, in that order
         self.total: SymbolTotal | None = None
         self.computed_at: int | None = None
+
+
+class _Taken:
+    """A source's figures last taken in, the names of their symbols and their pairs, in order."""
+
+    __slots__ = ("figures", "pairs", "rows", "symbols")
+
+    def __init__(self, figures: SourceFigures, symbols: list[str], pairs: list[_Pair]) -> None:
+        self.figures = figures
+        self.symbols = symbols
+        self.pairs = pairs
+        self.rows = np.array([pair.row for pair in pairs], dtype=np.int64)
 
 
 class SignalBook:
     """Every symbol's windows, kept up to date snapshot by snapshot.
 
-    ``observe`` records the sources whose figures are new (a new ``VenueFigure``) and recomputes
-    the windows of the symbols whose ``SymbolTotal`` changed, and only those: an unchanged symbol
-    keeps its answer (and the front doors their bytes). A symbol computed less than
-    ``min_recompute_ms`` ago keeps its answer too (its new values are recorded all the same): a
-    coin on 18 venues polled every 0.5 s changes 36 times a second, and computing its windows at
-    each of them cost a full-scale service its whole CPU; its answer then says which instant it
-    is of (``now_ms``), at most ``min_recompute_ms`` plus one reading old. ``record`` fills the
-    trails from recorded history so a restarted service has its windows at once.
+    ``observe`` records the figures that are new (a new ``VenueFigure``), taking them in by
+    source as the aggregator hands them on (``Snapshot.sources``: a reading's figures with their
+    values as arrays, so no figure object is read again), and recomputes the windows of the
+    symbols whose ``SymbolTotal`` changed, and only those: an unchanged symbol keeps its answer
+    (and the front doors their bytes). A symbol computed less than ``min_recompute_ms`` ago keeps
+    its answer too (its new values are recorded all the same): a coin on 18 venues polled every
+    0.5 s changes 36 times a second, and computing its windows at each of them cost a full-scale
+    service its whole CPU; its answer then says which instant it is of (``now_ms``), at most
+    ``min_recompute_ms`` plus one reading old. ``record`` fills the trails from recorded history
+    so a restarted service has its windows at once.
 
     Every pair has a row in each window's trails (``core/trails.py``) and in ``_current`` (its
     current coins, USD and price × USD), so a snapshot is a few array operations per window over
@@ -117,14 +132,14 @@ class SignalBook:
         self._settled = -math.inf  # the latest snapshot's time: no later instant is before it − W
         self._symbols: dict[str, _Symbol] = {}  # every symbol with a pair, counted now or not
         self._present: dict[str, _Symbol] = {}  # those in the last snapshot
+        self._taken: dict[str, _Taken] = {}  # by source, the figures of its counted reading
         self.changes: dict[str, Changes] = {}
         self._swept_ms = 0
 
     def record(self, symbol: str, source: str, point: Point) -> None:
         """Add one (symbol, source) value from history (taken in at the next ``flush`` or
         ``observe``, all at once: seeding records a day of values per pair)."""
-        state = self._state(symbol)
-        pair = state.pairs.get(source) or self._add(state, source)
+        pair = self._pair(symbol, source)
         coins = NAN if point.coins is None else point.coins
         px = NAN if point.price is None else point.price * point.usd
         self._recorded.append((pair.row, point.t, coins, point.usd, px))
@@ -160,7 +175,11 @@ class SignalBook:
             state = self._symbols[symbol] = _Symbol()
         return state
 
-    def _add(self, state: _Symbol, source: str) -> _Pair:
+    def _pair(self, symbol: str, source: str) -> _Pair:
+        state = self._state(symbol)
+        return state.pairs.get(source) or self._add(state, symbol, source)
+
+    def _add(self, state: _Symbol, symbol: str, source: str) -> _Pair:
         if self._free:
             row = self._free.pop()
         else:
@@ -170,7 +189,7 @@ class SignalBook:
                 self._current = np.concatenate([self._current, np.full((len(self._current), CURRENT), NAN)])
             for trails in self._trails:
                 trails.add_rows(row + 1)
-        pair = state.pairs[source] = _Pair(source, row)
+        pair = state.pairs[source] = _Pair(symbol, source, row)
         insort(state.ordered, pair, key=lambda p: p.source)
         return pair
 
@@ -186,16 +205,17 @@ class SignalBook:
         """Take a snapshot; every symbol's changes (the same tuple objects where unchanged)."""
         now_ms = snapshot.built_at_ms
         self.flush(now_ms)
+        recount: dict[str, _Symbol] = {}
+        rows, samples = self._take(snapshot.sources or by_source(snapshot.symbols), recount)
+        for state in recount.values():
+            _count(state)
         present = self._present
         for symbol in present.keys() - snapshot.symbols.keys():
             state = present.pop(symbol)
             state.total = None
             state.computed_at = None
-            _count(state, ())
             self.changes.pop(symbol, None)
         every = self.settings.min_recompute_ms
-        rows: list[int] = []
-        new: list[VenueFigure] = []
         due: list[_Symbol] = []
         for symbol, total in snapshot.symbols.items():
             held = present.get(symbol)
@@ -206,24 +226,12 @@ class SignalBook:
             else:
                 state = held
             state.total = total
-            sources = [figure.source for figure in total.venues]
-            if sources != state.sources:  # a source joined or left, or the ranking moved
-                pairs = state.pairs
-                if len(sources) == len(state.sources) and set(sources) == set(state.sources):
-                    state.ranked, state.sources = [pairs[source] for source in sources], sources
-                else:
-                    _count(state, [pairs.get(source) or self._add(state, source) for source in sources])
-            for pair, figure in zip(state.ranked, total.venues, strict=True):
-                if pair.figure is not figure:
-                    pair.figure = figure
-                    rows.append(pair.row)
-                    new.append(figure)
             if state.computed_at is None or now_ms - state.computed_at >= every:
                 state.computed_at = now_ms
                 due.append(state)
         if rows:
-            pushed = np.array(rows, dtype=np.int64)
-            values = _samples(new)
+            pushed = np.concatenate(rows)
+            values = np.concatenate(samples)
             self._current[pushed] = values[:, 1:]
             self._push(pushed, values[:, :FIELDS], live=True)
         if due:
@@ -232,6 +240,49 @@ class SignalBook:
             self._swept_ms = now_ms
             self._forget_gone(snapshot)
         return self.changes
+
+    def _take(
+        self, sources: Mapping[str, SourceFigures], recount: dict[str, _Symbol]
+    ) -> tuple[list[Ints], list[Floats]]:
+        """The rows whose figures are new, and their samples, source by source; ``recount``
+        gets the symbols whose counted sources changed. A source whose reading is the one taken
+        costs one comparison; a new reading of the same symbols, one array of which are new."""
+        rows: list[Ints] = []
+        samples: list[Floats] = []
+        for source in self._taken.keys() - sources.keys():
+            self._uncount(self._taken.pop(source).pairs, recount)
+        for source, figures in sources.items():
+            taken = self._taken.get(source)
+            if taken is not None and taken.figures is figures:
+                continue
+            symbols = list(figures.figures)
+            values = np.frombuffer(figures.samples).reshape(len(symbols), SAMPLE_FIELDS)
+            if taken is not None and symbols == taken.symbols:
+                before = taken.figures.figures.values()
+                new = np.fromiter(map(is_not, figures.figures.values(), before), np.bool_, len(symbols))
+                taken.figures = figures
+            else:
+                held = {} if taken is None else taken.figures.figures
+                new = np.fromiter(
+                    (held.get(symbol) is not figure for symbol, figure in figures.figures.items()),
+                    np.bool_,
+                    len(symbols),
+                )
+                if taken is not None:
+                    self._uncount(taken.pairs, recount)
+                pairs = [self._pair(symbol, source) for symbol in symbols]
+                for pair in pairs:
+                    pair.counted = True
+                    recount[pair.symbol] = self._symbols[pair.symbol]
+                taken = self._taken[source] = _Taken(figures, symbols, pairs)
+            rows.append(taken.rows[new])
+            samples.append(values[new])
+        return rows, samples
+
+    def _uncount(self, pairs: Iterable[_Pair], recount: dict[str, _Symbol]) -> None:
+        for pair in pairs:
+            pair.counted = False
+            recount[pair.symbol] = self._symbols[pair.symbol]
 
     def _compute(self, due: list[_Symbol], now_ms: int) -> None:
         """Every window of the ``due`` symbols: each window's cursors moved to its instant, the
@@ -330,24 +381,6 @@ class SignalBook:
         return sum(trails.held(rows) for trails in self._trails)
 
 
-def _samples(figures: Sequence[VenueFigure]) -> Floats:
-    """The figures as trail samples: t, coins (NaN: none), usd, price × usd (NaN: no price), one
-    row each, then Σ funding_8h × USD and funded USD. Price × USD is (Σ price × USD / Σ priced USD)
-    × USD, as ``point_of`` and ``compare`` reckon it (the same operations in the same order, so the
-    same value to the last bit)."""
-    values = np.empty((len(figures), FIELDS + 2))
-    values[:, FIELDS] = [f.sums.funding_x_usd for f in figures]
-    values[:, FIELDS + 1] = [f.sums.funded_usd for f in figures]
-    values[:, T] = [f.updated_at_ms for f in figures]
-    values[:, COINS] = np.array([f.oi_base for f in figures], dtype=np.float64)  # None: NaN
-    usd = values[:, USD] = [f.oi_usd for f in figures]
-    price_x_usd = np.array([f.sums.price_x_usd for f in figures])
-    priced_usd = np.array([f.sums.priced_usd for f in figures])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values[:, PX] = np.where(priced_usd > 0, price_x_usd / priced_usd * usd, NAN)
-    return values
-
-
 class _Funding:
     """The computed symbols' funding: each pair's Σ funding_8h × USD and funded USD, the symbols'
     pairs one after the other (``counts`` per symbol)."""
@@ -438,22 +471,22 @@ def _each(values: NDArray[Any]) -> Iterator[Any]:
 def _then_now(then: Floats, now: Floats, shown: Flags | None) -> Iterator[tuple[float, float] | None]:
     """(then, now) pairs, None where not ``shown`` (None: every one is)."""
     pairs = zip(_each(then), _each(now), strict=True)
-    if shown is None:
-        return pairs
-    return (pair if show else None for pair, show in zip(pairs, _each(shown), strict=True))
+    return pairs if shown is None else _where(pairs, shown)
 
 
 def _shown(values: Floats, shown: Flags) -> Iterator[float | None]:
     """``values`` with None where not ``shown``."""
-    return (value if show else None for value, show in zip(_each(values), _each(shown), strict=True))
+    return _where(_each(values), shown)
 
 
-def _count(state: _Symbol, ranked: Sequence[_Pair]) -> None:
-    """The sources counted now (``ranked``: as the total ranks them) changed."""
-    for pair in state.ordered:
-        pair.counted = False
-    for pair in ranked:
-        pair.counted = True
+def _where(values: Iterator[Any], shown: Flags) -> Iterator[Any]:
+    """Each value, or None where not ``shown``: ``(None, value)[show]`` taken by C iterators
+    alone (a generator's frame per item cost about a third of making the answers)."""
+    if shown.all():
+        return values
+    return map(getitem, zip(repeat(None), values), _each(shown))
+
+
+def _count(state: _Symbol) -> None:
+    """The symbol's counted sources changed: its rows, by source."""
     state.counted = np.array([pair.row for pair in state.ordered if pair.counted], dtype=np.int64)
-    state.ranked = list(ranked)
-    state.sources = [pair.source for pair in ranked]

@@ -4,7 +4,8 @@ import gc
 import math
 
 from server.core.aggregate import Aggregator, aggregate
-from server.core.model import Funding, MarketOI, Raw, RawUnit, VenueReading
+from server.core.model import Funding, MarketOI, Raw, RawUnit, Snapshot, VenueReading
+from server.core.signals import figure_samples
 
 
 def reading(source: str, at: int, *markets: tuple[str, float | None, float]) -> VenueReading:
@@ -96,6 +97,31 @@ def test_aggregator_reuses_unchanged_symbols_and_equals_a_fresh_build() -> None:
     # a source going stale changes its symbols, never leaves a stale total behind
     third = aggregator.build(readings, now_ms=11_200, stale_after_ms=limits)
     assert set(third.symbols) == {"ETH"}
+
+
+def test_each_counted_readings_figures_are_handed_on_by_source_with_their_samples() -> None:
+    """The signal windows take a snapshot's new readings in by source: the same object while a
+    reading is counted, a new one with a new reading, none for a stale source."""
+    limits = {"a": 10_000, "b": 10_000}
+    readings = {
+        "a": reading("a", 1_000, ("BTC", 1.0, 100.0), ("ETH", None, 40.0)),
+        "b": reading("b", 1_000, ("BTC", 2.0, 300.0)),
+    }
+    aggregator = Aggregator()
+    first = aggregator.build(readings, now_ms=2_000, stale_after_ms=limits)
+    assert set(first.sources) == {"a", "b"}
+    a = first.sources["a"]
+    assert a.figures == {"BTC": first.symbols["BTC"].venues[1], "ETH": first.symbols["ETH"].venues[0]}
+    assert a.figures["BTC"] is first.symbols["BTC"].venues[1]  # the very figures of the totals
+    assert a.samples.tobytes() == figure_samples(a.figures.values()).tobytes()
+    readings["b"] = reading("b", 1_500, ("BTC", 2.0, 310.0))
+    second = aggregator.build(readings, now_ms=2_500, stale_after_ms=limits)
+    assert second.sources["a"] is a
+    assert second.sources["b"] is not first.sources["b"]
+    assert second.sources["b"].figures["BTC"].oi_usd == 310.0
+    third = aggregator.build(readings, now_ms=11_200, stale_after_ms=limits)  # "a" went stale
+    assert set(third.sources) == {"b"}
+    assert third == Snapshot(built_at_ms=11_200, symbols=third.symbols)  # sources are not compared
 
 
 def test_a_snapshots_records_are_not_tracked_by_the_cyclic_gc() -> None:

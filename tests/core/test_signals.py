@@ -17,10 +17,13 @@ from server.core.signals import (
     Point,
     Settings,
     Signal,
+    by_source,
     compare,
     crowding,
+    figure_samples,
     label,
     last_at_or_before,
+    point_of,
     tolerance_ms,
 )
 
@@ -235,3 +238,47 @@ def test_dead_bands_and_threshold_are_configurable() -> None:
     for bad in ("2m=1", "1h", "1h=-1", "1h=x"):
         with pytest.raises(SystemExit):
             parse_config(["--oi-dead-bands", bad], environ={})
+
+
+def test_a_figures_samples_are_the_values_compare_takes_to_the_last_bit() -> None:
+    """Six floats a figure: t, coins (NaN: none), USD, price × USD (NaN: no price), Σ funding_8h
+    × USD, funded USD; price × USD as ``point_of`` reckons it (Σ price × USD / Σ priced USD) × USD."""
+    # two markets, one converted with a price of 100 (USD 300), one without (USD 100):
+    # price = 30,000 / 300 = 100, price × USD = 100 × 400 = 40,000
+    partly = VenueFigure(
+        source="a",
+        oi_usd=400.0,
+        oi_base=None,
+        updated_at_ms=T0,
+        sums=FigureSums(price_x_usd=30_000.0, priced_usd=300.0, funding_x_usd=0.03, funded_usd=300.0),
+    )
+    unpriced = VenueFigure(source="b", oi_usd=7.0, oi_base=0.5, updated_at_ms=T0 + 1)
+    odd = figure("c", T0 + 2, 0.1, 3.3, 0.0001)  # values whose products round
+    samples = figure_samples([partly, unpriced, odd]).tolist()
+    assert samples[0] == T0 and samples[2:6] == [400.0, 40_000.0, 0.03, 300.0]
+    assert math.isnan(samples[1]) and math.isnan(samples[9])  # no coins; no price
+    assert samples[6:9] == [T0 + 1, 0.5, 7.0] and samples[10:12] == [0.0, 0.0]
+    point = point_of(odd)
+    assert point.price is not None
+    funding = [0.0001 * odd.oi_usd, odd.oi_usd]
+    assert samples[12:] == [point.t, point.coins, point.usd, point.price * point.usd, *funding]
+
+
+def test_a_snapshot_made_by_hand_is_taken_in_as_the_aggregators_would_be() -> None:
+    """``by_source`` groups a hand-made snapshot's figures by source, as the aggregator hands them
+    on; the book's answers are the same either way."""
+    first = snapshot(T0, a=figure("a", T0, 1.0, 100.0), b=figure("b", T0, None, 100.0))
+    grouped = by_source(first.symbols)
+    assert {source: dict(g.figures) for source, g in grouped.items()} == {
+        "a": {"BTC": first.symbols["BTC"].venues[0]},
+        "b": {"BTC": first.symbols["BTC"].venues[1]},
+    }
+    later = snapshot(T0 + 300_000, a=figure("a", T0 + 300_000, 1.1, 101.0), b=figure("b", T0, None, 100.0))
+    by_hand, handed_on = SignalBook(Settings()), SignalBook(Settings())
+    for snap in (first, later):
+        sources = by_source(snap.symbols)
+        if snap is later:
+            sources["b"] = grouped["b"]  # b's reading unchanged: the same object, as the aggregator keeps it
+        handed = Snapshot(built_at_ms=snap.built_at_ms, symbols=snap.symbols, sources=sources)
+        assert by_hand.observe(snap) == handed_on.observe(handed)
+    assert window(by_hand.changes["BTC"], "5m") is not None

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.core.model import FigureSums, Snapshot, SymbolTotal, VenueFigure
+from server.core.model import FigureSums, Snapshot, SourceFigures, SymbolTotal, VenueFigure
 from server.core.signal_book import SignalBook
 from server.core.signals import (
     SWEEP_MS,
@@ -30,6 +30,7 @@ from server.core.signals import (
     Crowding,
     Point,
     Settings,
+    by_source,
     compare,
     last_at_or_before,
     point_of,
@@ -174,6 +175,8 @@ class Feed:
 
     def __init__(self, settings: Settings) -> None:
         self.book = SignalBook(settings)
+        self.handed_on = SignalBook(settings)  # given the figures by source, as the aggregator does
+        self.sources: dict[str, SourceFigures] = {}
         self.reference = ReferenceBook(settings)
         self.figures: dict[str, dict[str, VenueFigure]] = {s: {} for s in SYMBOLS}
         self.totals: dict[str, SymbolTotal] = {}
@@ -181,6 +184,7 @@ class Feed:
 
     def record(self, symbol: str, source: str, point: Point) -> None:
         self.book.record(symbol, source, point)
+        self.handed_on.record(symbol, source, point)
         self.reference.record(symbol, source, point)
 
     def snapshot(self, now: int, updates: Mapping[str, Mapping[str, VenueFigure | None]]) -> None:
@@ -200,8 +204,21 @@ class Feed:
         got = self.book.observe(snap)
         want = self.reference.observe(snap)
         assert got == want
+        handed = Snapshot(built_at_ms=now, symbols=snap.symbols, sources=self.by_source())
+        assert self.handed_on.observe(handed) == want
         assert got is self.book.changes
         self.compared += sum(len(c) for c in want.values())
+
+    def by_source(self) -> dict[str, SourceFigures]:
+        """The figures by source as the aggregator hands them on: the same object while none of a
+        source's figures changed."""
+        grouped = by_source(self.totals)
+        for source, figures in grouped.items():
+            held = self.sources.get(source)
+            if held is not None and list(held.figures.items()) == list(figures.figures.items()):
+                grouped[source] = held
+        self.sources = grouped
+        return grouped
 
 
 def same(a: Changes, b: Changes) -> bool:
