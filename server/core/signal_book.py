@@ -105,7 +105,7 @@ class SignalBook:
     symbol) with ``np.bincount``, which adds in the order given (the sources in name order, as
     ``compare`` does: the answers are exactly the straightforward computation's,
     tests/core/test_signals_reference.py). At full scale a snapshot in which every source is new
-    costs about half what a loop per pair did (bench/signals.py, README "Performance" row 7).
+    costs ~10 ms (bench/signals.py, README "Performance" row 7).
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
