@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from server.core.model import Snapshot, SourceFigures, SymbolTotal
 from server.core.signals import (
+    NAN,
     SAMPLE_FIELDS,
     SWEEP_MS,
     TOLERANCE_POLLS,
@@ -35,8 +36,6 @@ from server.core.signals import (
     tolerance_ms,
 )
 from server.core.trails import COINS, EMPTY, FIELDS, PX, USD, Flags, Floats, Ints, T, WindowTrails
-
-NAN: Final = math.nan
 
 CURRENT: Final = FIELDS + 1  # ``SignalBook._current``'s columns: a sample's but t, and funding's two
 
